@@ -1,0 +1,3 @@
+from cae_codec.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""Library API: ``encode(array) -> bytes`` and ``decode(bytes) -> array``, beside the CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from cae_codec import container
+from cae_codec.codec import CODECS, CaePcaJ2kCodec
+from cae_codec.errors import CaecError, FormatError
+from cae_codec.weights import load_model
+
+DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v1")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CaecError("--device cuda asked for, but torch sees no CUDA device")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise CaecError(f"unknown device {name!r} (use auto, cpu or cuda)")
+
+
+def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto") -> CaePcaJ2kCodec:
+    return CaePcaJ2kCodec(load_model(model), pick_device(device))
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.dtype != np.uint8:
+        raise CaecError(f"encode() takes uint8 pixels, got {arr.dtype}")
+    return arr
+
+
+def encode(
+    image: np.ndarray,
+    quality: int | None = None,
+    bpp: float | None = None,
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    device: str = "auto",
+) -> bytes:
+    """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA)."""
+    if quality is not None and bpp is not None:
+        raise CaecError("give quality or bpp, not both")
+    return get_codec(model, device).encode(_as_hwc(image), quality=quality, bpp=bpp)
+
+
+def decode(data: bytes, model: str | os.PathLike[str] | None = None, device: str = "auto") -> np.ndarray:
+    """Decompress .cae bytes to uint8 (H, W, C); the model is the one the file names unless given."""
+    box = container.unpack(data)
+    codec_cls = CODECS.get(box.header.codec)
+    if codec_cls is None:
+        raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
+    codec = codec_cls(load_model(model or box.header.model), pick_device(device))
+    return codec.decode(box)
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """Header fields and chunk sizes of a .cae file, without decoding the image."""
+    box = container.unpack(data)
+    hd = box.header
+    fields = asdict(hd)
+    fields["weights_hash"] = hd.weights_hash.hex()
+    fields["format_version"] = container.FORMAT_VERSION
+    fields["file_bytes"] = len(data)
+    fields["bpp"] = 8 * len(data) / (hd.width * hd.height)
+    fields["chunks"] = {t.decode(): len(p) for t, p in box.chunks.items()}
+    return fields

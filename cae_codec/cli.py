@@ -1,0 +1,332 @@
+"""The `caec` command line: encode, decode, info, train (compare and bdrate live in cae_codec.evaluate).
+
+Diagnostics and progress go to stderr, data (``--json``, ``-`` outputs) to stdout. Every
+failure the library raises is a :class:`CaecError` and becomes one ``caec: error: ...`` line
+with exit status 1; usage errors exit with 2 (Typer's convention).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cae_codec import __version__, quant
+from cae_codec.api import DEFAULT_MODEL, get_codec, pick_device
+from cae_codec.api import decode as api_decode
+from cae_codec.api import info as api_info
+from cae_codec.errors import CaecError
+from cae_codec.fsutil import atomic_write
+from cae_codec.imageio import format_for_path, image_to_bytes, open_image
+
+app = typer.Typer(
+    name="caec",
+    help="caec: learned lossy image compression (CAE + PCA + JPEG2000).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_FAILED = 1
+
+
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"caec: error: {msg}", err=True)
+    return typer.Exit(EXIT_FAILED)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"caec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """caec: learned lossy image compression (CAE + PCA + JPEG2000)."""
+
+
+
+ModelOpt = Annotated[
+    str,
+    typer.Option("--model", "-m", help="Model name (looked up in models/ and $CAEC_MODELS) or .safetensors path."),
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (auto picks CUDA when present).")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="Output file, '-' for stdout, or a directory (several inputs)."),
+]
+
+
+def _read_input(src: str) -> tuple[str, bytes | Path]:
+    if src == "-":
+        return "<stdin>", sys.stdin.buffer.read()
+    return src, Path(src)
+
+
+def _plan_outputs(inputs: list[str], output: Path | None, suffix: str) -> list[str]:
+    """Output name per input: beside it by default, inside ``output`` if it is a directory."""
+    if output is not None and str(output) == "-":
+        if len(inputs) != 1:
+            raise typer.BadParameter("'-o -' (stdout) takes exactly one input", param_hint="-o")
+        return ["-"]
+    if len(inputs) > 1 or (output is not None and (output.is_dir() or str(output).endswith(os.sep))):
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+        outs = []
+        for src in inputs:
+            if src == "-":
+                raise typer.BadParameter("'-' (stdin) cannot be mixed with other inputs")
+            name = Path(src).with_suffix(suffix).name
+            outs.append(str((output / name) if output is not None else Path(src).with_suffix(suffix)))
+        if len(set(outs)) != len(outs):
+            raise typer.BadParameter("two inputs would write the same output file")
+        return outs
+    if output is not None:
+        return [str(output)]
+    if inputs[0] == "-":
+        return ["-"]
+    return [str(Path(inputs[0]).with_suffix(suffix))]
+
+
+def _emit(dest: str, data: bytes, force: bool) -> None:
+    if dest == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(Path(dest), data, force=force)
+
+
+def _run_batch(pairs: list[tuple[str, str]], work: Callable[[str, str], str], what: str) -> None:
+    """Run ``work(src, dst)`` per file; a failure is reported and the rest still run."""
+    failed: list[tuple[str, str]] = []
+    show_bar = len(pairs) > 1 and sys.stderr.isatty()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show_bar,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=len(pairs))
+        for src, dst in pairs:
+            try:
+                note = work(src, dst)
+                if len(pairs) > 1 or dst != "-":
+                    typer.echo(f"{src} -> {dst}: {note}", err=True)
+            except CaecError as e:
+                failed.append((src, str(e)))
+                typer.echo(f"caec: error: {e}", err=True)
+            bar.advance(task)
+    if failed:
+        if len(pairs) > 1:
+            typer.echo(f"caec: {len(failed)} of {len(pairs)} files failed: {', '.join(s for s, _ in failed)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def encode(
+    inputs: Annotated[list[str], typer.Argument(help="Images to compress ('-' reads stdin).")],
+    output: OutputOpt = None,
+    quality: Annotated[
+        int | None,
+        typer.Option(
+            "--quality",
+            "-q",
+            min=quant.QUALITY_MIN,
+            max=quant.QUALITY_MAX,
+            help=f"Quality {quant.QUALITY_MIN}..{quant.QUALITY_MAX} (default {quant.QUALITY_DEFAULT}); "
+            "each step up halves the quantization noise power.",
+        ),
+    ] = None,
+    bpp: Annotated[
+        float | None, typer.Option("--bpp", help="Target bits per pixel; the file will not exceed it.")
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    device: DeviceOpt = "auto",
+    force: ForceOpt = False,
+) -> None:
+    """Compress images to .cae files."""
+    if quality is not None and bpp is not None:
+        raise typer.BadParameter("give --quality or --bpp, not both")
+    if bpp is not None and not (0 < bpp < 64):
+        raise typer.BadParameter("--bpp must be in (0, 64)", param_hint="--bpp")
+    outs = _plan_outputs(inputs, output, ".cae")
+    try:
+        codec = get_codec(model, device)
+    except CaecError as e:
+        raise _fail(str(e)) from None
+
+    def work(src: str, dst: str) -> str:
+        label, source = _read_input(src)
+        img = open_image(source, name=label)
+        data = codec.encode(img, quality=quality, bpp=bpp)
+        _emit(dst, data, force)
+        return f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
+
+    _run_batch(list(zip(inputs, outs, strict=True)), work, "encoding")
+
+
+@app.command()
+def decode(
+    inputs: Annotated[list[str], typer.Argument(help=".cae files to decompress ('-' reads stdin).")],
+    output: OutputOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Weights to use instead of the model the file names.")
+    ] = None,
+    device: DeviceOpt = "auto",
+    force: ForceOpt = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Image format for stdout or unknown suffixes (default PNG).")
+    ] = None,
+) -> None:
+    """Decompress .cae files to images (PNG unless the output name says otherwise)."""
+    outs = _plan_outputs(inputs, output, ".png")
+    try:
+        dev = pick_device(device)
+    except CaecError as e:
+        raise _fail(str(e)) from None
+
+    def work(src: str, dst: str) -> str:
+        label, source = _read_input(src)
+        try:
+            data = source if isinstance(source, bytes) else source.read_bytes()
+        except FileNotFoundError:
+            raise CaecError(f"{label}: no such file") from None
+        except IsADirectoryError:
+            raise CaecError(f"{label}: is a directory") from None
+        except OSError as e:
+            raise CaecError(f"{label}: {e.strerror}") from None
+        try:
+            img = api_decode(data, model=model, device=str(dev))
+        except CaecError as e:
+            raise type(e)(f"{label}: {e}") from None
+        out_fmt = fmt or ("PNG" if dst == "-" else format_for_path(Path(dst)))
+        _emit(dst, image_to_bytes(img, out_fmt), force)
+        return f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}"
+
+    _run_batch(list(zip(inputs, outs, strict=True)), work, "decoding")
+
+
+@app.command()
+def info(
+    file: Annotated[str, typer.Argument(help=".cae file ('-' reads stdin).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+) -> None:
+    """Print the header of a .cae file: size, model, quantization, chunk sizes, bpp."""
+    label, source = _read_input(file)
+    try:
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        fields = api_info(data)
+    except OSError as e:
+        raise _fail(f"{label}: {e.strerror}") from None
+    except CaecError as e:
+        raise _fail(f"{label}: {e}") from None
+    if as_json:
+        typer.echo(json.dumps(fields, indent=2))
+        return
+    table = Table(title=label, show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in fields.items():
+        if key == "chunks":
+            value = ", ".join(f"{k} {v} B" for k, v in value.items()) or "none"
+        elif isinstance(value, float):
+            value = f"{value:.6g}"
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command()
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="Folder of training photos (flat).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Weights to write, e.g. models/NAME.safetensors.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps in total (a resumed run continues to this).")] = 20000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step (per process under torchrun).")] = 16,
+    patch_size: Annotated[int, typer.Option("--patch-size", help="Side of the random square crops.")] = 128,
+    lmbda: Annotated[float, typer.Option("--lambda", help="Rate-distortion trade-off at quantization step 1.")] = 0.013,
+    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay to a tenth).")] = 3e-4,
+    step_min: Annotated[float, typer.Option("--step-min", help="Smallest quantization step trained for.")] = 0.5,
+    step_max: Annotated[float, typer.Option("--step-max", help="Largest quantization step trained for.")] = 4.0,
+    hidden: Annotated[int, typer.Option(help="Channels of the hidden layers (new models only).")] = 64,
+    latent: Annotated[int, typer.Option(help="Feature maps in the latent (new models only).")] = 96,
+    stages: Annotated[int, typer.Option(help="Stride-2 stages; the latent is 2**stages times smaller.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed for every random number of the run.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = 500,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUTPUT's checkpoint, or from OUTPUT itself if finished.")
+    ] = False,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    compile: Annotated[
+        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the step (default: on CUDA).")
+    ] = None,
+    max_images: Annotated[int | None, typer.Option("--max-images", help="Use only the first N images.")] = None,
+    pca_samples: Annotated[int, typer.Option("--pca-samples", help="Latent vectors for the PCA fit.")] = 200_000,
+) -> None:
+    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation."""
+    from cae_codec.train import TrainConfig
+    from cae_codec.train import train as run_training
+
+    if output.suffix != ".safetensors":
+        output = output.with_name(output.name + ".safetensors")
+    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--checkpoint-every", checkpoint_every)):
+        if value < 1:
+            raise typer.BadParameter(f"{name} must be at least 1")
+    if patch_size < 2**stages or patch_size % 2**stages:
+        raise typer.BadParameter(f"--patch-size must be a positive multiple of {2**stages}")
+    if not 0 < step_min <= step_max:
+        raise typer.BadParameter("need 0 < --step-min <= --step-max")
+    cfg = TrainConfig(
+        data_dir=data_dir,
+        output=output,
+        steps=steps,
+        batch_size=batch_size,
+        patch_size=patch_size,
+        lmbda=lmbda,
+        lr=lr,
+        step_min=step_min,
+        step_max=step_max,
+        seed=seed,
+        device=device,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        init=init,
+        compile=compile,
+        hidden=hidden,
+        latent=latent,
+        stages=stages,
+        pca_samples=pca_samples,
+        max_images=max_images,
+    )
+    try:
+        run_training(cfg)
+    except CaecError as e:
+        raise _fail(str(e)) from None
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("caec: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The CAE + PCA + quantization + JPEG2000 pipeline (codec id ``cae-pca-j2k``).
+
+encode: uint8 image -> YCbCr [0,1] -> edge-pad to 128x128 tiles -> CAE encoder (tiles in
+batches) -> latent planes (M, H/s, W/s) -> PCA rotation (stored with the weights) ->
+uniform quantization -> lossless JPEG2000 of the component mosaic -> container.
+decode inverts each step; tiles are decoded independently, exactly as they were trained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cae_codec import container, j2k, quant
+from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.container import ALPHA, LATENT, Container, Header
+from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.tiling import TILE, pad_edge, padded_size, tile_origins
+from cae_codec.weights import Model
+
+CODEC_ID = "cae-pca-j2k"
+BATCH_TILES = 16
+
+
+@dataclass
+class Analysis:
+    """What the encoder computes once per image; quantizing and packing reuse it per rate."""
+
+    z: np.ndarray  # (M, h, w) float32 PCA components, descending variance
+    height: int
+    width: int
+    channels: int
+    padded: tuple[int, int]
+    alpha_chunk: bytes | None
+
+
+def _device_context(device: torch.device) -> None:
+    if device.type == "cuda":
+        # TF32 would change the encoder's output between GPU generations; full fp32 keeps
+        # the integers as close to a CPU encode as the hardware allows
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+class CaePcaJ2kCodec:
+    codec_id = CODEC_ID
+
+    def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES) -> None:
+        self.model = model
+        self.device = device
+        self.batch_tiles = batch_tiles
+        self.net = model.network.to(device)
+        self.mean = model.pca_mean.to(device)
+        self.basis = model.pca_basis.to(device)
+        _device_context(device)
+
+    # ---------------------------------------------------------------- encode
+    @torch.inference_mode()
+    def analyse(self, img: np.ndarray) -> Analysis:
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
+            raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {img.dtype} {img.shape}")
+        h, w, c = img.shape
+        if h == 0 or w == 0:
+            raise CaecError("image has no pixels")
+        ph, pw = padded_size(h, w)
+        colour = 3 if c >= 3 else 1
+        planes = pad_edge(np.ascontiguousarray(img[:, :, :colour].transpose(2, 0, 1)), ph, pw)
+        s = self.model.stride
+        m = self.model.latent_channels
+        z = np.empty((m, ph // s, pw // s), dtype=np.float32)
+        origins = tile_origins(ph, pw)
+        for i in range(0, len(origins), self.batch_tiles):
+            batch = origins[i : i + self.batch_tiles]
+            tiles = np.stack([planes[:, y : y + TILE, x : x + TILE] for y, x in batch])
+            x_t = torch.from_numpy(tiles).to(self.device).float() / 255.0
+            if colour == 3:
+                x_t = rgb_to_ycbcr(x_t)
+            else:
+                x_t = torch.cat([x_t, torch.full_like(x_t, 0.5), torch.full_like(x_t, 0.5)], dim=1)
+            y_t = self.net.encode(x_t).float()  # type: ignore[operator]
+            z_t = torch.einsum("bmhw,mk->bkhw", y_t - self.mean.view(1, -1, 1, 1), self.basis)
+            z_np = z_t.cpu().numpy()
+            for (ty, tx), zt in zip(batch, z_np, strict=True):
+                z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
+        alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1])) if c in (2, 4) else None
+        return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha)
+
+    def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
+        step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
+        q = quant.quantize(a.z, step)
+        nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
+        k = int(nonzero[-1]) + 1 if nonzero.size else 0
+        _, ph_l, pw_l = q.shape
+        cols = j2k.mosaic_columns(k, ph_l, pw_l)
+        chunks: list[tuple[bytes, bytes]] = []
+        if k:
+            chunks.append((LATENT, j2k.encode_plane(j2k.to_mosaic(q[:k], cols))))
+        if a.alpha_chunk is not None:
+            chunks.append((ALPHA, a.alpha_chunk))
+        header = Header(
+            channels=a.channels,
+            width=a.width,
+            height=a.height,
+            tile=TILE,
+            padded_width=a.padded[1],
+            padded_height=a.padded[0],
+            codec=CODEC_ID,
+            model=self.model.name,
+            weights_hash=self.model.weights_hash,
+            step=step,
+            quality=quality,
+            latent_channels=q.shape[0],
+            components=k,
+            mosaic_cols=cols,
+        )
+        return container.pack(header, chunks)
+
+    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
+        a = self.analyse(img)
+        if bpp is not None:
+            return self._pack_for_bpp(a, bpp)
+        q = quant.QUALITY_DEFAULT if quality is None else quality
+        return self.pack(a, quant.step_for_quality(q), q)
+
+    def _pack_for_bpp(self, a: Analysis, bpp: float) -> bytes:
+        """Smallest quantization step whose file fits ``bpp`` (bisection on log step)."""
+        budget = math.floor(bpp * a.height * a.width / 8)
+        lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
+        coarsest = self.pack(a, quant.STEP_MAX)
+        if len(coarsest) > budget:
+            raise CaecError(
+                f"cannot reach {bpp} bpp: the smallest file for this image is "
+                f"{8 * len(coarsest) / (a.height * a.width):.4f} bpp"
+            )
+        best = coarsest
+        finest = self.pack(a, quant.STEP_MIN)
+        if len(finest) <= budget:
+            return finest
+        for _ in range(18):
+            mid = 0.5 * (lo + hi)
+            data = self.pack(a, math.exp(mid))
+            if len(data) <= budget:
+                best, hi = data, mid
+            else:
+                lo = mid
+            if hi - lo < 0.01:
+                break
+        return best
+
+    # ---------------------------------------------------------------- decode
+    def check_model(self, header: Header) -> None:
+        if header.weights_hash != self.model.weights_hash:
+            raise ModelError(
+                f"file was encoded with model {header.model!r} (weights {header.weights_hash.hex()[:12]}), "
+                f"but the loaded weights {self.model.name!r} are {self.model.weights_hash.hex()[:12]}"
+            )
+        if header.latent_channels != self.model.latent_channels or header.tile != TILE:
+            raise FormatError("header latent layout does not match the model")
+
+    @torch.inference_mode()
+    def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        hd = box.header
+        self.check_model(hd)
+        s = self.model.stride
+        lh, lw = hd.padded_height // s, hd.padded_width // s
+        k = hd.components
+        if k:
+            if LATENT not in box.chunks:
+                raise FormatError("missing latent chunk")
+            rows = math.ceil(k / hd.mosaic_cols)
+            mosaic = j2k.decode_plane(box.chunks[LATENT], (rows * lh, hd.mosaic_cols * lw), np.dtype(np.int16))
+            q = j2k.from_mosaic(mosaic, k, lh, lw)
+        else:
+            q = np.zeros((0, lh, lw), dtype=np.int16)
+        colour = 3 if hd.channels >= 3 else 1
+        out = np.empty((hd.padded_height, hd.padded_width, colour), dtype=np.uint8)
+        basis_k = self.basis[:, :k]
+        step = np.float32(hd.step)
+        origins = tile_origins(hd.padded_height, hd.padded_width)
+        t = TILE // s
+        for i in range(0, len(origins), self.batch_tiles):
+            batch = origins[i : i + self.batch_tiles]
+            zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
+            z_t = torch.from_numpy(quant.dequantize(zq, float(step))).to(self.device)
+            y_t = torch.einsum("bkhw,mk->bmhw", z_t, basis_k) + self.mean.view(1, -1, 1, 1)
+            x_t = self.net.decode(y_t).float()  # type: ignore[operator]
+            x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
+            tiles = (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            for (ty, tx), tile in zip(batch, tiles, strict=True):
+                out[ty : ty + TILE, tx : tx + TILE] = tile
+            if progress:
+                progress(len(batch))
+        img = out[: hd.height, : hd.width]
+        if hd.channels in (2, 4):
+            if ALPHA not in box.chunks:
+                raise FormatError("missing alpha chunk")
+            alpha = j2k.decode_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8))
+            img = np.concatenate([img, alpha[:, :, None]], axis=2)
+        return np.ascontiguousarray(img)
+
+
+CodecFactory = Callable[[Model, torch.device], CaePcaJ2kCodec]
+CODECS: dict[str, CodecFactory] = {CODEC_ID: CaePcaJ2kCodec}

@@ -1,0 +1,217 @@
+"""The .cae container: magic, version, a fixed big-endian header, then typed chunks.
+
+Layout (all integers big-endian; docs/format.md is the normative description)::
+
+    magic     8 bytes  89 43 41 45 0D 0A 1A 0A   ("\\x89CAE\\r\\n\\x1a\\n", as PNG does)
+    version   u8       FORMAT_VERSION
+    header    HEADER_STRUCT fields, then u32 CRC-32 of version + header
+    chunks    repeated: type (4 ASCII bytes), length u32, payload, u32 CRC-32 of type + payload
+              the last chunk is END_ (length 0); nothing may follow it
+
+Chunk types whose first letter is upper case are critical: a reader that does not know
+one must refuse the file. Lower-case ones are ancillary and may be skipped. Every read is
+bounds-checked and every failure raises :class:`~cae_codec.errors.FormatError`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cae_codec.errors import FormatError
+
+MAGIC = b"\x89CAE\r\n\x1a\n"
+FORMAT_VERSION = 1
+# flags, channels, width, height, tile, padded width, padded height, codec id, model name,
+# weights hash, quantization step, quality, latent channels, coded components, mosaic columns
+HEADER_STRUCT = struct.Struct(">BBIIHII16s32s16sfBHHH")
+CHUNK_HEAD = struct.Struct(">4sI")
+CRC = struct.Struct(">I")
+
+# Hard limits of the format. A header beyond them is malformed, whatever the payload says,
+# so a hostile file cannot make a reader allocate before anything else is checked.
+MAX_SIDE = 1 << 20
+MAX_PIXELS = 1 << 32
+MAX_CHUNKS = 64
+
+LATENT = b"LATN"
+ALPHA = b"ALPH"
+END = b"END_"
+# critical chunk types a reader of this version understands; a codec adding one registers it here
+KNOWN_CRITICAL: set[bytes] = {LATENT, ALPHA}
+
+
+@dataclass(frozen=True)
+class Header:
+    channels: int  # 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
+    width: int
+    height: int
+    tile: int
+    padded_width: int
+    padded_height: int
+    codec: str
+    model: str
+    weights_hash: bytes
+    step: float
+    quality: int  # the --quality used, 0 when the step was chosen otherwise (e.g. --bpp)
+    latent_channels: int
+    components: int  # leading PCA components coded; the rest are zero
+    mosaic_cols: int
+    flags: int = 0
+
+    def validate(self) -> None:
+        def bad(msg: str) -> FormatError:
+            return FormatError(f"malformed header: {msg}")
+
+        if self.flags != 0:
+            raise bad(f"unknown flags {self.flags:#x}")
+        if self.channels not in (1, 2, 3, 4):
+            raise bad(f"{self.channels} channels")
+        if not (0 < self.width <= MAX_SIDE and 0 < self.height <= MAX_SIDE):
+            raise bad(f"image size {self.width}x{self.height}")
+        if self.width * self.height > MAX_PIXELS:
+            raise bad(f"{self.width}x{self.height} exceeds {MAX_PIXELS} pixels")
+        if self.tile == 0 or self.padded_width % self.tile or self.padded_height % self.tile:
+            raise bad(f"padded size {self.padded_width}x{self.padded_height} is not a multiple of tile {self.tile}")
+        if not (self.width <= self.padded_width < self.width + self.tile):
+            raise bad("padded width inconsistent with width")
+        if not (self.height <= self.padded_height < self.height + self.tile):
+            raise bad("padded height inconsistent with height")
+        if not (self.step > 0 and self.step < 1e6):  # also rejects NaN
+            raise bad(f"quantization step {self.step}")
+        if not 0 < self.latent_channels <= 4096 or not 0 <= self.components <= self.latent_channels:
+            raise bad(f"{self.components} of {self.latent_channels} components")
+        if self.components and not 0 < self.mosaic_cols <= self.components:
+            raise bad(f"mosaic of {self.mosaic_cols} columns for {self.components} components")
+        if len(self.weights_hash) != 16:
+            raise bad("weights hash must be 16 bytes")
+
+
+@dataclass
+class Container:
+    header: Header
+    chunks: dict[bytes, bytes] = field(default_factory=dict)
+
+
+def _fixed_ascii(text: str, size: int, what: str) -> bytes:
+    raw = text.encode("ascii")
+    if len(raw) > size or b"\0" in raw:
+        raise ValueError(f"{what} {text!r} must be at most {size} ASCII characters")
+    return raw.ljust(size, b"\0")
+
+
+def _read_ascii(raw: bytes, what: str) -> str:
+    text = raw.rstrip(b"\0")
+    if b"\0" in text:
+        raise FormatError(f"malformed header: {what} has embedded NUL")
+    try:
+        return text.decode("ascii")
+    except UnicodeDecodeError:
+        raise FormatError(f"malformed header: {what} is not ASCII") from None
+
+
+def _chunk(ctype: bytes, payload: bytes) -> bytes:
+    return CHUNK_HEAD.pack(ctype, len(payload)) + payload + CRC.pack(zlib.crc32(ctype + payload))
+
+
+def pack(header: Header, chunks: Iterable[tuple[bytes, bytes]]) -> bytes:
+    header.validate()
+    h = header
+    fixed = bytes([FORMAT_VERSION]) + HEADER_STRUCT.pack(
+        h.flags,
+        h.channels,
+        h.width,
+        h.height,
+        h.tile,
+        h.padded_width,
+        h.padded_height,
+        _fixed_ascii(h.codec, 16, "codec id"),
+        _fixed_ascii(h.model, 32, "model name"),
+        h.weights_hash,
+        h.step,
+        h.quality,
+        h.latent_channels,
+        h.components,
+        h.mosaic_cols,
+    )
+    parts = [MAGIC, fixed, CRC.pack(zlib.crc32(fixed))]
+    parts += [_chunk(t, p) for t, p in chunks]
+    parts.append(_chunk(END, b""))
+    return b"".join(parts)
+
+
+def sniff(prefix: bytes) -> bool:
+    """True if ``prefix`` starts like a .cae file (for format detection)."""
+    return prefix.startswith(MAGIC)
+
+
+def read_header(data: bytes) -> tuple[Header, int]:
+    """Parse and validate the fixed header; returns it and the offset of the first chunk."""
+    if len(data) < len(MAGIC) or not data.startswith(MAGIC):
+        raise FormatError("not a .cae file (bad magic bytes)")
+    pos = len(MAGIC)
+    if len(data) < pos + 1:
+        raise FormatError("truncated file: no version byte")
+    version = data[pos]
+    if version != FORMAT_VERSION:
+        raise FormatError(f"unsupported format version {version} (this caec reads version {FORMAT_VERSION})")
+    end = pos + 1 + HEADER_STRUCT.size
+    if len(data) < end + CRC.size:
+        raise FormatError("truncated file: header incomplete")
+    (crc,) = CRC.unpack_from(data, end)
+    if zlib.crc32(data[pos:end]) != crc:
+        raise FormatError("header CRC mismatch (file is corrupt)")
+    f = HEADER_STRUCT.unpack_from(data, pos + 1)
+    header = Header(
+        flags=f[0],
+        channels=f[1],
+        width=f[2],
+        height=f[3],
+        tile=f[4],
+        padded_width=f[5],
+        padded_height=f[6],
+        codec=_read_ascii(f[7], "codec id"),
+        model=_read_ascii(f[8], "model name"),
+        weights_hash=f[9],
+        step=f[10],
+        quality=f[11],
+        latent_channels=f[12],
+        components=f[13],
+        mosaic_cols=f[14],
+    )
+    header.validate()
+    return header, end + CRC.size
+
+
+def unpack(data: bytes) -> Container:
+    header, pos = read_header(data)
+    chunks: dict[bytes, bytes] = {}
+    while True:
+        if len(chunks) > MAX_CHUNKS:
+            raise FormatError("too many chunks")
+        if pos + CHUNK_HEAD.size > len(data):
+            raise FormatError(f"truncated file: chunk header expected at byte {pos}")
+        ctype, length = CHUNK_HEAD.unpack_from(data, pos)
+        body = pos + CHUNK_HEAD.size
+        if length > len(data) - body - CRC.size:
+            raise FormatError(f"truncated file: chunk {ctype!r} of {length} bytes runs past the end")
+        payload = data[body : body + length]
+        (crc,) = CRC.unpack_from(data, body + length)
+        if zlib.crc32(ctype + payload) != crc:
+            raise FormatError(f"chunk {ctype!r} CRC mismatch (file is corrupt)")
+        pos = body + length + CRC.size
+        if ctype == END:
+            if length:
+                raise FormatError("END_ chunk must be empty")
+            if pos != len(data):
+                raise FormatError(f"{len(data) - pos} bytes of trailing data after END_")
+            return Container(header, chunks)
+        if not all(65 <= c <= 90 or 97 <= c <= 122 or c == 95 for c in ctype):
+            raise FormatError(f"invalid chunk type {ctype!r}")
+        if ctype in chunks:
+            raise FormatError(f"duplicate chunk {ctype.decode()}")
+        if ctype[:1].isupper() and ctype not in KNOWN_CRITICAL:
+            raise FormatError(f"unknown critical chunk {ctype.decode()} (file needs a newer caec)")
+        chunks[ctype] = payload

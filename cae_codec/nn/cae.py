@@ -1,0 +1,119 @@
+"""The convolutional autoencoder: stride-2 convolution units down, transposed ones up.
+
+After Cheng et al. 2018: symmetric conv/deconv pairs, stride 2, feature maps from the last
+encoder layer. The non-linearity is GDN/IGDN rather than the paper's PReLU (see
+docs/design.md for the measurement), and the rate proxy learned in training is a
+per-channel zero-mean Laplace density of the noisy latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from cae_codec.nn.layers import GDN
+from cae_codec.nn.registry import register_architecture
+
+
+@dataclass(frozen=True)
+class CAEConfig:
+    in_channels: int = 3
+    hidden: int = 64
+    latent: int = 96
+    stages: int = 4
+    kernel: int = 5
+
+    @property
+    def stride(self) -> int:
+        """How many input pixels one latent sample covers along each axis."""
+        return 2**self.stages
+
+
+def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
+
+
+def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
+
+
+@register_architecture("cae-gdn")
+class CAE(nn.Module):
+    """x in [0,1] (B, C, H, W), H and W multiples of ``config.stride`` -> latent (B, M, H/s, W/s)."""
+
+    def __init__(self, config: CAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
+        enc: list[nn.Module] = []
+        dec: list[nn.Module] = []
+        for i in range(config.stages):
+            last = i == config.stages - 1
+            enc.append(_down(c if i == 0 else n, m if last else n, k))
+            if not last:
+                enc.append(GDN(n))
+        for i in range(config.stages):
+            last = i == config.stages - 1
+            dec.append(_up(m if i == 0 else n, c if last else n, k))
+            if not last:
+                dec.append(GDN(n, inverse=True))
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+        # log of the Laplace scale of each latent channel, in units of one quantization step
+        self.log_scale = nn.Parameter(torch.zeros(m))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CAE:
+        return cls(CAEConfig(**config))
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        # the network sees centred input; 0.5 is the mid value of every YCbCr channel in [0,1]
+        return self.encoder(x - 0.5)  # type: ignore[no-any-return]
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder(y) + 0.5  # type: ignore[no-any-return]
+
+    def rate_bits(self, y_noisy: torch.Tensor, step: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """Bits per sample (B,) to code ``y_noisy`` under the per-channel Laplace model.
+
+        Bins are ``step`` wide; ``step`` may be a (B,1,1,1) tensor when a batch mixes steps.
+        """
+        b = torch.exp(self.log_scale).view(1, -1, 1, 1)
+        half = 0.5 * step
+
+        def cdf(v: torch.Tensor) -> torch.Tensor:
+            return 0.5 + 0.5 * torch.sign(v) * (1.0 - torch.exp(-v.abs() / b))
+
+        p = cdf(y_noisy + half) - cdf(y_noisy - half)
+        return -torch.log2(p.clamp_min(1e-9)).sum(dim=(1, 2, 3))
+
+    def forward(
+        self, x: torch.Tensor, noise: torch.Tensor, step: torch.Tensor | float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass. ``noise`` is uniform in [-0.5, 0.5) with the latent's shape; scaled by
+        ``step`` it stands in for rounding to multiples of ``step``. Passed in rather than drawn
+        here so that the trainer's seeded generator alone decides every random number."""
+        y = self.encode(x)
+        y_noisy = y + noise * step
+        return self.decode(y_noisy), self.rate_bits(y_noisy.float(), step)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def macs_per_pixel(config: CAEConfig) -> float:
+    """Multiply-accumulates per input pixel for encoder + decoder (for the model card)."""
+    c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
+    total = 0.0
+    for i in range(config.stages):
+        cin = c if i == 0 else n
+        cout = m if i == config.stages - 1 else n
+        total += 2 * cin * cout * k * k / 4 ** (i + 1)
+    return total

@@ -1,0 +1,347 @@
+"""`caec train`: fit the CAE on random crops of a folder of photos, then fit its PCA rotation.
+
+Speed matters more than anything else here (samples seen is the first lever on quality),
+so the whole training set lives on the device as one padded uint8 tensor and every batch
+is cut out of it with a single gather (random crop + random flip), converted to YCbCr on
+the device. On CUDA the step runs under bf16 autocast, channels_last and torch.compile.
+
+Every random number of step ``s`` comes from a generator seeded with (seed, rank, s), so
+a resumed run continues exactly as an uninterrupted one would, and ``--seed`` makes runs
+repeatable. Multi-GPU / multi-node training is PyTorch's DistributedDataParallel under
+``torchrun`` (the environment variables it sets are all this module reads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from cae_codec.color import rgb_to_ycbcr
+from cae_codec.errors import CaecError, ModelError
+from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
+from cae_codec.nn.cae import CAE, CAEConfig
+from cae_codec.weights import load_model, save_model
+
+ARCHITECTURE = "cae-gdn"
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    output: Path
+    steps: int = 20000
+    batch_size: int = 16
+    patch_size: int = 128
+    lmbda: float = 0.013
+    lr: float = 3e-4
+    step_min: float = 0.5
+    step_max: float = 4.0
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    resume: bool = False
+    init: Path | None = None
+    compile: bool | None = None
+    hidden: int = 64
+    latent: int = 96
+    stages: int = 4
+    kernel: int = 5
+    pca_samples: int = 200_000
+    max_images: int | None = None
+    log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CaecError("--device cuda asked for, but torch sees no CUDA device")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise CaecError(f"unknown device {name!r} (use auto, cpu or cuda)")
+    return torch.device(name)
+
+
+class PatchSampler:
+    """All training images in one padded (N, 3, H, W) uint8 tensor; batches by one gather."""
+
+    def __init__(self, images: list[np.ndarray], patch: int, device: torch.device) -> None:
+        usable = [im for im in images if min(im.shape[:2]) >= patch]
+        if not usable:
+            raise CaecError(f"no training image is at least {patch}x{patch} pixels")
+        hmax = max(im.shape[0] for im in usable)
+        wmax = max(im.shape[1] for im in usable)
+        data = torch.zeros(len(usable), 3, hmax, wmax, dtype=torch.uint8)
+        for i, im in enumerate(usable):
+            data[i, :, : im.shape[0], : im.shape[1]] = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
+        self.data = data.to(device)
+        self.sizes = torch.tensor([im.shape[:2] for im in usable], device=device)
+        self.patch = patch
+        self.device = device
+        # larger images hold more distinct crops: sample them proportionally to crop positions
+        room = (self.sizes - patch + 1).prod(dim=1).double()
+        self.weights = room / room.sum()
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """(batch, 3, P, P) float YCbCr in [0,1]."""
+        p, dev = self.patch, self.device
+        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen)
+        room = (self.sizes[idx] - p + 1).double()
+        oy = (torch.rand(batch, device=dev, generator=gen, dtype=torch.float64) * room[:, 0]).long()
+        ox = (torch.rand(batch, device=dev, generator=gen, dtype=torch.float64) * room[:, 1]).long()
+        flip = torch.rand(batch, device=dev, generator=gen) < 0.5
+        ar = torch.arange(p, device=dev)
+        cols = torch.where(flip[:, None], p - 1 - ar[None, :], ar[None, :]) + ox[:, None]
+        rows = ar[None, :] + oy[:, None]
+        ch = torch.arange(3, device=dev)
+        crops = self.data[
+            idx[:, None, None, None], ch[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
+        ]
+        return rgb_to_ycbcr(crops.float() / 255.0)
+
+
+def list_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise CaecError(f"training data folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CaecError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def _step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))
+    return g
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    """Cosine decay from lr to lr/10 over the run: fast early progress, a calm finish."""
+    t = min(step / max(cfg.steps, 1), 1.0)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _checkpoint_path(output: Path) -> Path:
+    return output.with_name(output.name + ".ckpt.safetensors")
+
+
+def _save_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    tensors = {"model." + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    names = [n for n, _ in model.named_parameters()]
+    for i, p in enumerate(model.parameters()):
+        s = opt.state.get(p, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in s:
+                tensors[f"adam.{names[i]}.{key}"] = s[key].detach().cpu().contiguous()
+    meta = {"state": json.dumps(state), "config": json.dumps(model.config_dict())}
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state: dict[str, Any] = json.loads(meta["state"])
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as e:
+        raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
+    dev = next(model.parameters()).device
+    for name, p in model.named_parameters():
+        if f"adam.{name}.exp_avg" in tensors:
+            opt.state[p] = {
+                "step": torch.tensor(float(state["step"])),
+                "exp_avg": tensors[f"adam.{name}.exp_avg"].to(dev),
+                "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].to(dev),
+            }
+    return state
+
+
+@torch.no_grad()
+def fit_pca(model: CAE, sampler: PatchSampler, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal directions of the latent vectors (one per latent position) of training crops.
+
+    Fitted once here and stored with the weights: per-image PCA would cost M x M
+    coefficients of side information in every file, more than a low-rate payload.
+    """
+    g = _step_generator(seed, 0, -1, sampler.device)
+    vecs: list[torch.Tensor] = []
+    got = 0
+    while got < samples:
+        y = model.encode(sampler.sample(32, g)).float()
+        v = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1])
+        vecs.append(v.cpu().double())
+        got += v.shape[0]
+    allv = torch.cat(vecs)[:samples]
+    mean = allv.mean(0)
+    cov = torch.cov((allv - mean).T)
+    evals, evecs = torch.linalg.eigh(cov)
+    order = torch.argsort(evals, descending=True)
+    basis = evecs[:, order]
+    # fix each direction's sign so refits of the same model give the same basis
+    signs = torch.sign(basis[basis.abs().argmax(dim=0), torch.arange(basis.shape[1])])
+    return mean.float(), (basis * signs).float()
+
+
+def train(cfg: TrainConfig) -> Path:
+    world, rank, local = _dist_info()
+    device = pick_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    is_main = rank == 0
+    log = cfg.log if is_main else (lambda s: None)
+    use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    torch.manual_seed(cfg.seed)
+
+    files = list_images(cfg.data_dir)[: cfg.max_images]
+    log(f"loading {len(files)} images from {cfg.data_dir}")
+    sampler = PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
+
+    ckpt = _checkpoint_path(cfg.output)
+    if is_main:
+        cfg.output.parent.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": []}
+    if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
+        cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
+    if cfg.init is not None:
+        base = load_model(cfg.init)
+        model = CAE(CAEConfig(**base.config))
+        model.load_state_dict(base.network.state_dict())
+        prior = base.metadata
+        state["history"] = [*prior.get("history", []), _run_record(prior)] if prior else []
+        log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
+    else:
+        model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel))
+    model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.resume and ckpt.exists():
+        state = _load_checkpoint(ckpt, model, opt)
+        log(f"resumed from {ckpt} at step {state['step']}")
+
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+    step_fn = torch.compile(net) if use_compile else net
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log_lmin, log_lmax = math.log(cfg.step_min), math.log(cfg.step_max)
+    pixels = cfg.patch_size**2
+    patch_equiv = cfg.batch_size * world * pixels / 128**2
+
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not is_main, unit="step", dynamic_ncols=True, file=sys.stderr)
+    t_last, s_last = time.perf_counter(), state["step"]
+    run_start = time.perf_counter()
+    seconds_before = state["seconds"]
+    recent: list[tuple[float, float, float]] = []
+    while state["step"] < cfg.steps:
+        step = state["step"]
+        g = _step_generator(cfg.seed, rank, step, device)
+        x = sampler.sample(cfg.batch_size, g)
+        # one quantization step per sample, log-uniform: a single model learns the whole
+        # rate range that the encoder later reaches by scaling the step (lambda ~ 1/step^2
+        # is the slope of the rate-distortion curve at that step)
+        qstep = torch.exp(torch.empty(cfg.batch_size, 1, 1, 1, device=device).uniform_(log_lmin, log_lmax, generator=g))
+        lam = cfg.lmbda / qstep.view(-1) ** 2
+        side = cfg.patch_size // model.config.stride
+        noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(cfg, step)
+        with autocast:
+            x_hat, bits = step_fn(x, noise, qstep)
+        mse = ((x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
+        bpp = bits / pixels
+        loss = (lam * 255.0**2 * mse + bpp).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        state["step"] = step + 1
+        state["samples"] += cfg.batch_size * world
+        recent.append((loss.item(), float(mse[qstep.view(-1) < 1.5].mean().nan_to_num(0).item()), float(bpp.mean().item())))
+        bar.update(1)
+        if state["step"] % 50 == 0 or state["step"] == cfg.steps:
+            now = time.perf_counter()
+            rate = (state["step"] - s_last) * patch_equiv / max(now - t_last, 1e-9)
+            t_last, s_last = now, state["step"]
+            lo, ms, bp = (float(np.mean(c)) for c in zip(*recent, strict=True))
+            recent.clear()
+            bar.set_postfix(loss=f"{lo:.3f}", psnr_fine=f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}", bpp=f"{bp:.3f}", patches_s=f"{rate:.0f}")
+            state.setdefault("patches_per_s", []).append(round(rate, 1))
+            state["patches_per_s"] = state["patches_per_s"][-20:]
+        if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
+            state["seconds"] = seconds_before + time.perf_counter() - run_start
+            _save_checkpoint(ckpt, model, opt, state)
+    bar.close()
+    state["seconds"] = seconds_before + time.perf_counter() - run_start
+    out = cfg.output
+    if is_main:
+        model.eval()
+        log(f"fitting PCA on {cfg.pca_samples:,} latent vectors")
+        mean, basis = fit_pca(model, sampler, cfg.pca_samples, cfg.seed)
+        meta = _run_metadata(cfg, state, device, world)
+        h = save_model(out, model, ARCHITECTURE, mean, basis, meta)
+        log(f"wrote {out} (weights hash {h.hex()}), {state['samples']:,} crops seen, {state['seconds'] / 60:.1f} min")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out
+
+
+def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta.get(k) for k in ("steps", "samples", "patch_size", "seconds", "device", "command")}
+
+
+def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device, world: int) -> dict[str, Any]:
+    history = state.get("history", [])
+    crop_equiv = state["samples"] * cfg.patch_size**2 / 128**2
+    prev_equiv = sum(r.get("samples", 0) * (r.get("patch_size") or 128) ** 2 / 128**2 for r in history)
+    prev_seconds = sum(r.get("seconds") or 0 for r in history)
+    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    cfg_d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "log"}
+    return {
+        "steps": state["step"],
+        "samples": state["samples"],
+        "patch_size": cfg.patch_size,
+        "seconds": round(state["seconds"], 1),
+        "device": f"{dev} x{world}",
+        "patches_per_s_128": state.get("patches_per_s", [])[-5:],
+        "total_patch128_equivalents": round(prev_equiv + crop_equiv),
+        "total_seconds": round(prev_seconds + state["seconds"], 1),
+        "train_config": cfg_d,
+        "command": " ".join(["caec", *sys.argv[1:]]) if sys.argv and "caec" in sys.argv[0] else "",
+        "torch": torch.__version__,
+        "history": history,
+    }
