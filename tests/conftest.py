@@ -1,0 +1,51 @@
+"""Shared fixtures. Data from ../shared/data is read in place, never copied into the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("CAEC_SHARED_DATA", REPO.parent / "shared" / "data"))
+KODAK = SHARED_DATA / "kodak"
+TRAIN = SHARED_DATA / "train"
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    if not (KODAK / "kodim01.png").is_file():
+        pytest.skip(f"Kodak images not found in {KODAK} (set CAEC_SHARED_DATA to the shared/data folder)")
+    return KODAK
+
+
+@pytest.fixture(scope="session")
+def train_dir() -> Path:
+    if not TRAIN.is_dir() or not any(TRAIN.iterdir()):
+        pytest.skip(f"training images not found in {TRAIN}")
+    return TRAIN
+
+
+@pytest.fixture(scope="session")
+def codec():
+    """The shipped model (or $CAEC_MODEL) on CPU, loaded once per test session."""
+    from cae_codec.api import get_codec
+
+    return get_codec(device="cpu")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def smooth_image(rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
+    """A photo-like test image: smooth gradients plus mild noise (pure noise is not what codecs are for)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    chans = []
+    for k in range(c):
+        base = 128 + 90 * np.sin(xx / (9.0 + 4 * k) + k) * np.cos(yy / (13.0 + 3 * k))
+        chans.append(base + rng.normal(0, 4, (h, w)))
+    return np.clip(np.stack(chans, axis=2), 0, 255).astype(np.uint8)
