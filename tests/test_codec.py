@@ -1,0 +1,93 @@
+"""Round trips through the real model on odd sizes and every channel layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cae_codec import api, container, quant
+from cae_codec.errors import CaecError, ModelError
+from tests.conftest import smooth_image
+
+
+CASES = [(s, c) for s in [(1, 1), (7, 5), (65, 257), (128, 128)] for c in (1, 2, 3, 4)]
+CASES += [((333, 500), 3), ((333, 500), 4)]
+
+
+@pytest.mark.parametrize("shape, channels", CASES)
+def test_round_trip_shapes_and_layouts(codec, rng, shape: tuple[int, int], channels: int) -> None:
+    img = smooth_image(rng, *shape, channels)
+    data = codec.encode(img)
+    out = codec.decode(container.unpack(data))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    if channels in (2, 4):
+        assert np.array_equal(out[:, :, -1], img[:, :, -1]), "alpha must be lossless"
+    hd = container.unpack(data).header
+    assert (hd.width, hd.height, hd.channels) == (shape[1], shape[0], channels)
+
+
+def test_grey_stays_grey_and_is_close(codec, rng) -> None:
+    img = smooth_image(rng, 200, 300, 1)
+    out = codec.decode(container.unpack(codec.encode(img, quality=quant.QUALITY_MAX)))
+    assert out.shape == (200, 300, 1)
+    assert np.abs(out.astype(int) - img).mean() < 12
+
+
+def test_higher_quality_costs_more_and_is_closer(codec, rng) -> None:
+    img = smooth_image(rng, 256, 256, 3)
+    sizes, errors = [], []
+    for q in (quant.QUALITY_MIN, quant.QUALITY_DEFAULT, quant.QUALITY_MAX):
+        data = codec.encode(img, quality=q)
+        out = codec.decode(container.unpack(data))
+        sizes.append(len(data))
+        errors.append(float(np.mean((out.astype(float) - img) ** 2)))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert errors[0] > errors[2]
+
+
+@pytest.mark.parametrize("target", [0.1, 0.4, 1.0])
+def test_bpp_target_is_never_exceeded(codec, rng, target: float) -> None:
+    img = smooth_image(rng, 200, 260, 3)
+    data = codec.encode(img, bpp=target)
+    bpp = 8 * len(data) / (200 * 260)
+    assert bpp <= target
+    # and it is not wastefully small: a finer step must overshoot (binary search converged)
+    assert container.unpack(data).header.step <= quant.STEP_MAX
+
+
+def test_unreachable_bpp_is_one_clear_error(codec, rng) -> None:
+    img = smooth_image(rng, 16, 16, 3)
+    with pytest.raises(CaecError, match="cannot reach"):
+        codec.encode(img, bpp=0.01)
+
+
+def test_library_api_round_trip(rng) -> None:
+    img = smooth_image(rng, 40, 70, 3)
+    data = api.encode(img, quality=6, device="cpu")
+    out = api.decode(data, device="cpu")
+    assert out.shape == img.shape
+    fields = api.info(data)
+    assert fields["width"] == 70 and fields["quality"] == 6 and fields["file_bytes"] == len(data)
+    assert api.decode(api.encode(img[:, :, 0]), device="cpu").shape == (40, 70, 1)
+
+
+def test_wrong_weights_hash_refused(codec, rng) -> None:
+    data = bytearray(codec.encode(smooth_image(rng, 20, 20, 3)))
+    hd = container.unpack(bytes(data)).header
+    forged = container.pack(
+        container.Header(**{**hd.__dict__, "weights_hash": bytes(16)}), container.unpack(bytes(data)).chunks.items()
+    )
+    with pytest.raises(ModelError, match="weights"):
+        codec.decode(container.unpack(forged))
+
+
+def test_decoding_is_deterministic(codec, rng) -> None:
+    data = codec.encode(smooth_image(rng, 130, 140, 3))
+    a = codec.decode(container.unpack(data))
+    b = codec.decode(container.unpack(data))
+    assert np.array_equal(a, b)
+
+
+def test_encode_rejects_non_uint8() -> None:
+    with pytest.raises(CaecError, match="uint8"):
+        api.encode(np.zeros((4, 4, 3), dtype=np.float32))
