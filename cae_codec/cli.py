@@ -278,6 +278,9 @@ def train(
     ] = None,
     max_images: Annotated[int | None, typer.Option("--max-images", help="Use only the first N images.")] = None,
     pca_samples: Annotated[int, typer.Option("--pca-samples", help="Latent vectors for the PCA fit.")] = 200_000,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (default: torch's choice, one per core).")
+    ] = None,
 ) -> None:
     """Train the CAE on random crops of DATA_DIR and fit its PCA rotation."""
     from cae_codec.train import TrainConfig
@@ -313,6 +316,7 @@ def train(
         stages=stages,
         pca_samples=pca_samples,
         max_images=max_images,
+        threads=threads,
     )
     try:
         run_training(cfg)
