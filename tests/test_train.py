@@ -1,0 +1,103 @@
+"""`caec train` on CPU: a tiny real run, deterministic resume, and a 2-process DDP smoke test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cae_codec.cli import app
+from cae_codec.weights import load_model
+
+TINY = ["--patch-size", "32", "--batch-size", "2", "--hidden", "8", "--latent", "6", "--stages", "2"]
+TINY += ["--max-images", "4", "--pca-samples", "500", "--device", "cpu", "--seed", "3"]
+
+
+def run_train(data: Path, out: Path, *extra: str) -> None:
+    result = CliRunner().invoke(app, ["train", str(data), "-o", str(out), *TINY, *extra])
+    assert result.exit_code == 0, result.output
+
+
+def test_tiny_training_run_writes_a_loadable_model(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny.safetensors"
+    run_train(train_dir, out, "--steps", "6", "--checkpoint-every", "3")
+    model = load_model(out)
+    assert model.latent_channels == 6 and model.stride == 4
+    assert model.metadata["steps"] == 6 and model.metadata["samples"] == 12
+    basis = model.pca_basis.double()
+    assert torch.allclose(basis.T @ basis, torch.eye(6, dtype=torch.float64), atol=1e-4), "PCA must be orthonormal"
+    assert (tmp_path / "tiny.safetensors.ckpt.safetensors").is_file()
+
+
+def test_same_seed_gives_identical_weights(train_dir: Path, tmp_path: Path) -> None:
+    a_path, b_path = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    run_train(train_dir, a_path, "--steps", "4", "--checkpoint-every", "100")
+    run_train(train_dir, b_path, "--steps", "4", "--checkpoint-every", "1")
+    a, b = load_model(a_path), load_model(b_path)
+    assert a.weights_hash == b.weights_hash, "checkpointing must not change the run"
+    other = tmp_path / "c.safetensors"
+    run_train(train_dir, other, "--steps", "4", "--seed", "4")
+    assert load_model(other).weights_hash != a.weights_hash
+
+
+def test_resume_continues_from_checkpoint(train_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import cae_codec.train as tr
+
+    out = tmp_path / "r.safetensors"
+    full = tmp_path / "full.safetensors"
+    run_train(train_dir, full, "--steps", "4", "--checkpoint-every", "100")
+    # stop a 4-step run after its step-2 checkpoint by failing the third step
+    calls = {"n": 0}
+    real = tr.PatchSampler.sample
+
+    def failing(self, batch, gen):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, batch, gen)
+
+    monkeypatch.setattr(tr.PatchSampler, "sample", failing)
+    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "4", "--checkpoint-every", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and not out.exists()
+    monkeypatch.setattr(tr.PatchSampler, "sample", real)
+    run_train(train_dir, out, "--steps", "4", "--checkpoint-every", "2", "--resume")
+    a, b = load_model(full).network.state_dict(), load_model(out).network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run must match the uninterrupted one"
+    assert load_model(out).metadata["steps"] == 4
+
+
+def test_fine_tune_from_existing_weights_records_history(train_dir: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    tuned = tmp_path / "tuned.safetensors"
+    run_train(train_dir, tuned, "--steps", "2", "--init", str(base))
+    meta = load_model(tuned).metadata
+    assert len(meta["history"]) == 1 and meta["history"][0]["steps"] == 2
+    assert meta["total_patch128_equivalents"] == 2 * (2 * 2 * 32 * 32 / 128**2)
+
+
+def test_bad_training_arguments_exit_cleanly(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "missing"), "-o", str(tmp_path / "m"), *TINY])
+    assert r.exit_code == 1 and "does not exist" in r.output
+    r = CliRunner().invoke(app, ["train", str(tmp_path), "-o", str(tmp_path / "m"), "--patch-size", "30"])
+    assert r.exit_code == 2
+
+
+@pytest.mark.slow
+def test_ddp_two_process_gloo_smoke(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "cae_codec", "train", str(train_dir), "-o", str(out), *TINY, "--steps", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = load_model(out).metadata
+    assert meta["samples"] == 3 * 2 * 2, "two processes of batch 2 for 3 steps"
+    assert meta["device"].endswith("x2")
