@@ -43,6 +43,18 @@ def test_round_trip() -> None:
     assert box.chunks == dict(CHUNKS)
 
 
+def test_layout_matches_docs_format_md() -> None:
+    data = container.pack(make_header(), CHUNKS)
+    _, first_chunk = container.read_header(data)
+    assert first_chunk == 108
+    assert data[8] == container.FORMAT_VERSION
+    assert struct.unpack_from(">II", data, 11) == (300, 200)
+    assert data[29:40] == b"cae-pca-j2k" and data[77:93] == bytes(range(16))
+    assert struct.unpack_from(">f", data, 93)[0] == 1.5 and data[97] == 4
+    assert struct.unpack_from(">HHH", data, 98) == (96, 10, 4)
+    assert data[-12:-8] == END and data[108:112] == LATENT
+
+
 def test_step_is_stored_exactly_as_float32() -> None:
     h = make_header(step=0.1)
     box = container.unpack(container.pack(h, []))
