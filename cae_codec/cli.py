@@ -58,7 +58,6 @@ def _root(
     """caec: learned lossy image compression (CAE + PCA + JPEG2000)."""
 
 
-
 ModelOpt = Annotated[
     str,
     typer.Option("--model", "-m", help="Model name (looked up in models/ and $CAEC_MODELS) or .safetensors path."),

@@ -17,7 +17,7 @@ def pad_edge(img: np.ndarray, height: int, width: int) -> np.ndarray:
     Replicating the edge (rather than zeros) gives the encoder flat content to code, which
     costs almost nothing and is cropped away on decode.
     """
-    c, h, w = img.shape
+    _, h, w = img.shape
     return np.pad(img, ((0, 0), (0, height - h), (0, width - w)), mode="edge")
 
 

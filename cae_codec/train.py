@@ -260,12 +260,16 @@ def train(cfg: TrainConfig) -> Path:
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
     step_fn = torch.compile(net) if use_compile else net
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
     log_lmin, log_lmax = math.log(cfg.step_min), math.log(cfg.step_max)
     pixels = cfg.patch_size**2
     patch_equiv = cfg.batch_size * world * pixels / 128**2
 
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not is_main, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=cfg.steps, initial=state["step"], disable=not is_main, unit="step", dynamic_ncols=True, file=sys.stderr
+    )
     t_last, s_last = time.perf_counter(), state["step"]
     run_start = time.perf_counter()
     seconds_before = state["seconds"]
@@ -296,7 +300,9 @@ def train(cfg: TrainConfig) -> Path:
         opt.step()
         state["step"] = step + 1
         state["samples"] += cfg.batch_size * world
-        recent.append((loss.item(), float(mse[qstep.view(-1) < 1.5].mean().nan_to_num(0).item()), float(bpp.mean().item())))
+        recent.append(
+            (loss.item(), float(mse[qstep.view(-1) < 1.5].mean().nan_to_num(0).item()), float(bpp.mean().item()))
+        )
         bar.update(1)
         if state["step"] % 50 == 0 or state["step"] == cfg.steps:
             now = time.perf_counter()
@@ -304,7 +310,12 @@ def train(cfg: TrainConfig) -> Path:
             t_last, s_last = now, state["step"]
             lo, ms, bp = (float(np.mean(c)) for c in zip(*recent, strict=True))
             recent.clear()
-            bar.set_postfix(loss=f"{lo:.3f}", psnr_fine=f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}", bpp=f"{bp:.3f}", patches_s=f"{rate:.0f}")
+            bar.set_postfix(
+                loss=f"{lo:.3f}",
+                psnr_fine=f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}",
+                bpp=f"{bp:.3f}",
+                patches_s=f"{rate:.0f}",
+            )
             state.setdefault("patches_per_s", []).append(round(rate, 1))
             state["patches_per_s"] = state["patches_per_s"][-20:]
         if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):

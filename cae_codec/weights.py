@@ -54,7 +54,8 @@ class Model:
 
     @property
     def stride(self) -> int:
-        return int(self.network.config.stride)  # type: ignore[union-attr]
+        config: Any = getattr(self.network, "config")  # noqa: B009 (nn.Module's __getattr__ is untyped)
+        return int(config.stride)
 
     @property
     def latent_channels(self) -> int:
@@ -89,7 +90,7 @@ def save_model(
     return tensors_hash(tensors)
 
 
-def resolve_model_path(name_or_path: str | Path) -> Path:
+def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
     """A path to a .safetensors file, or a model name looked up in the model directories.
 
     Directories searched, in order: ``$CAEC_MODELS`` (colon-separated), then the models/
@@ -110,7 +111,7 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 _CACHE: dict[tuple[str, float, int], Model] = {}
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Model:
+def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Model:
     path = resolve_model_path(name_or_path)
     try:
         st = path.stat()

@@ -9,7 +9,6 @@ from cae_codec import api, container, quant
 from cae_codec.errors import CaecError, ModelError
 from tests.conftest import smooth_image
 
-
 CASES = [(s, c) for s in [(1, 1), (7, 5), (65, 257), (128, 128)] for c in (1, 2, 3, 4)]
 CASES += [((333, 500), 3), ((333, 500), 4)]
 
