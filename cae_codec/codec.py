@@ -48,6 +48,8 @@ def _device_context(device: torch.device) -> None:
 
 class CaePcaJ2kCodec:
     codec_id = CODEC_ID
+    # wavelet levels for the latent mosaic; an attribute so experiments can vary it
+    latent_levels = j2k.LATENT_LEVELS
 
     def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES) -> None:
         self.model = model
@@ -98,7 +100,7 @@ class CaePcaJ2kCodec:
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
         chunks: list[tuple[bytes, bytes]] = []
         if k:
-            chunks.append((LATENT, j2k.encode_plane(j2k.to_mosaic(q[:k], cols))))
+            chunks.append((LATENT, j2k.encode_plane(j2k.to_mosaic(q[:k], cols), self.latent_levels)))
         if a.alpha_chunk is not None:
             chunks.append((ALPHA, a.alpha_chunk))
         header = Header(

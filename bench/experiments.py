@@ -1,0 +1,126 @@
+"""Measure the codec's CPU-side design levers on Kodak, one at a time, against JPEG 2000.
+
+Each variant runs the shipped pipeline with one thing changed and reports BD-rate (PSNR-RGB
+and MS-SSIM-RGB) against OpenJPEG measured in the same run, plus CPU encode+decode time.
+Usage: python bench/experiments.py --model cae-gdn-v1 --images 8 --out docs/experiments.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cae_codec import container, quant
+from cae_codec.api import get_codec
+from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.evaluate.bdrate import bd_rate
+from cae_codec.evaluate.classic import Jpeg2000
+from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
+from cae_codec.imageio import open_image
+
+Variant = Callable[[CaePcaJ2kCodec], None]
+
+
+def _levels(n: int) -> Variant:
+    def apply(codec: CaePcaJ2kCodec) -> None:
+        codec.latent_levels = n
+
+    return apply
+
+
+def _no_pca(codec: CaePcaJ2kCodec) -> None:
+    # identity rotation: code the CAE's own feature maps
+    m = codec.model.latent_channels
+    codec.basis = torch.eye(m, device=codec.device)
+    codec.mean = torch.zeros(m, device=codec.device)
+
+
+VARIANTS: dict[str, Variant] = {
+    "shipped": lambda c: None,
+    "j2k-levels-0": _levels(0),
+    "j2k-levels-1": _levels(1),
+    "j2k-levels-5": _levels(5),
+    "no-pca": _no_pca,
+}
+
+
+def curve(codec: CaePcaJ2kCodec, images: list[np.ndarray], qualities: list[int]) -> dict[str, list[float]]:
+    bpp, psnr, msssim, secs = [], [], [], []
+    for q in qualities:
+        b, p, m, t = [], [], [], []
+        for img in images:
+            t0 = time.perf_counter()
+            data = codec.encode(img, quality=q)
+            rec = codec.decode(container.unpack(data))
+            t.append(time.perf_counter() - t0)
+            b.append(8 * len(data) / (img.shape[0] * img.shape[1]))
+            p.append(psnr_rgb(img, rec))
+            m.append(ms_ssim_rgb(img, rec))
+        bpp.append(float(np.mean(b)))
+        psnr.append(float(np.mean(p)))
+        msssim.append(float(np.mean(m)))
+        secs.append(float(np.mean(t)))
+    return {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim, "seconds": secs}
+
+
+def j2k_curve(images: list[np.ndarray], levels: list[float]) -> dict[str, list[float]]:
+    codec = Jpeg2000()
+    bpp, psnr, msssim, secs = [], [], [], []
+    for lv in levels:
+        b, p, m, t = [], [], [], []
+        for img in images:
+            t0 = time.perf_counter()
+            data = codec.encode(img, lv)
+            rec = codec.decode(data)
+            t.append(time.perf_counter() - t0)
+            b.append(8 * len(data) / (img.shape[0] * img.shape[1]))
+            p.append(psnr_rgb(img, rec))
+            m.append(ms_ssim_rgb(img, rec))
+        bpp.append(float(np.mean(b)))
+        psnr.append(float(np.mean(p)))
+        msssim.append(float(np.mean(m)))
+        secs.append(float(np.mean(t)))
+    return {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim, "seconds": secs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="cae-gdn-v1")
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
+    ap.add_argument("--images", type=int, default=8, help="first N images of the dataset")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    files = sorted(args.dataset.glob("*.png"))[: args.images]
+    images = [open_image(f)[:, :, :3] for f in files]
+    qualities = list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
+    anchor = j2k_curve(images, [24, 26, 28, 30, 32, 34, 36, 38, 40, 42])
+    results: dict[str, object] = {"images": [f.name for f in files], "jpeg2000": anchor}
+    print(f"{'variant':14s} {'BD-rate PSNR':>13s} {'BD-rate MS-SSIM':>16s} {'s/image':>8s}  bpp range")
+    for name in args.variants.split(","):
+        codec = get_codec(args.model, "cpu")
+        VARIANTS[name](codec)
+        c = curve(codec, images, qualities)
+        bd_p = bd_rate(anchor["bpp"], anchor["psnr-rgb"], c["bpp"], c["psnr-rgb"])
+        ms_db_a = [-10 * np.log10(1 - v) for v in anchor["ms-ssim-rgb"]]
+        ms_db_t = [-10 * np.log10(1 - v) for v in c["ms-ssim-rgb"]]
+        bd_m = bd_rate(anchor["bpp"], ms_db_a, c["bpp"], ms_db_t)
+        c.update({"bd_rate_psnr": bd_p, "bd_rate_msssim": bd_m})
+        results[name] = c
+        print(
+            f"{name:14s} {bd_p:12.1f}% {bd_m:15.1f}% {np.mean(c['seconds']):8.2f}  "
+            f"{min(c['bpp']):.3f}..{max(c['bpp']):.3f}",
+            flush=True,
+        )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
