@@ -1,0 +1,55 @@
+"""caec itself behind the evaluation's codec interface.
+
+The CAE runs once per image (``analyse``); each try of the rate search only re-quantizes and
+re-packs (``pack``), the same two steps ``caec encode --bpp`` bisects over, with the same
+knob (log of the quantization step). Files are whole .cae files, header included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import imagecodecs
+import numpy as np
+import torch
+
+from cae_codec import __version__, container, quant
+from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.evaluate.classic import ImageCodec
+from cae_codec.evaluate.metrics import as_rgb8
+from cae_codec.evaluate.ratesearch import Knob
+
+
+class CaecCodec(ImageCodec):
+    name, label, suffix = "caec", "caec", ".cae"
+    knob = Knob("quantization step", quant.STEP_MIN, quant.STEP_MAX, rate_increases=False, log=True, steps=12)
+
+    def __init__(self, codec: CaePcaJ2kCodec) -> None:
+        self.codec = codec
+
+    def describe(self) -> dict[str, Any]:
+        model = self.codec.model
+        return {
+            "codec": self.label,
+            "library": "caec",
+            "version": f"caec {__version__}",
+            "model": model.name,
+            "weights_hash": model.weights_hash.hex(),
+            "architecture": model.architecture,
+            "torch": torch.__version__,
+            "device": str(self.codec.device),
+            "latent coder": imagecodecs.jpeg2k_version(),
+            "knob": self.knob.name,
+            "settings": {"tile": 128},
+        }
+
+    def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
+        analysis = self.codec.analyse(img)
+        return lambda step: self.codec.pack(analysis, step)
+
+    def encode(self, img: np.ndarray, knob: float) -> bytes:
+        return self.prepare(img)(knob)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return as_rgb8(self.codec.decode(container.unpack(data)))

@@ -1,0 +1,196 @@
+"""Run codecs over images and target rates, in a process pool over images.
+
+One task is one (image, codec) pair with all its target rates, so caec analyses each
+image once and the rate searches share their encodes. Workers are spawned (not forked:
+torch's thread pools do not survive a fork) and run torch on one thread, like the classic
+codecs, so that two workers use two cores and times compare like with like.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from cae_codec.errors import CaecError
+from cae_codec.evaluate.classic import CLASSIC_CODECS, ImageCodec
+from cae_codec.evaluate.metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb
+from cae_codec.evaluate.ratesearch import MemoEncoder, search_rate
+
+CODEC_NAMES = ["caec", *CLASSIC_CODECS]
+
+
+def unavailable_reason(name: str) -> str | None:
+    cls = CLASSIC_CODECS.get(name)
+    return cls.unavailable_reason() if cls is not None else None
+
+
+def codec_class(name: str) -> type[ImageCodec]:
+    if name == "caec":
+        from cae_codec.evaluate.learned import CaecCodec
+
+        return CaecCodec
+    try:
+        return CLASSIC_CODECS[name]
+    except KeyError:
+        raise CaecError(f"unknown codec {name!r} (known: {', '.join(CODEC_NAMES)})") from None
+
+
+def make_codec(name: str, model: str, device: str) -> ImageCodec:
+    if name == "caec":
+        from cae_codec.api import get_codec
+        from cae_codec.evaluate.learned import CaecCodec
+
+        return CaecCodec(get_codec(model, device))
+    return codec_class(name)()
+
+
+@dataclass(frozen=True)
+class Task:
+    image_name: str
+    image: np.ndarray  # (H, W, 3) uint8
+    codec: str
+    targets: tuple[float, ...]
+    model: str
+    device: str
+    keep: bool = False  # send back the file and the reconstruction (compare --out)
+
+
+@dataclass
+class Point:
+    """One codec on one image at one target rate; ``note`` says why a value is missing."""
+
+    image: str
+    codec: str
+    target_bpp: float
+    bpp: float = math.nan
+    psnr: float = math.nan
+    ms_ssim: float = math.nan
+    encoding_time: float = math.nan
+    decoding_time: float = math.nan
+    knob: float = math.nan
+    nbytes: int = 0
+    note: str = ""
+    data: bytes | None = field(default=None, repr=False)
+    recon: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.note
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready fields (no pixels, no bytes; NaN as None)."""
+        out: dict[str, Any] = {}
+        for key in ("image", "codec", "target_bpp", "bpp", "psnr", "ms_ssim", "encoding_time", "decoding_time"):
+            v = getattr(self, key)
+            out[key] = None if isinstance(v, float) and not math.isfinite(v) else v
+        out["knob"] = None if not math.isfinite(self.knob) else self.knob
+        out["bytes"] = self.nbytes
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+_codecs: dict[tuple[str, str, str], ImageCodec] = {}
+
+
+def _codec_for(task: Task) -> ImageCodec:
+    key = (task.codec, task.model, task.device)
+    if key not in _codecs:
+        codec = make_codec(*key)
+        # the first call of a library (or of torch) pays one-off set-up costs: keep them out of the timings
+        warm = np.full((64, 64, 3), 128, dtype=np.uint8)
+        codec.decode(codec.encode(warm, codec.knob.value(0)))
+        _codecs[key] = codec
+    return _codecs[key]
+
+
+def evaluate(task: Task) -> list[Point]:
+    """Every target rate of ``task``: rate search, decode, metrics."""
+    img = task.image
+    h, w = img.shape[:2]
+    codec = _codec_for(task)
+    points = [Point(task.image_name, task.codec, t) for t in task.targets]
+    try:
+        t0 = time.perf_counter()
+        encoder = MemoEncoder(codec.prepare(img))
+        setup_s = time.perf_counter() - t0
+    except CaecError as e:
+        for p in points:
+            p.note = str(e)
+        return points
+    for p in points:
+        try:
+            found = search_rate(encoder, codec.knob, math.floor(p.target_bpp * h * w / 8))
+            if found.best is None:
+                smallest = bits_per_pixel(found.smallest_bytes, h, w)
+                p.note = f"cannot reach {p.target_bpp:g} bpp (smallest file {smallest:.4f} bpp)"
+                continue
+            t0 = time.perf_counter()
+            rec = codec.decode(found.best.data)
+            p.decoding_time = time.perf_counter() - t0
+        except CaecError as e:
+            p.note = str(e)
+            continue
+        if rec.shape != img.shape:
+            p.note = f"decoder returned {rec.shape}, expected {img.shape}"
+            continue
+        p.knob = found.best.knob
+        p.nbytes = len(found.best.data)
+        p.bpp = bits_per_pixel(p.nbytes, h, w)
+        # one encode at the chosen setting, plus the per-image analysis; the search is not counted
+        p.encoding_time = setup_s + found.best.seconds
+        p.psnr = psnr_rgb(img, rec)
+        p.ms_ssim = ms_ssim_rgb(img, rec)
+        if task.keep:
+            p.data, p.recon = found.best.data, rec
+    return points
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+@contextmanager
+def _single_thread_torch() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_tasks(tasks: list[Task], jobs: int, on_done: Callable[[Task], None] | None = None) -> list[list[Point]]:
+    """Results in task order; ``jobs`` > 1 runs a pool of that many processes."""
+    results: list[list[Point]] = [[] for _ in tasks]
+    if jobs <= 1 or len(tasks) <= 1:
+        with _single_thread_torch():
+            for i, task in enumerate(tasks):
+                results[i] = evaluate(task)
+                if on_done:
+                    on_done(task)
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker)
+    try:
+        pending: dict[Future[list[Point]], int] = {pool.submit(evaluate, t): i for i, t in enumerate(tasks)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                results[i] = fut.result()
+                if on_done:
+                    on_done(tasks[i])
+    finally:
+        # on an error or Ctrl-C, do not start the queued tasks
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
