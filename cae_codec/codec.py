@@ -19,7 +19,7 @@ from cae_codec import container, j2k, quant
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.container import ALPHA, LATENT, Container, Header
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.tiling import TILE, pad_edge, padded_size, tile_origins
+from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model
 
 CODEC_ID = "cae-pca-j2k"
@@ -36,6 +36,18 @@ class Analysis:
     channels: int
     padded: tuple[int, int]
     alpha_chunk: bytes | None
+
+
+def _edge_tile(img: np.ndarray, y: int, x: int, colour: int) -> np.ndarray:
+    """(colour, TILE, TILE) view of the tile at (y, x), edge-replicated past the image border.
+
+    Cut from the image itself so that encoding never holds a padded copy of the whole image.
+    """
+    tile = img[y : y + TILE, x : x + TILE, :colour]
+    th, tw = tile.shape[:2]
+    if th < TILE or tw < TILE:
+        tile = np.pad(tile, ((0, TILE - th), (0, TILE - tw), (0, 0)), mode="edge")
+    return tile.transpose(2, 0, 1)
 
 
 def _device_context(device: torch.device) -> None:
@@ -55,7 +67,8 @@ class CaePcaJ2kCodec:
         self.model = model
         self.device = device
         self.batch_tiles = batch_tiles
-        self.net = model.network.to(device)
+        # channels_last lets oneDNN / cuDNN pick their fastest convolutions (~25% on CPU)
+        self.net = model.network.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.mean = model.pca_mean.to(device)
         self.basis = model.pca_basis.to(device)
         _device_context(device)
@@ -70,14 +83,13 @@ class CaePcaJ2kCodec:
             raise CaecError("image has no pixels")
         ph, pw = padded_size(h, w)
         colour = 3 if c >= 3 else 1
-        planes = pad_edge(np.ascontiguousarray(img[:, :, :colour].transpose(2, 0, 1)), ph, pw)
         s = self.model.stride
         m = self.model.latent_channels
         z = np.empty((m, ph // s, pw // s), dtype=np.float32)
         origins = tile_origins(ph, pw)
         for i in range(0, len(origins), self.batch_tiles):
             batch = origins[i : i + self.batch_tiles]
-            tiles = np.stack([planes[:, y : y + TILE, x : x + TILE] for y, x in batch])
+            tiles = np.stack([_edge_tile(img, y, x, colour) for y, x in batch])
             x_t = torch.from_numpy(tiles).to(self.device).float() / 255.0
             if colour == 3:
                 x_t = rgb_to_ycbcr(x_t)
@@ -93,7 +105,9 @@ class CaePcaJ2kCodec:
 
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
-        q = quant.quantize(a.z, step)
+        q = np.empty_like(a.z, dtype=np.int16)
+        for m, plane in enumerate(a.z):  # plane by plane: no float temporaries the size of the latent
+            q[m] = quant.quantize(plane, step)
         nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
         k = int(nonzero[-1]) + 1 if nonzero.size else 0
         _, ph_l, pw_l = q.shape
@@ -174,12 +188,20 @@ class CaePcaJ2kCodec:
             if LATENT not in box.chunks:
                 raise FormatError("missing latent chunk")
             rows = math.ceil(k / hd.mosaic_cols)
-            mosaic = j2k.decode_plane(box.chunks[LATENT], (rows * lh, hd.mosaic_cols * lw), np.dtype(np.int16))
+            mosaic = j2k.decode_plane(
+                box.chunks[LATENT], (rows * lh, hd.mosaic_cols * lw), np.dtype(np.int16), "latent"
+            )
             q = j2k.from_mosaic(mosaic, k, lh, lw)
         else:
             q = np.zeros((0, lh, lw), dtype=np.int16)
         colour = 3 if hd.channels >= 3 else 1
-        out = np.empty((hd.padded_height, hd.padded_width, colour), dtype=np.uint8)
+        # the output is filled in place, tiles cropped at the border, alpha in its own channel:
+        # no padded, concatenated or contiguous copy of the whole image is ever made
+        out = np.empty((hd.height, hd.width, hd.channels), dtype=np.uint8)
+        if hd.channels in (2, 4):
+            if ALPHA not in box.chunks:
+                raise FormatError("missing alpha chunk")
+            out[:, :, -1] = j2k.decode_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8), "alpha")
         basis_k = self.basis[:, :k]
         step = np.float32(hd.step)
         origins = tile_origins(hd.padded_height, hd.padded_width)
@@ -193,16 +215,11 @@ class CaePcaJ2kCodec:
             x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
             tiles = (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             for (ty, tx), tile in zip(batch, tiles, strict=True):
-                out[ty : ty + TILE, tx : tx + TILE] = tile
+                region = out[ty : ty + TILE, tx : tx + TILE, :colour]
+                region[...] = tile[: region.shape[0], : region.shape[1]]
             if progress:
                 progress(len(batch))
-        img = out[: hd.height, : hd.width]
-        if hd.channels in (2, 4):
-            if ALPHA not in box.chunks:
-                raise FormatError("missing alpha chunk")
-            alpha = j2k.decode_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8))
-            img = np.concatenate([img, alpha[:, :, None]], axis=2)
-        return np.ascontiguousarray(img)
+        return out
 
 
 CodecFactory = Callable[[Model, torch.device], CaePcaJ2kCodec]
