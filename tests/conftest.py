@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CAEC_SHARED_DATA", REPO.parent / "shared" / "data"))
 KODAK = SHARED_DATA / "kodak"
 TRAIN = SHARED_DATA / "train"
+ANCHORS = SHARED_DATA / "anchors" / "compressai_kodak"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,14 @@ def train_dir() -> Path:
     if not TRAIN.is_dir() or not any(TRAIN.iterdir()):
         pytest.skip(f"training images not found in {TRAIN}")
     return TRAIN
+
+
+@pytest.fixture(scope="session")
+def anchors_dir() -> Path:
+    """CompressAI's published Kodak curves (JSON), as copied under shared/data/anchors."""
+    if not (ANCHORS / "jpeg2000.json").is_file():
+        pytest.skip(f"CompressAI anchor curves not found in {ANCHORS} (set CAEC_SHARED_DATA to the shared/data folder)")
+    return ANCHORS
 
 
 @pytest.fixture(scope="session")

@@ -331,6 +331,10 @@ def bdrate(
         _warn(n)
     if anchor not in measured:
         raise _fail(f"the anchor {anchor} reached none of the target rates on every image")
+    for ref in refs:
+        # a published "JPEG2000" beside the measured one: tell them apart in the plot and tables
+        if any(ref.name == c.name for c in measured.values()):
+            ref.name = f"{ref.name} (published)"
     rows = bd_rows(measured[anchor], list(measured.values()), refs)
     run = {
         "command": _bdrate_command(dataset, data_dir, anchor, names, targets, refs, limit, model),
