@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from cae_codec.color import rgb_to_ycbcr
+from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
 from cae_codec.nn.cae import CAE, CAEConfig
@@ -291,7 +291,9 @@ def train(cfg: TrainConfig) -> Path:
             group["lr"] = _lr_at(cfg, step)
         with autocast:
             x_hat, bits = step_fn(x, noise, qstep)
-        mse = ((x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
+        # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
+        # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
+        mse = ((ycbcr_to_rgb(x_hat.float()) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
         bpp = bits / pixels
         loss = (lam * 255.0**2 * mse + bpp).mean()
         opt.zero_grad(set_to_none=True)
