@@ -25,6 +25,7 @@ from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
 from cae_codec.imageio import open_image
 
 Variant = Callable[[CaePcaJ2kCodec], None]
+Decode = Callable[[bytes], np.ndarray]
 
 
 def _levels(n: int) -> Variant:
@@ -50,43 +51,24 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def curve(codec: CaePcaJ2kCodec, images: list[np.ndarray], qualities: list[int]) -> dict[str, list[float]]:
-    bpp, psnr, msssim, secs = [], [], [], []
-    for q in qualities:
-        b, p, m, t = [], [], [], []
+def measure(
+    images: list[np.ndarray], settings: list[float], encode: Callable[[np.ndarray, float], bytes], decode: Decode
+) -> dict[str, list[float]]:
+    """Mean bpp, PSNR-RGB, MS-SSIM-RGB and encode+decode seconds per setting over the images."""
+    out: dict[str, list[float]] = {"bpp": [], "psnr-rgb": [], "ms-ssim-rgb": [], "seconds": []}
+    for setting in settings:
+        per: dict[str, list[float]] = {k: [] for k in out}
         for img in images:
             t0 = time.perf_counter()
-            data = codec.encode(img, quality=q)
-            rec = codec.decode(container.unpack(data))
-            t.append(time.perf_counter() - t0)
-            b.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-            p.append(psnr_rgb(img, rec))
-            m.append(ms_ssim_rgb(img, rec))
-        bpp.append(float(np.mean(b)))
-        psnr.append(float(np.mean(p)))
-        msssim.append(float(np.mean(m)))
-        secs.append(float(np.mean(t)))
-    return {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim, "seconds": secs}
-
-
-def j2k_curve(images: list[np.ndarray], levels: list[float]) -> dict[str, list[float]]:
-    codec = Jpeg2000()
-    bpp, psnr, msssim, secs = [], [], [], []
-    for lv in levels:
-        b, p, m, t = [], [], [], []
-        for img in images:
-            t0 = time.perf_counter()
-            data = codec.encode(img, lv)
-            rec = codec.decode(data)
-            t.append(time.perf_counter() - t0)
-            b.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-            p.append(psnr_rgb(img, rec))
-            m.append(ms_ssim_rgb(img, rec))
-        bpp.append(float(np.mean(b)))
-        psnr.append(float(np.mean(p)))
-        msssim.append(float(np.mean(m)))
-        secs.append(float(np.mean(t)))
-    return {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim, "seconds": secs}
+            data = encode(img, setting)
+            rec = decode(data)
+            per["seconds"].append(time.perf_counter() - t0)
+            per["bpp"].append(8 * len(data) / (img.shape[0] * img.shape[1]))
+            per["psnr-rgb"].append(psnr_rgb(img, rec))
+            per["ms-ssim-rgb"].append(ms_ssim_rgb(img, rec))
+        for k in out:
+            out[k].append(float(np.mean(per[k])))
+    return out
 
 
 def main() -> None:
@@ -100,13 +82,19 @@ def main() -> None:
     files = sorted(args.dataset.glob("*.png"))[: args.images]
     images = [open_image(f)[:, :, :3] for f in files]
     qualities = list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
-    anchor = j2k_curve(images, [24, 26, 28, 30, 32, 34, 36, 38, 40, 42])
+    j2k = Jpeg2000()
+    anchor = measure(images, [24, 26, 28, 30, 32, 34, 36, 38, 40, 42], j2k.encode, j2k.decode)
     results: dict[str, object] = {"images": [f.name for f in files], "jpeg2000": anchor}
     print(f"{'variant':14s} {'BD-rate PSNR':>13s} {'BD-rate MS-SSIM':>16s} {'s/image':>8s}  bpp range")
     for name in args.variants.split(","):
         codec = get_codec(args.model, "cpu")
         VARIANTS[name](codec)
-        c = curve(codec, images, qualities)
+        c = measure(
+            images,
+            [float(q) for q in qualities],
+            lambda img, q, codec=codec: codec.encode(img, quality=int(q)),
+            lambda data, codec=codec: codec.decode(container.unpack(data)),
+        )
         bd_p = bd_rate(anchor["bpp"], anchor["psnr-rgb"], c["bpp"], c["psnr-rgb"])
         ms_db_a = [-10 * np.log10(1 - v) for v in anchor["ms-ssim-rgb"]]
         ms_db_t = [-10 * np.log10(1 - v) for v in c["ms-ssim-rgb"]]
