@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import imagecodecs
-import numpy as np
 import torch
 
 from cae_codec import container
