@@ -1,9 +1,10 @@
 """The convolutional autoencoder: stride-2 convolution units down, transposed ones up.
 
 After Cheng et al. 2018: symmetric conv/deconv pairs, stride 2, feature maps from the last
-encoder layer. The non-linearity is GDN/IGDN rather than the paper's PReLU (see
-docs/design.md for the measurement), and the rate proxy learned in training is a
-per-channel zero-mean Laplace density of the noisy latent.
+encoder layer. The non-linearity is GDN/IGDN (Balle et al. 2017) rather than the paper's
+PReLU: it gaussianizes the latent at the cost of a 1x1 convolution per layer, which the
+learned-compression literature found worth more than extra filters. The rate proxy learned
+in training is a per-channel zero-mean Laplace density of the noisy latent.
 """
 
 from __future__ import annotations
