@@ -32,5 +32,18 @@ lint: install
 bench: install
 	$(BIN)/python bench/speed.py --dataset $(KODAK) --out docs/bench.json
 
+# Published curves drawn beside ours: CompressAI's 8-bit-decoded runs where they exist (our metrics are on 8-bit
+# reconstructions too) and BPG 4:4:4. Missing files are simply left out.
+ANCHORS ?= ../shared/data/anchors/compressai_kodak
+RESULTS_REFS ?= $(wildcard $(ANCHORS)/8bit-decoded/compressai-bmshj2018-factorized_mse_ans_cuda.json \
+	$(ANCHORS)/8bit-decoded/compressai-bmshj2018-hyperprior_mse_ans_cuda.json $(ANCHORS)/bpg_444_x265_ycbcr.json)
+# extra bdrate options, e.g. RESULTS_ARGS="--limit 3 --rates 0.25,1" for a quick check of the pipeline
+RESULTS_ARGS ?=
+
+results: install
+	$(BIN)/caec bdrate --dataset $(KODAK) --anchor jpeg2000 --codecs caec,jpeg,jpeg2000,webp,avif,jpegxl \
+		$(addprefix --reference ,$(RESULTS_REFS)) --out docs/results/kodak --plot docs/rd_kodak.png \
+		--markdown docs/results.md --force $(RESULTS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

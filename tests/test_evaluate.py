@@ -348,3 +348,14 @@ def test_unavailable_codec_is_one_warning(runner: CliRunner, photo_dir: Path, mo
     assert {p["codec"] for p in json.loads(r.stdout)["points"]} == {"jpeg"}
     r = runner.invoke(app, ["compare", str(photo_dir / "kodim03.png"), "--codecs", "avif"])
     assert r.exit_code == 1 and "none of the codecs" in one_error_line(r.output)
+
+
+def test_a_library_that_cannot_encode_with_our_settings_is_unavailable(monkeypatch) -> None:
+    from cae_codec.evaluate.classic import Avif
+
+    def refuse(self: Avif, img: np.ndarray, knob: float) -> bytes:
+        raise RuntimeError("avifEncoderAddImage returned 'No codec available'")
+
+    monkeypatch.setattr(Avif, "_encode", refuse)
+    why = Avif.unavailable_reason()
+    assert why is not None and "cannot encode" in why and "No codec available" in why

@@ -60,6 +60,10 @@ class ClassicCodec(ImageCodec):
         info = getattr(imagecodecs, cls.module, None)
         if info is None or not getattr(info, "available", False):
             return f"{cls.name}: {cls.library} is not available in this imagecodecs build ({imagecodecs.__version__})"
+        try:  # a build can have the library without what our settings ask for (say, AVIF without aom)
+            cls().encode(np.full((16, 16, 3), 128, dtype=np.uint8), cls.knob.value(0))
+        except CaecError as e:
+            return f"{cls.name}: {cls.library} cannot encode with our settings here ({e})"
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -152,10 +156,10 @@ class Avif(ClassicCodec):
     module, library = "AVIF", "libavif"
     knob = Knob("quality", 0, 100, integer=True)
     # speed 6 is avifenc's default; the library default here (slowest) takes ~40x longer per encode
-    settings: ClassVar[dict[str, Any]] = {"speed": 6, "pixelformat": "4:4:4", "bitspersample": 8}
+    settings: ClassVar[dict[str, Any]] = {"encoder": "aom", "speed": 6, "pixelformat": "4:4:4", "bitspersample": 8}
 
     def _encode(self, img: np.ndarray, knob: float) -> bytes | bytearray:
-        return imagecodecs.avif_encode(img, level=int(knob), speed=6, pixelformat="444", numthreads=1)
+        return imagecodecs.avif_encode(img, level=int(knob), speed=6, pixelformat="444", codec="aom", numthreads=1)
 
     def _decode(self, data: bytes) -> np.ndarray:
         return imagecodecs.avif_decode(data, numthreads=1)

@@ -321,7 +321,8 @@ def bdrate(
     notes: list[str] = []
     for name in names:
         v = versions[name]
-        desc = f"{v['codec']}: {v['version']}, rate by bisection on {v['knob']}"
+        model = f", model {v['model']} (weights {v['weights_hash'][:12]})" if "model" in v else ""
+        desc = f"{v['version']}{model}, rate by bisection on {v['knob']}"
         meta = {"dataset": ds.name, "images": len(pictures), "codec": v}
         curve, left_out = average_curve(v["codec"], desc, [p for p in points if p.codec == name], targets, meta)
         notes += left_out

@@ -20,10 +20,14 @@ def rd_plot_png(measured: list[RDCurve], references: list[RDCurve], title: str) 
     import matplotlib.pyplot as plt
 
     fig, (ax_p, ax_m) = plt.subplots(1, 2, figsize=(13, 5.2))
+    # published curves often run to 4-5 bpp: show them over the measured range (plus one point beyond)
+    x_max = 1.1 * max((max(c.bpp) for c in measured), default=math.inf)
     for curves, style in ((measured, "-o"), (references, "--^")):
         for c in curves:
             order = np.argsort(c.bpp)
             bpp = np.asarray(c.bpp)[order]
+            order = order[: int(np.searchsorted(bpp, x_max)) + 1]
+            bpp = bpp[: len(order)]
             ax_p.plot(bpp, np.asarray(c.psnr)[order], style, label=c.name, markersize=4)
             if c.has_ms_ssim:
                 ms = np.asarray([ms_ssim_db(v) if math.isfinite(v) else math.nan for v in c.ms_ssim])[order]
@@ -31,6 +35,8 @@ def rd_plot_png(measured: list[RDCurve], references: list[RDCurve], title: str) 
     ax_p.set_ylabel("PSNR-RGB (dB)")
     ax_m.set_ylabel("MS-SSIM-RGB (dB, -10 log10(1 - MS-SSIM))")
     for ax in (ax_p, ax_m):
+        if math.isfinite(x_max):
+            ax.set_xlim(0, x_max)
         ax.set_xlabel("bits per pixel")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
