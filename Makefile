@@ -45,5 +45,11 @@ results: install
 		$(addprefix --reference ,$(RESULTS_REFS)) --out docs/results/kodak --plot docs/rd_kodak.png \
 		--markdown docs/results.md --force $(RESULTS_ARGS)
 
+# Hostile .cae files against the decoder (docs/robustness.md): at least FUZZ_CASES drawn cases plus
+# exhaustive truncations and header bit flips; failing inputs are saved to fuzz-crashes/.
+FUZZ_CASES ?= 10000
+fuzz: install
+	$(BIN)/python bench/fuzz.py --cases $(FUZZ_CASES)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

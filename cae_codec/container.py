@@ -15,6 +15,7 @@ bounds-checked and every failure raises :class:`~cae_codec.errors.FormatError`.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Iterable
@@ -41,6 +42,11 @@ ALPHA = b"ALPH"
 END = b"END_"
 # critical chunk types a reader of this version understands; a codec adding one registers it here
 KNOWN_CRITICAL: set[bytes] = {LATENT, ALPHA}
+# A decoder looks the model name up as a file name in the model directories, so a name read
+# from a (possibly hostile) file must not be able to point anywhere else: no path
+# separators, no leading dot ("", ".", ".." and hidden files), nothing a terminal would
+# interpret when the name is echoed in an error line.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class Header:
             raise bad(f"mosaic of {self.mosaic_cols} columns for {self.components} components")
         if len(self.weights_hash) != 16:
             raise bad("weights hash must be 16 bytes")
+        if not MODEL_NAME.fullmatch(self.model):
+            raise bad(f"model name {self.model!r} is not a plain name (letters, digits, '._+-')")
 
 
 @dataclass
@@ -106,10 +114,10 @@ def _read_ascii(raw: bytes, what: str) -> str:
     text = raw.rstrip(b"\0")
     if b"\0" in text:
         raise FormatError(f"malformed header: {what} has embedded NUL")
-    try:
-        return text.decode("ascii")
-    except UnicodeDecodeError:
-        raise FormatError(f"malformed header: {what} is not ASCII") from None
+    # printable only: the text ends up in one-line error messages
+    if not all(0x20 <= c < 0x7F for c in text):
+        raise FormatError(f"malformed header: {what} is not printable ASCII")
+    return text.decode("ascii")
 
 
 def _chunk(ctype: bytes, payload: bytes) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 
 import imagecodecs
 import numpy as np
@@ -29,7 +30,9 @@ def mosaic_columns(components: int, plane_h: int, plane_w: int) -> int:
     """Columns of the mosaic grid: as square as possible in pixels."""
     if components == 0:
         return 0
-    best = min(range(1, components + 1), key=lambda c: abs(math.log(c * plane_w / (math.ceil(components / c) * plane_h))))
+    best = min(
+        range(1, components + 1), key=lambda c: abs(math.log(c * plane_w / (math.ceil(components / c) * plane_h)))
+    )
     return best
 
 
@@ -67,29 +70,88 @@ def encode_plane(plane: np.ndarray, levels: int = LATENT_LEVELS) -> bytes:
     )
 
 
+# OpenJPEG allocates bookkeeping per tile before it reads any tile data; the encoder writes
+# one tile, and this bound keeps a forged SIZ from asking for millions of them
+MAX_TILES = 4096
+# (precision in bits, signed) of the samples each plane dtype is coded with
+SAMPLE_FORMATS = {np.dtype(np.uint8): (8, False), np.dtype(np.int16): (16, True)}
+_SIZ = struct.Struct(">HHIIIIIIIIH")  # Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz
+_SIZ_COMPONENT = struct.Struct(">BBB")  # Ssiz, XRsiz, YRsiz
+
+
+@dataclass(frozen=True)
+class Siz:
+    """The image described by a codestream's SIZ marker segment."""
+
+    height: int
+    width: int
+    components: int
+    precision: int  # bits per sample of the first component
+    signed: bool
+    subsampled: bool  # any component not at full resolution
+    tiles: int
+
+
+def read_siz(data: bytes, what: str = "JPEG2000") -> Siz:
+    """Parse and sanity-check the SIZ marker segment, without decoding anything."""
+    # SOC (FF4F) then SIZ (FF51) must open every codestream (ISO/IEC 15444-1 A.5.1)
+    if len(data) < 4 + _SIZ.size or data[:4] != b"\xff\x4f\xff\x51":
+        raise FormatError(f"{what} payload is not a raw JPEG2000 codestream")
+    lsiz, _, xsiz, ysiz, xo, yo, xt, yt, xto, yto, csiz = _SIZ.unpack_from(data, 4)
+    if csiz == 0 or lsiz != _SIZ.size + _SIZ_COMPONENT.size * csiz or len(data) < 4 + lsiz:
+        raise FormatError(f"{what} codestream has a malformed SIZ marker")
+    if not (xo < xsiz and yo < ysiz):
+        raise FormatError(f"{what} codestream has a bad image offset")
+    if xt == 0 or yt == 0 or xto > xo or yto > yo or xto + xt <= xo or yto + yt <= yo:
+        raise FormatError(f"{what} codestream has a bad tile grid")
+    tiles = math.ceil((xsiz - xto) / xt) * math.ceil((ysiz - yto) / yt)
+    components = [_SIZ_COMPONENT.unpack_from(data, 4 + _SIZ.size + 3 * i) for i in range(csiz)]
+    ssiz = components[0][0]
+    return Siz(
+        height=ysiz - yo,
+        width=xsiz - xo,
+        components=csiz,
+        precision=(ssiz & 0x7F) + 1,
+        signed=bool(ssiz & 0x80),
+        subsampled=any(dx != 1 or dy != 1 for _, dx, dy in components),
+        tiles=tiles,
+    )
+
+
 def codestream_size(data: bytes) -> tuple[int, int, int]:
     """(height, width, components) from the SIZ marker segment, without decoding."""
-    # SOC (FF4F), then SIZ (FF51): Lsiz u16, Rsiz u16, Xsiz, Ysiz, XOsiz, YOsiz, ... Csiz u16
-    if len(data) < 42 or data[:4] != b"\xff\x4f\xff\x51":
-        raise FormatError("latent payload is not a JPEG2000 codestream")
-    xsiz, ysiz, xo, yo = struct.unpack_from(">IIII", data, 8)
-    (csiz,) = struct.unpack_from(">H", data, 40)
-    if xo > xsiz or yo > ysiz:
-        raise FormatError("JPEG2000 codestream has a bad image offset")
-    return ysiz - yo, xsiz - xo, csiz
+    siz = read_siz(data)
+    return siz.height, siz.width, siz.components
 
 
-def decode_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    """Decode a codestream that must hold exactly one plane of ``shape``."""
-    h, w, c = codestream_size(data)
-    if (h, w) != shape or c != 1:
-        raise FormatError(f"JPEG2000 codestream is {w}x{h}x{c}, the header says {shape[1]}x{shape[0]}x1")
+def _sample_format(bits: int, signed: bool) -> str:
+    return f"{'signed' if signed else 'unsigned'} {bits}-bit"
+
+
+def decode_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str = "JPEG2000") -> np.ndarray:
+    """Decode a codestream that must hold exactly one plane of ``shape`` and ``dtype``.
+
+    Everything that sizes OpenJPEG's buffers is checked against what the container declares
+    before decoding, so a hostile codestream costs no more memory than a genuine one.
+    """
+    siz = read_siz(data, what)
+    if (siz.height, siz.width) != shape or siz.components != 1:
+        raise FormatError(
+            f"{what} codestream is {siz.width}x{siz.height}x{siz.components}, the header says {shape[1]}x{shape[0]}x1"
+        )
+    precision, signed = SAMPLE_FORMATS[np.dtype(dtype)]
+    if (siz.precision, siz.signed) != (precision, signed):
+        found, wanted = _sample_format(siz.precision, siz.signed), _sample_format(precision, signed)
+        raise FormatError(f"{what} codestream holds {found} samples, expected {wanted}")
+    if siz.subsampled:
+        raise FormatError(f"{what} codestream is subsampled")
+    if siz.tiles > MAX_TILES:
+        raise FormatError(f"{what} codestream has {siz.tiles} tiles (at most {MAX_TILES} allowed)")
     try:
         out = imagecodecs.jpeg2k_decode(data, numthreads=1)
-    except imagecodecs.Jpeg2kError as e:
-        raise FormatError(f"corrupt JPEG2000 codestream: {e}") from None
-    if out.shape != shape:
-        raise FormatError(f"JPEG2000 codestream decoded to {out.shape}, expected {shape}")
-    if out.dtype != dtype:
-        raise FormatError(f"JPEG2000 codestream holds {out.dtype} samples, expected {np.dtype(dtype)}")
+    except (RuntimeError, ValueError, NotImplementedError) as e:
+        # imagecodecs.Jpeg2kError is a RuntimeError; OpenJPEG's messages are one line
+        raise FormatError(f"corrupt {what} codestream: {str(e).strip() or type(e).__name__}") from None
+    if out.shape != shape or out.dtype != dtype:
+        raise FormatError(f"{what} codestream decoded to {out.dtype} {out.shape}, expected {np.dtype(dtype)} {shape}")
     return out
