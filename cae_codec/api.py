@@ -12,6 +12,7 @@ import torch
 from cae_codec import container
 from cae_codec.codec import CODECS, CaePcaJ2kCodec
 from cae_codec.errors import CaecError, FormatError
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cae_codec.weights import load_model
 
 DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v1")
@@ -48,16 +49,33 @@ def encode(
     bpp: float | None = None,
     model: str | os.PathLike[str] = DEFAULT_MODEL,
     device: str = "auto",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> bytes:
-    """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA)."""
+    """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA).
+
+    Images above ``max_pixels`` (default: Pillow's decompression-bomb limit, which decode
+    applies too) are refused unless it is None.
+    """
     if quality is not None and bpp is not None:
         raise CaecError("give quality or bpp, not both")
-    return get_codec(model, device).encode(_as_hwc(image), quality=quality, bpp=bpp)
+    arr = _as_hwc(image)
+    check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")
+    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp)
 
 
-def decode(data: bytes, model: str | os.PathLike[str] | None = None, device: str = "auto") -> np.ndarray:
-    """Decompress .cae bytes to uint8 (H, W, C); the model is the one the file names unless given."""
+def decode(
+    data: bytes,
+    model: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decompress .cae bytes to uint8 (H, W, C); the model is the one the file names unless given.
+
+    A file whose header declares more than ``max_pixels`` pixels is refused before anything
+    is allocated for it (None: no limit, for genuinely huge images).
+    """
     box = container.unpack(data)
+    check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
     codec_cls = CODECS.get(box.header.codec)
     if codec_cls is None:
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from cae_codec.api import info as api_info
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.fsutil import atomic_write
-from cae_codec.imageio import format_for_path, image_to_bytes, open_image
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, format_for_path, image_to_bytes, open_image
 
 app = typer.Typer(
     name="caec",
@@ -65,6 +66,14 @@ ModelOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (auto picks CUDA when present).")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+NoPixelLimitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-pixel-limit",
+        help=f"Accept images of more than {DEFAULT_MAX_PIXELS} pixels (refused by default as possible "
+        "decompression bombs, as Pillow does).",
+    ),
+]
 OutputOpt = Annotated[
     Path | None,
     typer.Option("-o", "--output", help="Output file, '-' for stdout, or a directory (several inputs)."),
@@ -160,6 +169,7 @@ def encode(
     model: ModelOpt = DEFAULT_MODEL,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
+    no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
     """Compress images to .cae files."""
     if quality is not None and bpp is not None:
@@ -174,7 +184,7 @@ def encode(
 
     def work(src: str, dst: str) -> str:
         label, source = _read_input(src)
-        img = open_image(source, name=label)
+        img = open_image(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
         data = codec.encode(img, quality=quality, bpp=bpp)
         _emit(dst, data, force)
         return f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
@@ -194,6 +204,7 @@ def decode(
     fmt: Annotated[
         str | None, typer.Option("--format", help="Image format for stdout or unknown suffixes (default PNG).")
     ] = None,
+    no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
     """Decompress .cae files to images (PNG unless the output name says otherwise)."""
     outs = _plan_outputs(inputs, output, ".png")
@@ -213,7 +224,9 @@ def decode(
         except OSError as e:
             raise CaecError(f"{label}: {e.strerror}") from None
         try:
-            img = api_decode(data, model=model, device=str(dev))
+            img = api_decode(
+                data, model=model, device=str(dev), max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
+            )
         except CaecError as e:
             raise type(e)(f"{label}: {e}") from None
         out_fmt = fmt or ("PNG" if dst == "-" else format_for_path(Path(dst)))
@@ -327,7 +340,15 @@ def train(
 register_evaluation_commands(app)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # Raised in the main thread, so every finally block on the stack (the temporary file of
+    # an output being written) runs on the way out instead of the process just vanishing.
+    typer.echo("caec: terminated", err=True)
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except KeyboardInterrupt:

@@ -7,10 +7,12 @@ a warning, palettes are expanded, and only the first frame of an animation is us
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,33 +23,132 @@ from cae_codec.errors import ImageError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm"}
 Warn = Callable[[str], None]
 
+# Pillow warns above Image.MAX_IMAGE_PIXELS and refuses twice that as a decompression bomb.
+# caec refuses at the same point, both when reading an image and when decoding a .cae
+# file, unless the caller lifts the limit (max_pixels=None, --no-pixel-limit).
+DEFAULT_MAX_PIXELS: int | None = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else None
+LIFT_LIMIT = "--no-pixel-limit (max_pixels=None in the Python API) lifts the limit"
+# rows are converted to numpy a band of about this many bytes at a time (see _to_array)
+BAND_BYTES = 16 << 20
+MODES_16BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_PILLOW_LIMIT = threading.Lock()
+
 
 def _warn(msg: str) -> None:
     print(f"caec: warning: {msg}", file=sys.stderr)
 
 
-def _to_8bit(im: Image.Image, name: str, warn: Warn) -> Image.Image:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "I;16N"):
-        warn(f"{name}: {im.mode} samples reduced to 8 bits")
-        arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return Image.fromarray(np.clip(np.rint(arr * (255.0 / peak)), 0, 255).astype(np.uint8), "L")
+def check_pixel_limit(width: int, height: int, max_pixels: int | None, label: str) -> None:
+    """Refuse an image of more than ``max_pixels`` pixels (None: no limit) before it is allocated."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"{label}: {width}x{height} is {width * height} pixels, more than the limit of {max_pixels} "
+            f"(a decompression bomb?); {LIFT_LIMIT}"
+        )
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Pillow's own decompression-bomb checks, which several plugins repeat while loading,
+    set to refuse above ``max_pixels`` (None: off) for the duration.
+
+    Pillow reads the limit from a module global, so it is swapped under a lock and restored.
+    """
+    with _PILLOW_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else -(-max_pixels // 2)
+        try:
+            with warnings.catch_warnings():
+                # the warning threshold is half the limit: real photos of that size are fine
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _source_bits(im: Image.Image) -> int:
+    """16 if the file stores 16-bit samples (Pillow silently keeps the high byte of 16-bit
+    RGB(A) PNGs), else 8; decided from the raw modes of the tiles before loading."""
+    for tile in getattr(im, "tile", None) or []:
+        rawmode = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return 16
+    return 8
+
+
+def _scale_to_8bit(im: Image.Image, label: str, warn: Warn) -> Callable[[Image.Image], Image.Image]:
+    """A per-band conversion of >8-bit grey or float samples to 8-bit L (identity otherwise)."""
+    if im.mode in MODES_16BIT:
+        warn(f"{label}: {im.mode} samples reduced to 8 bits")
+        _, top = im.getextrema()
+        peak = 65535.0 if im.mode.startswith("I;16") or float(top) > 255 else 255.0  # type: ignore[arg-type]
+
+        def scale(band: Image.Image) -> Image.Image:
+            arr = np.asarray(band, dtype=np.float64)
+            return Image.fromarray(np.clip(np.rint(arr * (255.0 / peak)), 0, 255).astype(np.uint8), "L")
+
+        return scale
     if im.mode == "F":
-        warn(f"{name}: float samples clipped to [0, 255] and rounded")
-        return Image.fromarray(np.clip(np.rint(np.asarray(im)), 0, 255).astype(np.uint8), "L")
-    return im
+        warn(f"{label}: float samples clipped to [0, 255] and rounded")
+        return lambda band: Image.fromarray(np.clip(np.rint(np.asarray(band)), 0, 255).astype(np.uint8), "L")
+    return lambda band: band
 
 
-def open_image(source: Path | bytes, name: str | None = None, warn: Warn = _warn) -> np.ndarray:
-    """Decode an image file to uint8 (H, W, C) with C in {1, 2, 3, 4}."""
+def _target_mode(im: Image.Image) -> str:
+    if im.mode in ("L", "1", *MODES_16BIT, "F"):
+        return "L"
+    if im.mode in ("LA", "La", "I;16A"):
+        return "LA"
+    if im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return "RGBA"
+    return "RGB"  # CMYK, YCbCr, P, RGBX, HSV, LAB...
+
+
+def _to_array(im: Image.Image, target: str, to_8bit: Callable[[Image.Image], Image.Image]) -> np.ndarray:
+    """The loaded image as uint8 (H, W, len(target)), converted a band of rows at a time.
+
+    Converting in one go would hold Pillow's pixels (4 bytes a pixel even for RGB), the
+    converted copy and the bytes numpy is handed all at once; band by band the peak is
+    Pillow's pixels plus the result.
+    """
+    width, height = im.size
+    channels = len(target)
+    out = np.empty((height, width, channels), dtype=np.uint8)
+    rows = max(1, BAND_BYTES // (4 * width))
+    for y in range(0, height, rows):
+        band = to_8bit(im.crop((0, y, width, min(height, y + rows)))).convert(target)
+        out[y : y + band.height] = np.asarray(band).reshape(band.height, width, channels)
+    return out
+
+
+def open_image(
+    source: Path | bytes,
+    name: str | None = None,
+    warn: Warn = _warn,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode an image file to uint8 (H, W, C) with C in {1, 2, 3, 4}.
+
+    An image of more than ``max_pixels`` pixels is refused before its pixels are decoded.
+    """
     label = name or (str(source) if isinstance(source, Path) else "<stdin>")
     try:
-        im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        if getattr(im, "n_frames", 1) > 1:
-            warn(f"{label}: animated image, only the first frame is coded")
-        im.seek(0)
-        im = ImageOps.exif_transpose(im)
-        im.load()
+        with (
+            _pillow_pixel_limit(max_pixels),
+            Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im,
+        ):
+            check_pixel_limit(im.width, im.height, max_pixels, label)
+            if getattr(im, "n_frames", 1) > 1:
+                warn(f"{label}: animated image, only the first frame is coded")
+            im.seek(0)
+            if _source_bits(im) == 16 and im.mode not in MODES_16BIT:
+                warn(f"{label}: 16-bit samples reduced to 8 bits")
+            im.load()
+            # in place: without an Orientation tag the default would return a full copy
+            ImageOps.exif_transpose(im, in_place=True)
+            return _to_array(im, _target_mode(im), _scale_to_8bit(im, label, warn))
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{label}: no such file") from None
     except IsADirectoryError:
@@ -55,21 +156,12 @@ def open_image(source: Path | bytes, name: str | None = None, warn: Warn = _warn
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image Pillow can read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{label}: {e}") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{label}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    im = _to_8bit(im, label, warn)
-    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    if im.mode in ("L", "1"):
-        target = "L"
-    elif im.mode in ("LA", "La"):
-        target = "LA"
-    elif has_alpha:
-        target = "RGBA"
-    else:
-        target = "RGB"  # CMYK, YCbCr, P, RGBX, HSV, LAB...
-    arr = np.array(im.convert(target), dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+        raise ImageError(f"{label}: {e} {LIFT_LIMIT}") from None
+    except Exception as e:
+        # Pillow's decoders fail on hostile files in many ways (OSError, SyntaxError,
+        # struct.error, IndexError, ...): whatever it is, this file cannot be read
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageError(f"{label}: cannot decode image ({detail})") from None
 
 
 def read_image_rgb8(path: Path) -> np.ndarray:

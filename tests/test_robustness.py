@@ -1,0 +1,651 @@
+"""Hostile and broken input through the CLI: malformed .cae files, odd and broken images,
+decompression bombs, bad weights, interrupted runs, batches and exit codes.
+
+Every failure must be one `caec: error: ...` line on stderr and exit status 1, quickly,
+with no output file left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from bench.fuzz import fix_crcs, forged_huge_header, header_values, raw_header
+from cae_codec import api, cli, container, fsutil
+from cae_codec.cli import app
+from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.container import CRC, HEADER_STRUCT, LATENT, MAGIC
+from cae_codec.errors import ImageError
+from cae_codec.imageio import DEFAULT_MAX_PIXELS
+from cae_codec.weights import resolve_model_path
+from tests.conftest import REPO, smooth_image
+
+FIRST_CHUNK = len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size
+# generous: malformed files fail in milliseconds (docs/robustness.md), CI machines are noisy
+FAIL_SECONDS = 5.0
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def rgba_cae(codec) -> bytes:
+    """A small valid file with both a latent and an alpha chunk."""
+    return codec.encode(smooth_image(np.random.default_rng(7), 40, 60, 4), quality=6)
+
+
+def error_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The single `caec: error:` line of a failed run (and no traceback anywhere)."""
+    assert "Traceback" not in result.output, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("caec: error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def files_in(directory: Path) -> set[str]:
+    return {p.name for p in directory.iterdir()}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def with_header(data: bytes, **fields: object) -> bytes:
+    values = header_values(data)
+    values.update(fields)
+    return raw_header(values) + data[FIRST_CHUNK:]
+
+
+def with_chunk(data: bytes, ctype: bytes, payload: bytes | None) -> bytes:
+    """The file with chunk ``ctype`` replaced by ``payload`` (None: left out), CRCs valid."""
+    box = container.unpack(data)
+    chunks = [(t, p if t != ctype else payload) for t, p in box.chunks.items()]
+    kept = [(t, p) for t, p in chunks if p is not None]
+    body = b"".join(container.CHUNK_HEAD.pack(t, len(p)) + p + CRC.pack(zlib.crc32(t + p)) for t, p in kept)
+    end = container.CHUNK_HEAD.pack(container.END, 0) + CRC.pack(zlib.crc32(container.END))
+    return data[:FIRST_CHUNK] + body + end
+
+
+def _flip(data: bytes, pos: int) -> bytes:
+    out = bytearray(data)
+    out[pos] ^= 0x10
+    return bytes(out)
+
+
+def _siz_shape(data: bytes) -> tuple[int, int]:
+    from cae_codec import j2k
+
+    siz = j2k.read_siz(container.unpack(data).chunks[LATENT])
+    return siz.height, siz.width
+
+
+# name -> (forge a malformed file from a valid RGBA one, words the error line must contain)
+MALFORMED = {
+    "empty": (lambda d: b"", "not a .cae file"),
+    "truncated-header": (lambda d: d[:50], "truncated"),
+    "truncated-payload": (lambda d: d[: len(d) // 2], "truncated"),
+    "missing-end": (lambda d: d[:-12], "truncated"),
+    "bit-flip": (lambda d: _flip(d, FIRST_CHUNK + 40), "CRC mismatch"),
+    "wrong-magic": (lambda d: b"\x89PNG\r\n\x1a\n" + d[8:], "not a .cae file"),
+    "future-version": (lambda d: d[:8] + bytes([container.FORMAT_VERSION + 1]) + d[9:], "unsupported format version"),
+    "wrong-header-crc": (lambda d: _flip(d, FIRST_CHUNK - 1), "header CRC mismatch"),
+    "chunk-past-end": (
+        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + b"\x7f\xff\xff\xff" + d[FIRST_CHUNK + 8 :]),
+        "runs past",
+    ),
+    "zero-width": (lambda d: with_header(d, width=0), "image size"),
+    "negative-height": (lambda d: with_header(d, height=2**32 - 1, padded_height=2**32 - 1), "image size"),
+    "zero-tile": (lambda d: with_header(d, tile=0), "not a multiple of tile"),
+    "100000x100000": (lambda d: forged_huge_header(d, 100_000, 100_000), "exceeds"),
+    "60000x60000": (lambda d: forged_huge_header(d, 60_000, 60_000), "--no-pixel-limit"),
+    "nan-step": (lambda d: with_header(d, step=float("nan")), "quantization step"),
+    "model-path": (lambda d: with_header(d, model=b"/dev/stdin".ljust(32, b"\0")), "not a plain name"),
+    "model-newline": (lambda d: with_header(d, model=b"cae\nx".ljust(32, b"\0")), "not printable"),
+    "unknown-codec": (lambda d: with_header(d, codec=b"cae-future".ljust(16, b"\0")), "unknown codec"),
+    "j2k-wrong-shape": (
+        lambda d: with_chunk(
+            d, LATENT, bytes(imagecodecs.jpeg2k_encode(np.zeros((9, 7), np.int16), level=0, codecformat="J2K"))
+        ),
+        "codestream is 7x9x1",
+    ),
+    "j2k-wrong-sample-type": (
+        lambda d: with_chunk(
+            d, LATENT, bytes(imagecodecs.jpeg2k_encode(np.zeros(_siz_shape(d), np.uint8), level=0, codecformat="J2K"))
+        ),
+        "unsigned 8-bit samples",
+    ),
+    "j2k-three-components": (
+        lambda d: with_chunk(
+            d,
+            LATENT,
+            bytes(imagecodecs.jpeg2k_encode(np.zeros((*_siz_shape(d), 3), np.int16), level=0, codecformat="J2K")),
+        ),
+        "x3",
+    ),
+    "jp2-file-not-codestream": (
+        lambda d: with_chunk(d, LATENT, bytes(imagecodecs.jpeg2k_encode(np.zeros(_siz_shape(d), np.int16), level=0))),
+        "not a raw JPEG2000 codestream",
+    ),
+    "j2k-truncated": (lambda d: with_chunk(d, LATENT, container.unpack(d).chunks[LATENT][:30]), "not a raw JPEG2000"),
+    "j2k-cut-after-siz": (lambda d: with_chunk(d, LATENT, container.unpack(d).chunks[LATENT][:120]), "corrupt latent"),
+    "j2k-garbage": (lambda d: with_chunk(d, LATENT, b"\xff\x4f\xff\x51" + bytes(200)), "malformed SIZ"),
+    "missing-alpha": (lambda d: with_chunk(d, container.ALPHA, None), "missing alpha chunk"),
+    "missing-latent": (lambda d: with_chunk(d, LATENT, None), "missing latent chunk"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_cae_is_one_error_line(runner: CliRunner, tmp_path: Path, rgba_cae: bytes, case: str) -> None:
+    forge, needle = MALFORMED[case]
+    bad = tmp_path / "bad.cae"
+    bad.write_bytes(forge(rgba_cae))
+    t0 = time.perf_counter()
+    r = runner.invoke(app, ["decode", str(bad), "-o", str(tmp_path / "out.png")])
+    elapsed = time.perf_counter() - t0
+    assert r.exit_code == 1
+    line = error_line(r)
+    assert needle in line and str(bad) in line
+    assert elapsed < FAIL_SECONDS
+    assert files_in(tmp_path) == {"bad.cae"}, "no output and no temporary file"
+
+
+def test_info_on_malformed_file_is_one_error_line(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
+    bad = tmp_path / "bad.cae"
+    bad.write_bytes(rgba_cae[:-5])
+    r = runner.invoke(app, ["info", str(bad)])
+    assert r.exit_code == 1 and "truncated" in error_line(r)
+
+
+# ---------------------------------------------------------------- pixel limit
+
+
+def test_pixel_limit_is_pillows_error_threshold() -> None:
+    assert DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS
+
+
+def test_huge_header_refused_before_any_allocation(rgba_cae: bytes) -> None:
+    # within the format's limits, above the decode limit, and with no latent to decode:
+    # without the limit this tiny file would make the decoder allocate ~0.7 GB
+    side = int((DEFAULT_MAX_PIXELS or 0) ** 0.5) + 1
+    bomb = with_header(rgba_cae, width=side, height=side, padded_width=-(-side // 128) * 128)
+    bomb = with_header(bomb, padded_height=-(-side // 128) * 128, components=0, mosaic_cols=0, channels=3)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match="--no-pixel-limit"):
+            api.decode(bomb, device="cpu")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_api_pixel_limit_keyword(codec, rgba_cae: bytes) -> None:
+    with pytest.raises(ImageError, match="more than the limit of 100"):
+        api.decode(rgba_cae, device="cpu", max_pixels=100)
+    assert api.decode(rgba_cae, device="cpu", max_pixels=None).shape == (40, 60, 4)
+    img = smooth_image(np.random.default_rng(1), 20, 30, 3)
+    with pytest.raises(ImageError, match="max_pixels=None"):
+        api.encode(img, max_pixels=599, device="cpu")
+    assert api.encode(img, max_pixels=600, device="cpu").startswith(MAGIC)
+
+
+def test_no_pixel_limit_flag_lifts_the_limit(
+    runner: CliRunner, tmp_path: Path, rgba_cae: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a tiny limit stands in for the real one, so that lifting it costs no huge image
+    monkeypatch.setattr(cli, "DEFAULT_MAX_PIXELS", 1000)
+    src = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(np.random.default_rng(2), 40, 60, 3)).save(src)
+    r = runner.invoke(app, ["encode", str(src)])
+    assert r.exit_code == 1 and "--no-pixel-limit" in error_line(r)
+    assert runner.invoke(app, ["encode", str(src), "--no-pixel-limit"]).exit_code == 0
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(rgba_cae)
+    r = runner.invoke(app, ["decode", str(cae)])
+    assert r.exit_code == 1 and "--no-pixel-limit" in error_line(r)
+    assert not (tmp_path / "x.png").exists()
+    assert runner.invoke(app, ["decode", str(cae), "--no-pixel-limit"]).exit_code == 0
+    assert Image.open(tmp_path / "x.png").size == (60, 40)
+
+
+def png_with_size(path: Path, width: int, height: int) -> None:
+    """A few-hundred-byte PNG whose header declares width x height (a decompression bomb)."""
+    Image.new("L", (64, 64)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR payload starts at byte 16
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def test_decompression_bomb_png(runner: CliRunner, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    side = int((DEFAULT_MAX_PIXELS or 0) ** 0.5) + 1
+    png_with_size(bomb, side, side)
+    r = runner.invoke(app, ["encode", str(bomb)])
+    assert r.exit_code == 1
+    line = error_line(r)
+    assert "--no-pixel-limit" in line and str(side * side) in line
+    # lifted, Pillow goes on to the pixel data, which this file does not have
+    r = runner.invoke(app, ["encode", str(bomb), "--no-pixel-limit"])
+    assert r.exit_code == 1
+    line = error_line(r)
+    assert "cannot decode image" in line and "pixel" not in line
+    assert (DEFAULT_MAX_PIXELS or 0) // 2 == Image.MAX_IMAGE_PIXELS, "Pillow's global limit is restored"
+    assert files_in(tmp_path) == {"bomb.png"}
+
+
+# ---------------------------------------------------------------- input images
+
+
+def save(im: Image.Image, path: Path, **kw: object) -> Path:
+    im.save(path, **kw)
+    return path
+
+
+def png16_rgb(path: Path, arr: np.ndarray) -> Path:
+    """A 16-bit RGB PNG, written by hand: Pillow cannot write 48-bit PNGs."""
+    h, w, _ = arr.shape
+    raw = b"".join(b"\0" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo_rgb() -> np.ndarray:
+    return smooth_image(np.random.default_rng(3), 48, 64, 3)
+
+
+def palette_with_transparency(rgb: np.ndarray) -> Image.Image:
+    im = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    idx = np.asarray(im).copy()
+    idx[:10, :10] = 15  # a transparent corner
+    out = Image.fromarray(idx, "P")
+    out.putpalette(im.getpalette() or [])
+    out.info["transparency"] = 15
+    return out
+
+
+GOOD_INPUTS = {
+    # name -> (write it, channels coded, warning expected in stderr or None)
+    "palette.png": (lambda p, a: save(Image.fromarray(a).convert("P"), p), 3, None),
+    "palette-transparent.png": (lambda p, a: save(palette_with_transparency(a), p, transparency=15), 4, None),
+    "cmyk.jpg": (lambda p, a: save(Image.fromarray(a).convert("CMYK"), p, quality=95), 3, None),
+    "grey16.png": (lambda p, a: save(Image.fromarray(a[:, :, 0].astype(np.uint16) * 257), p), 1, "reduced to 8 bits"),
+    "rgb16.png": (lambda p, a: png16_rgb(p, a.astype(np.uint16) * 257), 3, "reduced to 8 bits"),
+    "animated.gif": (
+        lambda p, a: save(Image.fromarray(a).convert("P"), p, save_all=True, append_images=[Image.new("P", (64, 48))]),
+        3,
+        "only the first frame",
+    ),
+    "animated.webp": (
+        lambda p, a: save(
+            Image.fromarray(a), p, save_all=True, append_images=[Image.new("RGB", (64, 48))], lossless=True
+        ),
+        3,
+        "only the first frame",
+    ),
+    "bilevel.png": (lambda p, a: save(Image.fromarray(a).convert("1"), p), 1, None),
+    "grey-alpha.png": (lambda p, a: save(Image.fromarray(a).convert("LA"), p), 2, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD_INPUTS))
+def test_odd_but_valid_inputs(runner: CliRunner, tmp_path: Path, photo_rgb: np.ndarray, name: str) -> None:
+    write, channels, warning = GOOD_INPUTS[name]
+    src = write(tmp_path / name, photo_rgb)
+    r = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "out.cae")])
+    assert r.exit_code == 0, r.output
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("caec: warning:")]
+    assert len(warnings) == (warning is not None), r.stderr
+    if warning:
+        assert warning in warnings[0]
+    hd = container.unpack((tmp_path / "out.cae").read_bytes()).header
+    assert (hd.width, hd.height, hd.channels) == (64, 48, channels)
+
+
+def test_palette_transparency_and_colours_survive(tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    from cae_codec.imageio import open_image
+
+    pal = palette_with_transparency(photo_rgb)
+    arr = open_image(save(pal, tmp_path / "p.png", transparency=15))
+    assert arr.shape == (48, 64, 4)
+    assert np.array_equal(arr[:, :, 3] == 0, np.asarray(pal) == 15)
+    cmyk = open_image(save(Image.fromarray(photo_rgb).convert("CMYK"), tmp_path / "c.jpg", quality=95))
+    assert np.abs(cmyk.astype(int) - photo_rgb).mean() < 8, "CMYK is converted, not misread"
+    rgb16 = open_image(png16_rgb(tmp_path / "r.png", photo_rgb.astype(np.uint16) * 257), warn=lambda m: None)
+    assert np.array_equal(rgb16, photo_rgb)
+
+
+def truncated(path: Path, im: Image.Image, fmt: str) -> Path:
+    im.save(path, fmt)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+BAD_INPUTS = {
+    "empty.png": (lambda p, a: p.write_bytes(b""), "not an image"),
+    "text.png": (lambda p, a: p.write_text("this is not a PNG\n"), "not an image"),
+    "truncated.png": (lambda p, a: truncated(p, Image.fromarray(a), "PNG"), "cannot decode image"),
+    "truncated.jpg": (lambda p, a: truncated(p, Image.fromarray(a), "JPEG"), "cannot decode image"),
+    "header-only.gif": (lambda p, a: truncated(p, Image.fromarray(a).convert("P"), "GIF"), "cannot decode image"),
+    "directory.png": (lambda p, a: p.mkdir(), "is a directory"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_broken_inputs_are_one_error_line(runner: CliRunner, tmp_path: Path, photo_rgb: np.ndarray, name: str) -> None:
+    write, needle = BAD_INPUTS[name]
+    src = tmp_path / name
+    write(src, photo_rgb)
+    r = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "out.cae")])
+    assert r.exit_code == 1
+    assert needle in error_line(r)
+    assert not (tmp_path / "out.cae").exists()
+
+
+# ---------------------------------------------------------------- weights
+
+
+def test_weights_whose_hash_does_not_match_are_refused(
+    runner: CliRunner, tmp_path: Path, rgba_cae: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a models/ directory holding a file of the right name but other weights
+    name = container.unpack(rgba_cae).header.model
+    tensors = load_file(str(resolve_model_path(api.DEFAULT_MODEL)))
+    tensors["pca.mean"] = tensors["pca.mean"] + 1e-3
+    models = tmp_path / "models"
+    models.mkdir()
+    from safetensors import safe_open
+
+    with safe_open(str(resolve_model_path(api.DEFAULT_MODEL)), framework="pt") as f:
+        metadata = f.metadata()
+    save_file(tensors, str(models / f"{name}.safetensors"), metadata=metadata)
+    monkeypatch.setenv("CAEC_MODELS", str(models))
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(rgba_cae)
+    r = runner.invoke(app, ["decode", str(cae)])
+    assert r.exit_code == 1
+    assert "file was encoded with model" in error_line(r)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
+    weights = tmp_path / "cut.safetensors"
+    full = resolve_model_path(api.DEFAULT_MODEL).read_bytes()
+    weights.write_bytes(full[: len(full) // 2])
+    src = tmp_path / "a.png"
+    Image.new("RGB", (20, 20)).save(src)
+    r = runner.invoke(app, ["encode", str(src), "--model", str(weights)])
+    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(rgba_cae)
+    r = runner.invoke(app, ["decode", str(cae), "--model", str(weights)])
+    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+
+
+class _Trap:
+    """Unpickling this creates a directory: proof that a loader ran pickle."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pkl", ".safetensors"])
+def test_pickled_weights_are_never_unpickled(runner: CliRunner, tmp_path: Path, rgba_cae: bytes, suffix: str) -> None:
+    marker = tmp_path / "pickle-ran"
+    evil = tmp_path / f"model{suffix}"
+    evil.write_bytes(pickle.dumps({"net.weight": _Trap(marker)}))
+    src = tmp_path / "a.png"
+    Image.new("RGB", (20, 20)).save(src)
+    r = runner.invoke(app, ["encode", str(src), "--model", str(evil)])
+    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(rgba_cae)
+    r = runner.invoke(app, ["decode", str(cae), "--model", str(evil)])
+    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------- outputs, interruption
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    p = tmp_path / "in" / "photo.png"
+    p.parent.mkdir()
+    Image.fromarray(smooth_image(np.random.default_rng(4), 50, 70, 3)).save(p)
+    return p
+
+
+def test_keyboard_interrupt_in_the_encoder_leaves_nothing(
+    runner: CliRunner, tmp_path: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(self: CaePcaJ2kCodec, *args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CaePcaJ2kCodec, "encode", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = sha256(photo)
+    r = runner.invoke(app, ["encode", str(photo), "-o", str(out / "photo.cae")])
+    assert r.exit_code == 130
+    assert files_in(out) == set() and files_in(photo.parent) == {"photo.png"}
+    assert sha256(photo) == before
+
+
+def test_interrupt_while_writing_removes_the_temporary_file(
+    runner: CliRunner, tmp_path: Path, photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[set[str]] = []
+
+    def interrupted_fsync(fd: int) -> None:
+        seen.append(files_in(tmp_path / "out"))  # the temporary file exists at this point
+        raise KeyboardInterrupt
+
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(fsutil.os, "fsync", interrupted_fsync)
+    r = runner.invoke(app, ["encode", str(photo), "-o", str(tmp_path / "out" / "photo.cae")])
+    assert r.exit_code == 130
+    assert len(seen) == 1 and len(seen[0]) == 1 and next(iter(seen[0])).endswith(".tmp")
+    assert files_in(tmp_path / "out") == set()
+
+
+# The CLI in a child process, with a hook that says on stderr when the run reaches the
+# point to interrupt, and stalls there so the signal lands inside it.
+SIGNAL_CHILD = """
+import sys, time
+import cae_codec.codec, cae_codec.fsutil
+point = sys.argv.pop(1)
+if point == "encode":
+    original = cae_codec.codec.CaePcaJ2kCodec.analyse
+    def hooked(self, img):
+        print("REACHED", file=sys.stderr, flush=True)
+        return original(self, img)
+    cae_codec.codec.CaePcaJ2kCodec.analyse = hooked
+else:
+    def hooked(fd):
+        print("REACHED", file=sys.stderr, flush=True)
+        time.sleep(60)
+    cae_codec.fsutil.os.fsync = hooked
+from cae_codec.cli import main
+sys.argv[0] = "caec"
+main()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "signum, point, code",
+    [
+        (signal.SIGTERM, "write", 128 + signal.SIGTERM),
+        (signal.SIGINT, "write", 130),
+        (signal.SIGTERM, "encode", 128 + signal.SIGTERM),
+    ],
+)
+def test_signal_leaves_no_partial_output(tmp_path: Path, signum: int, point: str, code: int) -> None:
+    src = tmp_path / "big.png"
+    Image.fromarray(smooth_image(np.random.default_rng(5), 768, 1024, 3)).save(src)
+    before = sha256(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-c", SIGNAL_CHILD, point, "encode", str(src), "-o", str(out / "big.cae"), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stderr is not None
+    try:
+        assert proc.stderr.readline().strip() == "REACHED"
+        if point == "write":
+            assert len(files_in(out)) == 1, "the temporary file is there when the signal comes"
+        else:
+            time.sleep(0.5)  # well inside the network pass
+        proc.send_signal(signum)
+        assert proc.wait(timeout=60) == code
+    finally:
+        proc.kill()
+        rest = proc.stderr.read()
+    assert "Traceback" not in rest
+    assert files_in(out) == set(), "neither the output nor a temporary file"
+    assert files_in(tmp_path) == {"big.png", "out"} and sha256(src) == before
+
+
+def test_inputs_are_never_modified(runner: CliRunner, tmp_path: Path, photo: Path) -> None:
+    before = sha256(photo)
+    assert runner.invoke(app, ["encode", str(photo)]).exit_code == 0
+    cae = photo.with_suffix(".cae")
+    cae_before = sha256(cae)
+    assert runner.invoke(app, ["decode", str(cae), "-o", str(tmp_path / "d.png")]).exit_code == 0
+    assert sha256(photo) == before and sha256(cae) == cae_before
+
+
+def test_existing_outputs_are_kept_without_force(runner: CliRunner, tmp_path: Path, photo: Path) -> None:
+    assert runner.invoke(app, ["encode", str(photo)]).exit_code == 0
+    cae = photo.with_suffix(".cae")
+    existing = tmp_path / "d.png"
+    existing.write_bytes(b"precious")
+    r = runner.invoke(app, ["decode", str(cae), "-o", str(existing)])
+    assert r.exit_code == 1 and "--force" in error_line(r)
+    assert existing.read_bytes() == b"precious"
+    assert files_in(tmp_path) == {"in", "d.png"}
+    assert runner.invoke(app, ["decode", str(cae), "-o", str(existing), "--force"]).exit_code == 0
+    assert Image.open(existing).size == (70, 50)
+
+
+# ---------------------------------------------------------------- batches and exit codes
+
+
+def test_batch_goes_on_past_a_bad_file(runner: CliRunner, tmp_path: Path, photo_rgb: np.ndarray) -> None:
+    names = ["a.png", "b.png", "bad.png", "c.png"]
+    for name in names:
+        Image.fromarray(photo_rgb).save(tmp_path / name)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["encode", *(str(tmp_path / n) for n in names), "-o", f"{out}/"])
+    assert r.exit_code == 1
+    assert files_in(out) == {"a.cae", "b.cae", "c.cae"}
+    assert f"1 of 4 files failed: {tmp_path / 'bad.png'}" in r.stderr
+    # the same for decoding: a corrupt .cae among good ones
+    (out / "b.cae").write_bytes((out / "b.cae").read_bytes()[:-3])
+    r = runner.invoke(
+        app, ["decode", *(str(out / n) for n in ("a.cae", "b.cae", "c.cae")), "-o", str(tmp_path / "dec")]
+    )
+    assert r.exit_code == 1
+    assert files_in(tmp_path / "dec") == {"a.png", "c.png"}
+    assert f"1 of 3 files failed: {out / 'b.cae'}" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["encode", "PHOTO"], 0),
+        (["encode", "PHOTO", "MISSING"], 1),
+        (["decode", "MISSING"], 1),
+        (["encode"], 2),
+        (["encode", "PHOTO", "--quality", "99"], 2),
+        (["encode", "PHOTO", "--no-such-option"], 2),
+        (["decode", "PHOTO", "--bpp", "1"], 2),
+        (["frobnicate"], 2),
+    ],
+)
+def test_exit_codes(runner: CliRunner, tmp_path: Path, photo: Path, args: list[str], code: int) -> None:
+    argv = [str(photo) if a == "PHOTO" else str(tmp_path / "missing.png") if a == "MISSING" else a for a in args]
+    r = runner.invoke(app, [*argv, "--force"] if code == 0 else argv)
+    assert r.exit_code == code, r.output
+    if code == 1:
+        assert "no such file" in error_line(r)
+
+
+def test_usage_error_and_failure_exit_codes_from_a_real_process(tmp_path: Path) -> None:
+    caec = [sys.executable, "-m", "cae_codec"]
+    usage = subprocess.run([*caec, "encode"], capture_output=True, text=True, cwd=REPO)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    bad = tmp_path / "bad.cae"
+    bad.write_bytes(b"\x89CAE\r\n\x1a\n\x07")
+    failed = subprocess.run([*caec, "decode", str(bad)], capture_output=True, text=True, cwd=REPO)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines() == [
+        f"caec: error: {bad}: unsupported format version 7 (this caec reads version 1)"
+    ]
+
+
+# ---------------------------------------------------------------- reproducible decoding
+
+DECODE_CHILD = """
+import sys
+import numpy as np
+import torch
+from cae_codec import api, container, j2k
+torch.set_num_threads(int(sys.argv[1]))
+data = open(sys.argv[2], "rb").read()
+box = container.unpack(data)
+np.save(sys.argv[3], api.decode(data, device="cpu"))
+hd = box.header
+rows = -(-hd.components // hd.mosaic_cols)
+s = api.get_codec(device="cpu").model.stride
+shape = (rows * hd.padded_height // s, hd.mosaic_cols * hd.padded_width // s)
+np.save(sys.argv[4], j2k.decode_plane(box.chunks[container.LATENT], shape, np.dtype(np.int16)))
+"""
+
+
+@pytest.mark.slow
+def test_decoding_is_identical_across_thread_counts(codec, tmp_path: Path) -> None:
+    img = smooth_image(np.random.default_rng(6), 300, 400, 3)  # 12 tiles: the batch is split across threads
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(codec.encode(img, quality=7))
+    results = {}
+    for threads in (1, 2):
+        pixels, ints = tmp_path / f"px{threads}.npy", tmp_path / f"q{threads}.npy"
+        cmd = [sys.executable, "-c", DECODE_CHILD, str(threads), str(cae), str(pixels), str(ints)]
+        subprocess.run(cmd, check=True, cwd=REPO)
+        results[threads] = np.load(pixels), np.load(ints)
+    (px1, q1), (px2, q2) = results[1], results[2]
+    assert np.array_equal(q1, q2), "the integers read from the file never differ"
+    # measured equal on this project's CPU machines (docs/robustness.md)
+    assert np.array_equal(px1, px2)
