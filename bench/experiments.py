@@ -35,6 +35,13 @@ def _levels(n: int) -> Variant:
     return apply
 
 
+def _deadzone(d: float) -> Variant:
+    def apply(codec: CaePcaJ2kCodec) -> None:
+        codec.deadzone = d
+
+    return apply
+
+
 def _no_pca(codec: CaePcaJ2kCodec) -> None:
     # identity rotation: code the CAE's own feature maps
     m = codec.model.latent_channels
@@ -48,6 +55,9 @@ VARIANTS: dict[str, Variant] = {
     "j2k-levels-1": _levels(1),
     "j2k-levels-5": _levels(5),
     "no-pca": _no_pca,
+    "deadzone-0.1": _deadzone(0.1),
+    "deadzone-0.2": _deadzone(0.2),
+    "deadzone-0.3": _deadzone(0.3),
 }
 
 
