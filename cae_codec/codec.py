@@ -62,6 +62,7 @@ class CaePcaJ2kCodec:
     codec_id = CODEC_ID
     # wavelet levels for the latent mosaic; an attribute so experiments can vary it
     latent_levels = j2k.LATENT_LEVELS
+    deadzone = quant.DEADZONE
 
     def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES) -> None:
         self.model = model
@@ -107,7 +108,7 @@ class CaePcaJ2kCodec:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
         q = np.empty_like(a.z, dtype=np.int16)
         for m, plane in enumerate(a.z):  # plane by plane: no float temporaries the size of the latent
-            q[m] = quant.quantize(plane, step)
+            q[m] = quant.quantize(plane, step, self.deadzone)
         nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
         k = int(nonzero[-1]) + 1 if nonzero.size else 0
         _, ph_l, pw_l = q.shape
