@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from cae_codec import container
-from cae_codec.codec import CODECS, CaePcaJ2kCodec
 from cae_codec.errors import CaecError, FormatError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
-from cae_codec.weights import load_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from cae_codec.codec import CaePcaJ2kCodec
+
+# torch, the codec and the weights loader are imported inside the functions that need them:
+# importing torch takes seconds, and `caec info` or a malformed .cae file (which fails in the
+# container checks) should not wait for it.
 
 DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v1")
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -31,6 +39,9 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto") -> CaePcaJ2kCodec:
+    from cae_codec.codec import CaePcaJ2kCodec
+    from cae_codec.weights import load_model
+
     return CaePcaJ2kCodec(load_model(model), pick_device(device))
 
 
@@ -76,6 +87,9 @@ def decode(
     """
     box = container.unpack(data)
     check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
+    from cae_codec.codec import CODECS
+    from cae_codec.weights import load_model
+
     codec_cls = CODECS.get(box.header.codec)
     if codec_cls is None:
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")

@@ -208,10 +208,13 @@ def decode(
 ) -> None:
     """Decompress .cae files to images (PNG unless the output name says otherwise)."""
     outs = _plan_outputs(inputs, output, ".png")
-    try:
-        dev = pick_device(device)
-    except CaecError as e:
-        raise _fail(str(e)) from None
+    if device not in ("auto", "cpu"):
+        # only other names can fail: check them once, up front. "auto" and "cpu" are resolved
+        # per file after the container checks, so a malformed file fails without importing torch
+        try:
+            pick_device(device)
+        except CaecError as e:
+            raise _fail(str(e)) from None
 
     def work(src: str, dst: str) -> str:
         label, source = _read_input(src)
@@ -225,7 +228,7 @@ def decode(
             raise CaecError(f"{label}: {e.strerror}") from None
         try:
             img = api_decode(
-                data, model=model, device=str(dev), max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
+                data, model=model, device=device, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
             )
         except CaecError as e:
             raise type(e)(f"{label}: {e}") from None

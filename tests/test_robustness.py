@@ -615,6 +615,23 @@ def test_usage_error_and_failure_exit_codes_from_a_real_process(tmp_path: Path) 
     ]
 
 
+def test_malformed_file_fails_before_torch_is_imported(tmp_path: Path, rgba_cae: bytes) -> None:
+    """Importing torch takes seconds; a file the container checks refuse must not wait for it."""
+    bad = tmp_path / "bad.cae"
+    bad.write_bytes(rgba_cae[:-1])
+    child = (
+        "import sys\n"
+        "from cae_codec import api\n"
+        "from cae_codec.errors import FormatError\n"
+        "try:\n"
+        f"    api.decode(open({str(bad)!r}, 'rb').read())\n"
+        "except FormatError:\n"
+        "    print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
 # ---------------------------------------------------------------- reproducible decoding
 
 DECODE_CHILD = """
