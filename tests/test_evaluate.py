@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from cae_codec.api import DEFAULT_MODEL
 from cae_codec.cli import app
 from cae_codec.errors import CaecError
 from cae_codec.evaluate import datasets
@@ -155,8 +156,6 @@ def test_every_codec_stays_within_the_target(name: str, photo: np.ndarray, codec
 
 
 def test_runner_points_carry_metrics_and_notes(photo: np.ndarray) -> None:
-    from cae_codec.api import DEFAULT_MODEL
-
     points = evaluate(Task("p", photo, "jpeg", (0.001, 1.0), DEFAULT_MODEL, "cpu", keep=True))
     low, high = points
     assert not low.ok and "cannot reach" in low.note and math.isnan(low.bpp)
@@ -311,6 +310,7 @@ def test_bdrate_end_to_end(runner: CliRunner, photo_dir: Path, tmp_path: Path, a
     assert Image.open(out / "rd.png").size[0] > 500
     page = md.read_text()
     assert "BD-rate against JPEG2000" in page and "](../bd/rd.png)" in page and "openjpeg" in page
+    assert f"--model {DEFAULT_MODEL}" in page  # the command that regenerates the page
     assert len(json.loads((out / "points.json").read_text())) == 2 * 4 * 2
 
 

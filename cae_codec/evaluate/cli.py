@@ -321,8 +321,8 @@ def bdrate(
     notes: list[str] = []
     for name in names:
         v = versions[name]
-        model = f", model {v['model']} (weights {v['weights_hash'][:12]})" if "model" in v else ""
-        desc = f"{v['version']}{model}, rate by bisection on {v['knob']}"
+        weights = f", model {v['model']} (weights {v['weights_hash'][:12]})" if "model" in v else ""
+        desc = f"{v['version']}{weights}, rate by bisection on {v['knob']}"
         meta = {"dataset": ds.name, "images": len(pictures), "codec": v}
         curve, left_out = average_curve(v["codec"], desc, [p for p in points if p.codec == name], targets, meta)
         notes += left_out
@@ -371,7 +371,7 @@ def bdrate(
         )
         _write(markdown, page.encode())
     Console().print(bd_table(rows, versions[anchor]["codec"], METRICS[metric]))
-    typer.echo(f"{len(points)} points on {len(pictures)} images in {seconds:.1f} s with {n_jobs} workers", err=True)
+    typer.echo(f"{len(points)} points on {len(pictures)} image(s) in {seconds:.1f} s with {n_jobs} worker(s)", err=True)
 
 
 def _bdrate_command(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -157,6 +158,8 @@ def evaluate(task: Task) -> list[Point]:
 
 def _init_worker() -> None:
     torch.set_num_threads(1)
+    # Ctrl-C is the parent's to handle: it stops the workers itself, without a traceback from each
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
@@ -190,7 +193,12 @@ def run_tasks(tasks: list[Task], jobs: int, on_done: Callable[[Task], None] | No
                 results[i] = fut.result()
                 if on_done:
                     on_done(tasks[i])
+    except BaseException:
+        # an error or Ctrl-C: stop our workers now rather than after their current task
+        workers = getattr(pool, "_processes", None) or {}
+        for proc in list(workers.values()):
+            proc.terminate()
+        raise
     finally:
-        # on an error or Ctrl-C, do not start the queued tasks
         pool.shutdown(wait=True, cancel_futures=True)
     return results
