@@ -359,3 +359,20 @@ def test_a_library_that_cannot_encode_with_our_settings_is_unavailable(monkeypat
     monkeypatch.setattr(Avif, "_encode", refuse)
     why = Avif.unavailable_reason()
     assert why is not None and "cannot encode" in why and "No codec available" in why
+
+
+def test_grey_and_rgba_inputs_are_evaluated_on_rgb(runner: CliRunner, photo: np.ndarray, tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(photo[:, :, 1]).save(grey)
+    Image.fromarray(np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])).save(rgba)
+    args = ["compare", str(grey), str(rgba), "--codecs", "caec,jpeg", "--bpp", "1.5", "--json", "-j", "1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    points = {(p["image"], p["codec"]): p for p in json.loads(r.stdout)["points"]}
+    assert points[("grey", "jpeg")]["bpp"] <= 1.5 and points[("rgba", "jpeg")]["bpp"] <= 1.5
+    # alpha is not coded: the RGBA image scores exactly like its RGB part
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(photo).save(rgb)
+    r = runner.invoke(app, ["compare", str(rgb), "--codecs", "jpeg", "--bpp", "1.5", "--json", "-j", "1"])
+    assert json.loads(r.stdout)["points"][0]["psnr"] == points[("rgba", "jpeg")]["psnr"]
