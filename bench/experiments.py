@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,7 +89,8 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
     ap.add_argument("--images", type=int, default=8, help="first N images of the dataset")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="JSON with every curve")
+    ap.add_argument("--markdown", type=Path, default=None, help="rewrite the table between markers in this file")
     args = ap.parse_args()
     files = sorted(args.dataset.glob("*.png"))[: args.images]
     images = [open_image(f)[:, :, :3] for f in files]
@@ -118,6 +121,34 @@ def main() -> None:
         )
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
+    if args.markdown:
+        write_table(args.markdown, results, args, len(files))
+
+
+START, END = "<!-- experiments:start -->", "<!-- experiments:end -->"
+
+
+def write_table(path: Path, results: dict[str, Any], args: argparse.Namespace, n_images: int) -> None:
+    rows = [
+        f"Model `{args.model}`, first {n_images} Kodak images, qualities "
+        f"{quant.QUALITY_MIN}..{quant.QUALITY_MAX}; anchor OpenJPEG measured in the same run; CPU, 1 thread; "
+        f"`python bench/experiments.py --model {args.model} --images {args.images} --markdown {path}`.",
+        "",
+        "| variant | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | CPU encode+decode (s/image) | bpp range |",
+        "|---|---|---|---|---|",
+    ]
+    for name, c in results.items():
+        if name in ("images", "jpeg2000"):
+            continue
+        rows.append(
+            f"| {name} | {c['bd_rate_psnr']:+.1f}% | {c['bd_rate_msssim']:+.1f}% | {np.mean(c['seconds']):.2f} | "
+            f"{min(c['bpp']):.3f} .. {max(c['bpp']):.3f} |"
+        )
+    text = path.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path} has no {START} ... {END} markers")
+    path.write_text(pattern.sub(lambda _: START + "\n" + "\n".join(rows) + "\n" + END, text))
 
 
 if __name__ == "__main__":
