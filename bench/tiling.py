@@ -1,0 +1,63 @@
+"""Do 128x128 tiles cost quality? The shipped tiled pipeline against one whole-image pass.
+
+Same model, same quantization step, same JPEG 2000 coding of the latent; the only change is
+whether the CAE sees independent 128x128 tiles (what caec does, bounded memory) or the whole
+padded image at once (no tile boundaries). Prints mean bpp and PSNR-RGB per step.
+Usage: python bench/tiling.py --model cae-gdn-v1 --images 8
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cae_codec import container, j2k, quant
+from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.evaluate.metrics import psnr_rgb
+from cae_codec.imageio import open_image
+from cae_codec.tiling import pad_edge, padded_size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--qualities", default="2,4,6,8")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    codec = get_codec(args.model, "cpu")
+    files = sorted(args.dataset.glob("*.png"))[: args.images]
+    print("quality  tiled bpp  tiled PSNR  whole bpp  whole PSNR")
+    for q in (int(v) for v in args.qualities.split(",")):
+        step = quant.step_for_quality(q)
+        tb, tp, wb, wp = [], [], [], []
+        for f in files:
+            img = open_image(f)[:, :, :3]
+            h, w = img.shape[:2]
+            data = codec.pack(codec.analyse(img), step)
+            tb.append(8 * len(data) / (h * w))
+            tp.append(psnr_rgb(img, codec.decode(container.unpack(data))))
+            ph, pw = padded_size(h, w)
+            with torch.inference_mode():
+                x = torch.from_numpy(pad_edge(img.transpose(2, 0, 1).copy(), ph, pw))[None].float() / 255
+                y = codec.net.encode(rgb_to_ycbcr(x))
+                z = torch.einsum("bmhw,mk->bkhw", y - codec.mean.view(1, -1, 1, 1), codec.basis)
+                qz = torch.from_numpy(quant.quantize(z[0].numpy(), step, codec.deadzone))
+                k = int(np.flatnonzero(qz.reshape(qz.shape[0], -1).abs().sum(1).numpy())[-1]) + 1
+                cols = j2k.mosaic_columns(k, qz.shape[1], qz.shape[2])
+                stream = j2k.encode_plane(j2k.to_mosaic(qz[:k].numpy(), cols), codec.latent_levels)
+                yq = qz[None].float() * step
+                yh = torch.einsum("bkhw,mk->bmhw", yq, codec.basis) + codec.mean.view(1, -1, 1, 1)
+                rec = (ycbcr_to_rgb(codec.net.decode(yh)).clamp(0, 1) * 255).round()[0, :, :h, :w]
+            wb.append(8 * (len(data) - len(container.unpack(data).chunks[container.LATENT]) + len(stream)) / (h * w))
+            wp.append(psnr_rgb(img, rec.permute(1, 2, 0).numpy().astype(np.uint8)))
+        print(f"{q:7d}  {np.mean(tb):9.3f}  {np.mean(tp):10.2f}  {np.mean(wb):9.3f}  {np.mean(wp):10.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
