@@ -291,6 +291,8 @@ def truncations(data: bytes) -> list[bytes]:
     return [data[:n] for n in range(len(data))]
 
 
+SHOWN_KINDS = 12  # outcome kinds listed per family in the report
+
 Family = Callable[[list[bytes]], st.SearchStrategy[bytes]]
 FAMILIES: dict[str, Family] = {
     "bit-flips": lambda s: bit_flips(s, recompute_crcs=False),
@@ -309,7 +311,8 @@ FAMILIES: dict[str, Family] = {
 
 def _kind(err: CaecError) -> str:
     text = re.sub(r"\bweights [0-9a-f]+", "weights H", str(err))
-    text = re.sub(r"\b(0x[0-9a-f]+|\d+(\.\d+)?(e[-+]?\d+)?)", "N", text)
+    text = re.sub(r"\d+(x\d+)+", "WxH", text)
+    text = re.sub(r"(?<![A-Za-z])(0x[0-9a-f]+|\d+(\.\d+)?(e[-+]?\d+)?)", "N", text)
     text = re.sub(r"'[^']*'|b'[^']*'|\"[^\"]*\"", "'…'", text)
     return f"{type(err).__name__}: {text[:70]}"
 
@@ -338,6 +341,7 @@ class Report:
     bugs: list[tuple[bytes, str]] = field(default_factory=list)
     slow: list[tuple[bytes, float]] = field(default_factory=list)
     worst_s: float = 0.0
+    worst_error_s: float = 0.0  # the slowest case that ended in an error (a malformed file)
     total_s: float = 0.0
 
 
@@ -353,8 +357,10 @@ def run_one(report: Report, data: bytes, slow_s: float) -> None:
     report.outcomes[outcome] += 1
     report.total_s += dt
     report.worst_s = max(report.worst_s, dt)
-    if dt > slow_s and outcome != "ok":
-        report.slow.append((data, dt))
+    if outcome != "ok":
+        report.worst_error_s = max(report.worst_error_s, dt)
+        if dt > slow_s:
+            report.slow.append((data, dt))
 
 
 def run_family(name: str, seeds: list[bytes], n: int, slow_s: float, rng_seed: int) -> Report:
@@ -415,11 +421,20 @@ def main() -> int:
     bugs = [b for r in reports for b in r.bugs]
     slow = [s for r in reports for s in r.slow]
     print(f"fuzzed {total} cases in {time.perf_counter() - t_start:.0f} s (model {codec.model.name})")
+    worst_error = max(r.worst_error_s for r in reports)
+    print(f"slowest case that ended in an error: {1000 * worst_error:.0f} ms")
     for r in reports:
         mean_ms = 1000 * r.total_s / max(1, r.cases)
-        print(f"\n{r.family}: {r.cases} cases, mean {mean_ms:.1f} ms, worst {1000 * r.worst_s:.0f} ms")
-        for outcome, count in r.outcomes.most_common():
+        print(
+            f"\n{r.family}: {r.cases} cases, mean {mean_ms:.1f} ms, worst {1000 * r.worst_s:.0f} ms, "
+            f"worst failing {1000 * r.worst_error_s:.0f} ms"
+        )
+        ranked = r.outcomes.most_common()
+        for outcome, count in ranked[:SHOWN_KINDS]:
             print(f"  {count:6d}  {outcome}")
+        if len(ranked) > SHOWN_KINDS:
+            rest = ranked[SHOWN_KINDS:]
+            print(f"  {sum(c for _, c in rest):6d}  ({len(rest)} more kinds)")
     overall = Counter[str]()
     for r in reports:
         overall.update(o.split(":")[0] for o in r.outcomes.elements())

@@ -342,6 +342,19 @@ def test_palette_transparency_and_colours_survive(tmp_path: Path, photo_rgb: np.
     assert np.array_equal(rgb16, photo_rgb)
 
 
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    from cae_codec.imageio import open_image
+
+    arr = np.zeros((20, 30, 3), np.uint8)
+    arr[:5, :5] = 255  # a white top-left corner
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    out = open_image(save(im, tmp_path / "o.jpg", exif=exif.tobytes(), quality=95))
+    assert out.shape == (30, 20, 3)
+    assert out[:5, -5:].mean() > 200 and out[:5, :5].mean() < 50
+
+
 def truncated(path: Path, im: Image.Image, fmt: str) -> Path:
     im.save(path, fmt)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
