@@ -101,7 +101,7 @@ class CaePcaJ2kCodec:
             z_np = z_t.cpu().numpy()
             for (ty, tx), zt in zip(batch, z_np, strict=True):
                 z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
-        alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1])) if c in (2, 4) else None
+        alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
         return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha)
 
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:

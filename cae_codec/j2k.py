@@ -1,7 +1,9 @@
 """JPEG2000 (OpenJPEG through imagecodecs) coding of integer planes.
 
 The quantized PCA components are small signed integers; they are laid side by side in one
-2-D mosaic and coded losslessly (reversible 5/3 wavelet + EBCOT), so the decoder gets back
+2-D mosaic and coded losslessly (reversible path; with zero wavelet levels, which measured
+best on the latents, that is EBCOT's context-modelled bitplane coding of the integers
+themselves), so the decoder gets back
 exactly the integers the encoder wrote: rate is set by the quantization step, not by
 truncating bitplanes, and nothing float-valued crosses the file boundary. One codestream
 for all components avoids ~100 bytes of codestream header per component.
@@ -23,7 +25,9 @@ from cae_codec.errors import FormatError
 
 # number of wavelet decomposition levels for the latent mosaic (resolutions = levels + 1);
 # chosen by measurement on Kodak, see docs/design.md
-LATENT_LEVELS = 3
+LATENT_LEVELS = 0
+# the alpha plane is an ordinary image: the usual five levels
+ALPHA_LEVELS = 5
 
 
 def mosaic_columns(components: int, plane_h: int, plane_w: int) -> int:
@@ -56,7 +60,7 @@ def _levels_for(shape: tuple[int, ...], levels: int) -> int:
     return max(0, min(levels, int(math.log2(max(1, min(shape[:2]))))))
 
 
-def encode_plane(plane: np.ndarray, levels: int = LATENT_LEVELS) -> bytes:
+def encode_plane(plane: np.ndarray, levels: int) -> bytes:
     """Lossless JPEG2000 codestream of a 2-D int16/uint8 array."""
     return bytes(
         imagecodecs.jpeg2k_encode(

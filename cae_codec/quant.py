@@ -12,7 +12,7 @@ import numpy as np
 QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 1, 8, 4
 # step = 2 ** ((STEP_PIVOT_QUALITY - quality) / 2): each quality level halves the
 # quantization noise power (about +1.5 dB PSNR); measured bpp per level is in docs/
-STEP_PIVOT_QUALITY = 4.0
+STEP_PIVOT_QUALITY = 6.0
 STEP_MIN, STEP_MAX = 1.0 / 64, 256.0
 INT_LIMIT = 32767
 # rounding dead zone of the encoder (a decoder never needs it); chosen on Kodak, see docs/design.md
