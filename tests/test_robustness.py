@@ -645,6 +645,26 @@ def test_malformed_file_fails_before_torch_is_imported(tmp_path: Path, rgba_cae:
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_tiles_cut_from_the_image_equal_those_of_a_padded_copy() -> None:
+    """The encoder no longer builds a padded copy of the whole image (memory); what it
+    codes must not change: the same tiles, the same integers."""
+    from cae_codec import quant
+    from cae_codec.codec import _edge_tile
+    from cae_codec.tiling import TILE, pad_edge, padded_size, tile_origins
+
+    rng = np.random.default_rng(8)
+    for h, w, c in [(1, 1, 3), (130, 257, 3), (300, 128, 1), (129, 129, 4)]:
+        img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+        ph, pw = padded_size(h, w)
+        colour = 3 if c >= 3 else 1
+        padded = pad_edge(np.ascontiguousarray(img[:, :, :colour].transpose(2, 0, 1)), ph, pw)
+        for y, x in tile_origins(ph, pw):
+            assert np.array_equal(_edge_tile(img, y, x, colour), padded[:, y : y + TILE, x : x + TILE])
+    z = rng.normal(0, 50, (96, 9, 13)).astype(np.float32)
+    per_plane = np.stack([quant.quantize(plane, 0.7) for plane in z])
+    assert np.array_equal(per_plane, quant.quantize(z, 0.7))
+
+
 # ---------------------------------------------------------------- reproducible decoding
 
 DECODE_CHILD = """
