@@ -49,6 +49,14 @@ KNOWN_CRITICAL: set[bytes] = {LATENT, ALPHA}
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 
 
+class HeaderFieldError(FormatError, ValueError):
+    """A header field that does not fit the format when writing (a name too long, not ASCII).
+
+    A ValueError, being the caller's mistake, and a CaecError, so that `caec encode` with a
+    weights file named that way still reports it on one line.
+    """
+
+
 @dataclass(frozen=True)
 class Header:
     channels: int  # 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
@@ -104,9 +112,9 @@ class Container:
 
 
 def _fixed_ascii(text: str, size: int, what: str) -> bytes:
-    raw = text.encode("ascii")
-    if len(raw) > size or b"\0" in raw:
-        raise ValueError(f"{what} {text!r} must be at most {size} ASCII characters")
+    raw = text.encode("ascii", errors="replace")
+    if len(raw) > size or not text.isascii() or b"\0" in raw:
+        raise HeaderFieldError(f"{what} {text!r} must be at most {size} ASCII characters")
     return raw.ljust(size, b"\0")
 
 

@@ -408,6 +408,18 @@ def test_weights_whose_hash_does_not_match_are_refused(
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("stem, needle", [("m" * 33, "at most 32"), ("my model", "not a plain name")])
+def test_weights_file_names_the_format_cannot_hold(runner: CliRunner, tmp_path: Path, stem: str, needle: str) -> None:
+    # the model name written into every file is the weights file's name
+    weights = tmp_path / f"{stem}.safetensors"
+    weights.write_bytes(resolve_model_path(api.DEFAULT_MODEL).read_bytes())
+    src = tmp_path / "a.png"
+    Image.new("RGB", (20, 20)).save(src)
+    r = runner.invoke(app, ["encode", str(src), "--model", str(weights)])
+    assert r.exit_code == 1 and needle in error_line(r)
+    assert not (tmp_path / "a.cae").exists()
+
+
 def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
     weights = tmp_path / "cut.safetensors"
     full = resolve_model_path(api.DEFAULT_MODEL).read_bytes()
