@@ -93,7 +93,8 @@ def decode(
     codec_cls = CODECS.get(box.header.codec)
     if codec_cls is None:
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
-    codec = codec_cls(load_model(model or box.header.model), pick_device(device))
+    weights = load_model(model) if model is not None else load_model(box.header.model, name_only=True)
+    codec = codec_cls(weights, pick_device(device))
     return codec.decode(box)
 
 

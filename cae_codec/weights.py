@@ -90,17 +90,22 @@ def save_model(
     return tensors_hash(tensors)
 
 
-def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """A path to a .safetensors file, or a model name looked up in the model directories.
+def model_dirs() -> list[Path]:
+    """Where model names are looked up: ``$CAEC_MODELS`` (os.pathsep-separated), then models/."""
+    dirs = [Path(d) for d in os.environ.get("CAEC_MODELS", "").split(os.pathsep) if d]
+    return [*dirs, PACKAGE_MODELS]
 
-    Directories searched, in order: ``$CAEC_MODELS`` (colon-separated), then the models/
-    folder shipped beside the package.
+
+def resolve_model_path(name_or_path: str | os.PathLike[str], name_only: bool = False) -> Path:
+    """A path to a .safetensors file, or a model name looked up in :func:`model_dirs`.
+
+    ``name_only`` is for names read from a .cae file: they are never taken as paths, so a
+    file cannot make the decoder open something outside the model directories.
     """
     p = Path(name_or_path)
-    if p.suffix == ".safetensors" or p.exists():
+    if not name_only and (p.suffix == ".safetensors" or p.exists()):
         return p
-    dirs = [Path(d) for d in os.environ.get("CAEC_MODELS", "").split(os.pathsep) if d]
-    dirs.append(PACKAGE_MODELS)
+    dirs = model_dirs()
     for d in dirs:
         cand = d / f"{name_or_path}.safetensors"
         if cand.is_file():
@@ -111,8 +116,10 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
 _CACHE: dict[tuple[str, float, int], Model] = {}
 
 
-def load_model(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Model:
-    path = resolve_model_path(name_or_path)
+def load_model(
+    name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu", name_only: bool = False
+) -> Model:
+    path = resolve_model_path(name_or_path, name_only)
     try:
         st = path.stat()
     except OSError as e:

@@ -90,3 +90,28 @@ def test_decoding_is_deterministic(codec, rng) -> None:
 def test_encode_rejects_non_uint8() -> None:
     with pytest.raises(CaecError, match="uint8"):
         api.encode(np.zeros((4, 4, 3), dtype=np.float32))
+
+
+def test_model_name_from_a_file_is_never_taken_as_a_path(codec, rng, tmp_path, monkeypatch) -> None:
+    data = codec.encode(smooth_image(rng, 20, 30, 3))
+    name = container.unpack(data).header.model
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_bytes(b"not weights")  # a file named like the model in the cwd
+    assert api.decode(data, device="cpu").shape == (20, 30, 3)
+
+
+def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path) -> None:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from cae_codec.weights import load_model
+
+    path = tmp_path / "huge.safetensors"
+    config = {"in_channels": 3, "hidden": 1_000_000, "latent": 96, "stages": 4, "kernel": 5}
+    save_file(
+        {"pca.mean": torch.zeros(1)}, str(path), metadata={"architecture": "cae-gdn", "config": json.dumps(config)}
+    )
+    with pytest.raises(ModelError, match="hidden"):
+        load_model(path)

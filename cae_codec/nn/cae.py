@@ -27,6 +27,14 @@ class CAEConfig:
     stages: int = 4
     kernel: int = 5
 
+    def __post_init__(self) -> None:
+        # configs come from weights files: bound them before anything is allocated
+        limits = {"in_channels": 4, "hidden": 1024, "latent": 4096, "stages": 6, "kernel": 11}
+        for name, top in limits.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= top:
+                raise ValueError(f"CAE config {name}={value!r} outside 1..{top}")
+
     @property
     def stride(self) -> int:
         """How many input pixels one latent sample covers along each axis."""
