@@ -53,8 +53,8 @@ def _no_pca(codec: CaePcaJ2kCodec) -> None:
 
 VARIANTS: dict[str, Variant] = {
     "shipped": lambda c: None,
-    "j2k-levels-0": _levels(0),
     "j2k-levels-1": _levels(1),
+    "j2k-levels-3": _levels(3),
     "j2k-levels-5": _levels(5),
     "no-pca": _no_pca,
     "deadzone-0.1": _deadzone(0.1),
