@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cae_codec import container
+from cae_codec import container, j2k
 from cae_codec.errors import CaecError, FormatError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
+from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
 
 if TYPE_CHECKING:
     import torch
@@ -87,15 +88,34 @@ def decode(
     """
     box = container.unpack(data)
     check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
+    path = resolve_model_path(model) if model is not None else resolve_model_path(box.header.model, name_only=True)
+    _precheck(box, read_model_info(path))
     from cae_codec.codec import CODECS
     from cae_codec.weights import load_model
 
     codec_cls = CODECS.get(box.header.codec)
     if codec_cls is None:
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
-    weights = load_model(model) if model is not None else load_model(box.header.model, name_only=True)
+    weights = load_model(path)
     codec = codec_cls(weights, pick_device(device))
     return codec.decode(box)
+
+
+def _precheck(box: container.Container, model: ModelInfo) -> None:
+    """Refuse a wrong model or a malformed payload before torch is imported (it takes seconds)."""
+    hd = box.header
+    if hd.codec != j2k.PAYLOAD_CODEC:
+        return  # another pipeline: its own checks run after loading
+    if model.weights_hash is not None:
+        check_weights_hash(hd.model, hd.weights_hash, model.path.name.removesuffix(".safetensors"), model.weights_hash)
+    try:
+        stride = 2 ** int(model.config["stages"])
+        latent = int(model.config["latent"])
+    except (KeyError, TypeError, ValueError):
+        return  # not a CAE config: the codec's own checks after loading apply
+    if hd.latent_channels != latent:
+        raise FormatError(f"header declares {hd.latent_channels} latent channels, the model has {latent}")
+    j2k.check_payload(box, stride)
 
 
 def info(data: bytes) -> dict[str, Any]:

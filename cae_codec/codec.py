@@ -18,11 +18,12 @@ import torch
 from cae_codec import container, j2k, quant
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.container import ALPHA, LATENT, Container, Header
-from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.errors import CaecError, FormatError
+from cae_codec.modelfiles import check_weights_hash
 from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model
 
-CODEC_ID = "cae-pca-j2k"
+CODEC_ID = j2k.PAYLOAD_CODEC
 BATCH_TILES = 16
 
 
@@ -170,11 +171,7 @@ class CaePcaJ2kCodec:
 
     # ---------------------------------------------------------------- decode
     def check_model(self, header: Header) -> None:
-        if header.weights_hash != self.model.weights_hash:
-            raise ModelError(
-                f"file was encoded with model {header.model!r} (weights {header.weights_hash.hex()[:12]}), "
-                f"but the loaded weights {self.model.name!r} are {self.model.weights_hash.hex()[:12]}"
-            )
+        check_weights_hash(header.model, header.weights_hash, self.model.name, self.model.weights_hash)
         if header.latent_channels != self.model.latent_channels or header.tile != TILE:
             raise FormatError("header latent layout does not match the model")
 
@@ -183,15 +180,12 @@ class CaePcaJ2kCodec:
         hd = box.header
         self.check_model(hd)
         s = self.model.stride
+        j2k.check_payload(box, s)
         lh, lw = hd.padded_height // s, hd.padded_width // s
         k = hd.components
         if k:
-            if LATENT not in box.chunks:
-                raise FormatError("missing latent chunk")
-            rows = math.ceil(k / hd.mosaic_cols)
-            mosaic = j2k.decode_plane(
-                box.chunks[LATENT], (rows * lh, hd.mosaic_cols * lw), np.dtype(np.int16), "latent"
-            )
+            shape = j2k.latent_mosaic_shape(k, hd.mosaic_cols, lh, lw)
+            mosaic = j2k.decode_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent")
             q = j2k.from_mosaic(mosaic, k, lh, lw)
         else:
             q = np.zeros((0, lh, lw), dtype=np.int16)
@@ -200,8 +194,6 @@ class CaePcaJ2kCodec:
         # no padded, concatenated or contiguous copy of the whole image is ever made
         out = np.empty((hd.height, hd.width, hd.channels), dtype=np.uint8)
         if hd.channels in (2, 4):
-            if ALPHA not in box.chunks:
-                raise FormatError("missing alpha chunk")
             out[:, :, -1] = j2k.decode_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8), "alpha")
         basis_k = self.basis[:, :k]
         step = np.float32(hd.step)

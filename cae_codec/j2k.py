@@ -21,11 +21,14 @@ from dataclasses import dataclass
 import imagecodecs
 import numpy as np
 
+from cae_codec.container import ALPHA, LATENT, Container
 from cae_codec.errors import FormatError
 
 # number of wavelet decomposition levels for the latent mosaic (resolutions = levels + 1);
 # chosen by measurement on Kodak, see docs/design.md
 LATENT_LEVELS = 0
+# the codec id whose payload this module defines (LATN mosaic + ALPH plane)
+PAYLOAD_CODEC = "cae-pca-j2k"
 # the alpha plane is an ordinary image: the usual five levels
 ALPHA_LEVELS = 5
 
@@ -138,6 +141,19 @@ def decode_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str
     Everything that sizes OpenJPEG's buffers is checked against what the container declares
     before decoding, so a hostile codestream costs no more memory than a genuine one.
     """
+    check_plane(data, shape, dtype, what)
+    try:
+        out = imagecodecs.jpeg2k_decode(data, numthreads=1)
+    except (RuntimeError, ValueError, NotImplementedError) as e:
+        # imagecodecs.Jpeg2kError is a RuntimeError; OpenJPEG's messages are one line
+        raise FormatError(f"corrupt {what} codestream: {str(e).strip() or type(e).__name__}") from None
+    if out.shape != shape or out.dtype != dtype:
+        raise FormatError(f"{what} codestream decoded to {out.dtype} {out.shape}, expected {np.dtype(dtype)} {shape}")
+    return out
+
+
+def check_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str = "JPEG2000") -> None:
+    """Refuse a codestream whose SIZ marker does not describe exactly one plane of ``shape`` and ``dtype``."""
     siz = read_siz(data, what)
     if (siz.height, siz.width) != shape or siz.components != 1:
         raise FormatError(
@@ -151,11 +167,29 @@ def decode_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str
         raise FormatError(f"{what} codestream is subsampled")
     if siz.tiles > MAX_TILES:
         raise FormatError(f"{what} codestream has {siz.tiles} tiles (at most {MAX_TILES} allowed)")
-    try:
-        out = imagecodecs.jpeg2k_decode(data, numthreads=1)
-    except (RuntimeError, ValueError, NotImplementedError) as e:
-        # imagecodecs.Jpeg2kError is a RuntimeError; OpenJPEG's messages are one line
-        raise FormatError(f"corrupt {what} codestream: {str(e).strip() or type(e).__name__}") from None
-    if out.shape != shape or out.dtype != dtype:
-        raise FormatError(f"{what} codestream decoded to {out.dtype} {out.shape}, expected {np.dtype(dtype)} {shape}")
-    return out
+
+
+def latent_mosaic_shape(components: int, mosaic_cols: int, plane_h: int, plane_w: int) -> tuple[int, int]:
+    """Shape of the mosaic holding ``components`` planes of plane_h x plane_w in ``mosaic_cols`` columns."""
+    return math.ceil(components / mosaic_cols) * plane_h, mosaic_cols * plane_w
+
+
+def check_payload(box: Container, stride: int) -> None:
+    """Every check of a ``cae-pca-j2k`` payload that needs no network: chunks present, codestream shapes.
+
+    Runs before the model is loaded, so a malformed file is refused without importing torch.
+    """
+    hd = box.header
+    if hd.padded_height % stride or hd.padded_width % stride:
+        raise FormatError(f"padded size {hd.padded_width}x{hd.padded_height} does not fit the model's stride {stride}")
+    if hd.components:
+        if LATENT not in box.chunks:
+            raise FormatError("missing latent chunk")
+        shape = latent_mosaic_shape(
+            hd.components, hd.mosaic_cols, hd.padded_height // stride, hd.padded_width // stride
+        )
+        check_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent")
+    if hd.channels in (2, 4):
+        if ALPHA not in box.chunks:
+            raise FormatError("missing alpha chunk")
+        check_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8), "alpha")

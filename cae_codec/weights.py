@@ -21,13 +21,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cae_codec.errors import ModelError
+from cae_codec.modelfiles import resolve_model_path
 from cae_codec.nn import build_network
 
 PCA_MEAN = "pca.mean"
 PCA_BASIS = "pca.basis"
 NET_PREFIX = "net."
 HASH_BYTES = 16
-PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def tensors_hash(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -75,6 +75,7 @@ def save_model(
     tensors[PCA_MEAN] = pca_mean.detach().cpu().float().contiguous()
     tensors[PCA_BASIS] = pca_basis.detach().cpu().float().contiguous()
     meta = {
+        "weights_hash": tensors_hash(tensors).hex(),
         "architecture": architecture,
         "config": json.dumps(network.config_dict()),  # type: ignore[operator]
         "training": json.dumps(metadata),
@@ -88,29 +89,6 @@ def save_model(
     finally:
         tmp.unlink(missing_ok=True)
     return tensors_hash(tensors)
-
-
-def model_dirs() -> list[Path]:
-    """Where model names are looked up: ``$CAEC_MODELS`` (os.pathsep-separated), then models/."""
-    dirs = [Path(d) for d in os.environ.get("CAEC_MODELS", "").split(os.pathsep) if d]
-    return [*dirs, PACKAGE_MODELS]
-
-
-def resolve_model_path(name_or_path: str | os.PathLike[str], name_only: bool = False) -> Path:
-    """A path to a .safetensors file, or a model name looked up in :func:`model_dirs`.
-
-    ``name_only`` is for names read from a .cae file: they are never taken as paths, so a
-    file cannot make the decoder open something outside the model directories.
-    """
-    p = Path(name_or_path)
-    if not name_only and (p.suffix == ".safetensors" or p.exists()):
-        return p
-    dirs = model_dirs()
-    for d in dirs:
-        cand = d / f"{name_or_path}.safetensors"
-        if cand.is_file():
-            return cand
-    raise ModelError(f"model {str(name_or_path)!r} not found in {', '.join(map(str, dirs))}")
 
 
 _CACHE: dict[tuple[str, float, int], Model] = {}
@@ -153,6 +131,11 @@ def _load_uncached(path: Path) -> Model:
         pca_mean, pca_basis = tensors[PCA_MEAN], tensors[PCA_BASIS]
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise ModelError(f"weights {path} are not a caec model: {str(e).splitlines()[0]}") from None
+    digest = tensors_hash(tensors)
+    recorded = meta.get("weights_hash")
+    if recorded is not None and recorded != digest.hex():
+        # the fast pre-check in api.decode trusts the recorded hash; it must never lie
+        raise ModelError(f"weights {path} are corrupt: tensors do not match their recorded hash")
     network.eval()
     for p in network.parameters():
         p.requires_grad_(False)
@@ -161,7 +144,7 @@ def _load_uncached(path: Path) -> Model:
         network=network,
         pca_mean=pca_mean,
         pca_basis=pca_basis,
-        weights_hash=tensors_hash(tensors),
+        weights_hash=digest,
         architecture=architecture,
         config=config,
         metadata=training,

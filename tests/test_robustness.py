@@ -33,7 +33,8 @@ from cae_codec.codec import CaePcaJ2kCodec
 from cae_codec.container import CRC, HEADER_STRUCT, LATENT, MAGIC
 from cae_codec.errors import ImageError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS
-from cae_codec.weights import resolve_model_path
+from cae_codec.modelfiles import resolve_model_path
+from cae_codec.weights import tensors_hash
 from tests.conftest import REPO, smooth_image
 
 FIRST_CHUNK = len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size
@@ -398,7 +399,8 @@ def test_weights_whose_hash_does_not_match_are_refused(
 
     with safe_open(str(resolve_model_path(api.DEFAULT_MODEL)), framework="pt") as f:
         metadata = f.metadata()
-    save_file(tensors, str(models / f"{name}.safetensors"), metadata=metadata)
+    other = {**metadata, "weights_hash": tensors_hash(tensors).hex()}  # a genuine, different model
+    save_file(tensors, str(models / f"{name}.safetensors"), metadata=other)
     monkeypatch.setenv("CAEC_MODELS", str(models))
     cae = tmp_path / "x.cae"
     cae.write_bytes(rgba_cae)
@@ -406,6 +408,11 @@ def test_weights_whose_hash_does_not_match_are_refused(
     assert r.exit_code == 1
     assert "file was encoded with model" in error_line(r)
     assert not (tmp_path / "x.png").exists()
+    # the same tensors under the original's recorded hash: tampered weights, refused as such
+    save_file(tensors, str(models / f"{name}.safetensors"), metadata=metadata)
+    r = runner.invoke(app, ["decode", str(cae)])
+    assert r.exit_code == 1
+    assert "do not match their recorded hash" in error_line(r)
 
 
 @pytest.mark.parametrize("stem, needle", [("m" * 33, "at most 32"), ("my model", "not a plain name")])
@@ -643,21 +650,38 @@ def test_usage_error_and_failure_exit_codes_from_a_real_process(tmp_path: Path) 
     ]
 
 
-def test_malformed_file_fails_before_torch_is_imported(tmp_path: Path, rgba_cae: bytes) -> None:
-    """Importing torch takes seconds; a file the container checks refuse must not wait for it."""
+def _forged(cae: bytes, kind: str) -> bytes:
+    box = container.unpack(cae)
+    if kind == "truncated":
+        return cae[:-1]
+    chunks = dict(box.chunks)
+    header = box.header
+    if kind == "wrong-shape":  # a valid JPEG2000 codestream, of the wrong size
+        from cae_codec import j2k
+
+        chunks[LATENT] = j2k.encode_plane(np.zeros((7, 9), dtype=np.int16), 0)
+    else:  # wrong weights
+        header = container.Header(**{**header.__dict__, "weights_hash": bytes(16)})
+    return container.pack(header, chunks.items())
+
+
+@pytest.mark.parametrize("kind", ["truncated", "wrong-shape", "wrong-weights"])
+def test_malformed_file_fails_before_torch_is_imported(tmp_path: Path, rgba_cae: bytes, kind: str) -> None:
+    """Importing torch takes seconds; a file refused by the container, the payload checks or
+    the weights hash must not wait for it."""
     bad = tmp_path / "bad.cae"
-    bad.write_bytes(rgba_cae[:-1])
+    bad.write_bytes(_forged(rgba_cae, kind))
     child = (
         "import sys\n"
         "from cae_codec import api\n"
-        "from cae_codec.errors import FormatError\n"
+        "from cae_codec.errors import CaecError\n"
         "try:\n"
         f"    api.decode(open({str(bad)!r}, 'rb').read())\n"
-        "except FormatError:\n"
-        "    print('torch' in sys.modules)\n"
+        "except CaecError as e:\n"
+        "    print('torch' in sys.modules, e)\n"
     )
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=REPO, check=True)
-    assert done.stdout.strip() == "False", done.stderr
+    assert done.stdout.startswith("False "), done.stdout + done.stderr
 
 
 def test_tiles_cut_from_the_image_equal_those_of_a_padded_copy() -> None:

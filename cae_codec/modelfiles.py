@@ -1,0 +1,86 @@
+"""Finding weights files and reading what they declare, without importing torch.
+
+Decoding a .cae file must reject a wrong model or a malformed payload fast (torch takes
+seconds to import): the safetensors header is plain JSON, so its metadata (architecture,
+config, recorded weights hash) is read here with the standard library alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cae_codec.errors import ModelError
+
+PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
+# a safetensors header beyond this is not one of ours (ours are a few kB)
+MAX_HEADER_BYTES = 1 << 24
+
+
+def model_dirs() -> list[Path]:
+    """Where model names are looked up: ``$CAEC_MODELS`` (os.pathsep-separated), then models/."""
+    dirs = [Path(d) for d in os.environ.get("CAEC_MODELS", "").split(os.pathsep) if d]
+    return [*dirs, PACKAGE_MODELS]
+
+
+def resolve_model_path(name_or_path: str | os.PathLike[str], name_only: bool = False) -> Path:
+    """A path to a .safetensors file, or a model name looked up in :func:`model_dirs`.
+
+    ``name_only`` is for names read from a .cae file: they are never taken as paths, so a
+    file cannot make the decoder open something outside the model directories.
+    """
+    p = Path(name_or_path)
+    if not name_only and (p.suffix == ".safetensors" or p.exists()):
+        return p
+    dirs = model_dirs()
+    for d in dirs:
+        cand = d / f"{name_or_path}.safetensors"
+        if cand.is_file():
+            return cand
+    raise ModelError(f"model {str(name_or_path)!r} not found in {', '.join(map(str, dirs))}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    architecture: str
+    config: dict[str, Any]
+    weights_hash: bytes | None  # as recorded at save time; None in files that predate the record
+
+
+def read_model_info(path: Path) -> ModelInfo:
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                raise ModelError(f"cannot load weights {path}: file too short for safetensors")
+            (size,) = struct.unpack("<Q", head)
+            if size > MAX_HEADER_BYTES:
+                raise ModelError(f"cannot load weights {path}: not a safetensors file (header of {size} bytes)")
+            raw = f.read(size)
+    except OSError as e:
+        raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
+    try:
+        meta = json.loads(raw).get("__metadata__") or {}
+        recorded = meta.get("weights_hash")
+        return ModelInfo(
+            path=path,
+            architecture=meta["architecture"],
+            config=json.loads(meta["config"]),
+            weights_hash=bytes.fromhex(recorded) if recorded else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ModelError(f"weights {path} are not a caec model: {e}") from None
+
+
+def check_weights_hash(file_model: str, file_hash: bytes, loaded_name: str, loaded_hash: bytes) -> None:
+    """A file decodes only with the exact weights it was encoded with."""
+    if file_hash != loaded_hash:
+        raise ModelError(
+            f"file was encoded with model {file_model!r} (weights {file_hash.hex()[:12]}), "
+            f"but the loaded weights {loaded_name!r} are {loaded_hash.hex()[:12]}"
+        )
