@@ -17,7 +17,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cae_codec import __version__, quant
@@ -28,6 +27,7 @@ from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.fsutil import atomic_write
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, format_for_path, image_to_bytes, open_image
+from cae_codec.progress import progress_bar
 
 app = typer.Typer(
     name="caec",
@@ -122,16 +122,7 @@ def _emit(dest: str, data: bytes, force: bool) -> None:
 def _run_batch(pairs: list[tuple[str, str]], work: Callable[[str, str], str], what: str) -> None:
     """Run ``work(src, dst)`` per file; a failure is reported and the rest still run."""
     failed: list[tuple[str, str]] = []
-    show_bar = len(pairs) > 1 and sys.stderr.isatty()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not show_bar,
-        transient=True,
-    ) as bar:
+    with progress_bar(enabled=len(pairs) > 1) as bar:
         task = bar.add_task(what, total=len(pairs))
         for src, dst in pairs:
             try:

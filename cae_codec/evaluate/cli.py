@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import shlex
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cae_codec import __version__
 from cae_codec.api import DEFAULT_MODEL
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import atomic_write
+from cae_codec.progress import progress_bar
 
 if TYPE_CHECKING:
     from cae_codec.evaluate.runner import Point, Task
@@ -106,15 +105,7 @@ def _run(tasks: list[Task], jobs: int) -> list[list[Point]]:
     from cae_codec.evaluate.runner import run_tasks
 
     points = sum(len(t.targets) for t in tasks)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task_id = bar.add_task("images x codecs x rates", total=points)
         return run_tasks(tasks, jobs, lambda t: bar.advance(task_id, len(t.targets)))
 
