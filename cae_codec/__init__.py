@@ -1,3 +1,12 @@
-"""caec: a learned lossy image codec (convolutional autoencoder + PCA + JPEG2000)."""
+"""caec: a learned lossy image codec (convolutional autoencoder + PCA + JPEG2000).
+
+Library use: ``cae_codec.encode(array) -> bytes`` and ``cae_codec.decode(bytes) -> array``
+(uint8 (H, W) or (H, W, C), C in 1..4); ``cae_codec.info(bytes)`` reads a header.
+"""
 
 __version__ = "0.1.0"
+
+# after __version__: modules imported below read it from here
+from cae_codec.api import decode, encode, info
+
+__all__ = ["__version__", "decode", "encode", "info"]

@@ -115,3 +115,12 @@ def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path) -> 
     )
     with pytest.raises(ModelError, match="hidden"):
         load_model(path)
+
+
+def test_package_level_api(rng) -> None:
+    import cae_codec
+
+    img = smooth_image(rng, 33, 47, 3)
+    data = cae_codec.encode(img, device="cpu")
+    assert cae_codec.info(data)["width"] == 47
+    assert cae_codec.decode(data, device="cpu").shape == (33, 47, 3)
