@@ -273,7 +273,7 @@ def train(cfg: TrainConfig) -> Path:
     t_last, s_last = time.perf_counter(), state["step"]
     run_start = time.perf_counter()
     seconds_before = state["seconds"]
-    recent: list[tuple[float, float, float]] = []
+    recent: list[torch.Tensor] = []
     while state["step"] < cfg.steps:
         step = state["step"]
         g = _step_generator(cfg.seed, rank, step, device)
@@ -302,15 +302,15 @@ def train(cfg: TrainConfig) -> Path:
         opt.step()
         state["step"] = step + 1
         state["samples"] += cfg.batch_size * world
-        recent.append(
-            (loss.item(), float(mse[qstep.view(-1) < 1.5].mean().nan_to_num(0).item()), float(bpp.mean().item()))
-        )
+        # kept on the device: a .item() per step would stall a GPU on a host sync every step
+        fine = (qstep.view(-1) < 1.5).float()
+        recent.append(torch.stack([loss, (mse * fine).sum() / fine.sum().clamp_min(1), bpp.mean()]).detach())
         bar.update(1)
         if state["step"] % 50 == 0 or state["step"] == cfg.steps:
             now = time.perf_counter()
             rate = (state["step"] - s_last) * patch_equiv / max(now - t_last, 1e-9)
             t_last, s_last = now, state["step"]
-            lo, ms, bp = (float(np.mean(c)) for c in zip(*recent, strict=True))
+            lo, ms, bp = torch.stack(recent).mean(dim=0).tolist()
             recent.clear()
             bar.set_postfix(
                 loss=f"{lo:.3f}",
