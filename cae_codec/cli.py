@@ -74,8 +74,9 @@ NoPixelLimitOpt = Annotated[
         "decompression bombs, as Pillow does).",
     ),
 ]
+# a str, not a Path: Path("out/") drops the trailing slash that marks a directory to create
 OutputOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("-o", "--output", help="Output file, '-' for stdout, or a directory (several inputs)."),
 ]
 
@@ -86,26 +87,32 @@ def _read_input(src: str) -> tuple[str, bytes | Path]:
     return src, Path(src)
 
 
-def _plan_outputs(inputs: list[str], output: Path | None, suffix: str) -> list[str]:
-    """Output name per input: beside it by default, inside ``output`` if it is a directory."""
-    if output is not None and str(output) == "-":
+def _plan_outputs(inputs: list[str], output: str | None, suffix: str) -> list[str]:
+    """Output name per input: beside it by default, inside ``output`` if it is a directory.
+
+    ``output`` is a directory when it exists as one, ends with a path separator, or when
+    there are several inputs; a missing directory is created.
+    """
+    if output == "-":
         if len(inputs) != 1:
             raise typer.BadParameter("'-o -' (stdout) takes exactly one input", param_hint="-o")
         return ["-"]
-    if len(inputs) > 1 or (output is not None and (output.is_dir() or str(output).endswith(os.sep))):
-        if output is not None:
-            output.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(output) if output is not None else None
+    as_dir = output is not None and (Path(output).is_dir() or output.endswith(("/", os.sep)))
+    if len(inputs) > 1 or as_dir:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
         outs = []
         for src in inputs:
             if src == "-":
                 raise typer.BadParameter("'-' (stdin) cannot be mixed with other inputs")
-            name = Path(src).with_suffix(suffix).name
-            outs.append(str((output / name) if output is not None else Path(src).with_suffix(suffix)))
+            target = Path(src).with_suffix(suffix)
+            outs.append(str(out_dir / target.name if out_dir is not None else target))
         if len(set(outs)) != len(outs):
             raise typer.BadParameter("two inputs would write the same output file")
         return outs
     if output is not None:
-        return [str(output)]
+        return [output]
     if inputs[0] == "-":
         return ["-"]
     return [str(Path(inputs[0]).with_suffix(suffix))]

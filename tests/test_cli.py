@@ -82,6 +82,12 @@ def test_batch_into_directory_continues_past_a_bad_file(runner: CliRunner, photo
     assert Image.open(tmp_path / "dec" / "second.png").size == (90, 130)
 
 
+def test_single_input_into_a_new_directory(runner: CliRunner, photo: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["encode", str(photo), "-o", str(tmp_path / "fresh") + "/"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "fresh" / "photo.cae").is_file()
+
+
 def test_decode_to_other_formats(runner: CliRunner, photo: Path, tmp_path: Path) -> None:
     runner.invoke(app, ["encode", str(photo)])
     for name in ("x.jpg", "x.bmp", "x.webp", "x.tiff"):
