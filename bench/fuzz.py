@@ -33,28 +33,12 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from cae_codec import api, container, j2k
-from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_STRUCT, LATENT, MAGIC
+from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, LATENT, MAGIC
 from cae_codec.errors import CaecError
 
 HEADER_START = len(MAGIC)  # the version byte; the header CRC covers version + fields
 HEADER_END = HEADER_START + 1 + HEADER_STRUCT.size
-FIELDS = [
-    "flags",
-    "channels",
-    "width",
-    "height",
-    "tile",
-    "padded_width",
-    "padded_height",
-    "codec",
-    "model",
-    "weights_hash",
-    "step",
-    "quality",
-    "latent_channels",
-    "components",
-    "mosaic_cols",
-]
+FIELDS = list(HEADER_FIELDS)
 # struct letter per field, to draw values that fit it
 FIELD_FORMATS = dict(zip(FIELDS, re.findall(r"\d*[a-zA-Z]", HEADER_STRUCT.format.lstrip(">")), strict=True))
 INT_BITS = {"B": 8, "H": 16, "I": 32}

@@ -28,6 +28,26 @@ FORMAT_VERSION = 1
 # flags, channels, width, height, tile, padded width, padded height, codec id, model name,
 # weights hash, quantization step, quality, latent channels, coded components, mosaic columns
 HEADER_STRUCT = struct.Struct(">BBIIHII16s32s16sfBHHH")
+# the Header field stored in each HEADER_STRUCT slot, in order
+HEADER_FIELDS = (
+    "flags",
+    "channels",
+    "width",
+    "height",
+    "tile",
+    "padded_width",
+    "padded_height",
+    "codec",
+    "model",
+    "weights_hash",
+    "step",
+    "quality",
+    "latent_channels",
+    "components",
+    "mosaic_cols",
+)
+# NUL-padded ASCII fields: size in bytes and the name used in error messages
+TEXT_FIELDS = {"codec": (16, "codec id"), "model": (32, "model name")}
 CHUNK_HEAD = struct.Struct(">4sI")
 CRC = struct.Struct(">I")
 
@@ -134,24 +154,11 @@ def _chunk(ctype: bytes, payload: bytes) -> bytes:
 
 def pack(header: Header, chunks: Iterable[tuple[bytes, bytes]]) -> bytes:
     header.validate()
-    h = header
-    fixed = bytes([FORMAT_VERSION]) + HEADER_STRUCT.pack(
-        h.flags,
-        h.channels,
-        h.width,
-        h.height,
-        h.tile,
-        h.padded_width,
-        h.padded_height,
-        _fixed_ascii(h.codec, 16, "codec id"),
-        _fixed_ascii(h.model, 32, "model name"),
-        h.weights_hash,
-        h.step,
-        h.quality,
-        h.latent_channels,
-        h.components,
-        h.mosaic_cols,
-    )
+    values = [
+        _fixed_ascii(getattr(header, name), *TEXT_FIELDS[name]) if name in TEXT_FIELDS else getattr(header, name)
+        for name in HEADER_FIELDS
+    ]
+    fixed = bytes([FORMAT_VERSION]) + HEADER_STRUCT.pack(*values)
     parts = [MAGIC, fixed, CRC.pack(zlib.crc32(fixed))]
     parts += [_chunk(t, p) for t, p in chunks]
     parts.append(_chunk(END, b""))
@@ -179,24 +186,10 @@ def read_header(data: bytes) -> tuple[Header, int]:
     (crc,) = CRC.unpack_from(data, end)
     if zlib.crc32(data[pos:end]) != crc:
         raise FormatError("header CRC mismatch (file is corrupt)")
-    f = HEADER_STRUCT.unpack_from(data, pos + 1)
-    header = Header(
-        flags=f[0],
-        channels=f[1],
-        width=f[2],
-        height=f[3],
-        tile=f[4],
-        padded_width=f[5],
-        padded_height=f[6],
-        codec=_read_ascii(f[7], "codec id"),
-        model=_read_ascii(f[8], "model name"),
-        weights_hash=f[9],
-        step=f[10],
-        quality=f[11],
-        latent_channels=f[12],
-        components=f[13],
-        mosaic_cols=f[14],
-    )
+    fields = dict(zip(HEADER_FIELDS, HEADER_STRUCT.unpack_from(data, pos + 1), strict=True))
+    for name, (_, what) in TEXT_FIELDS.items():
+        fields[name] = _read_ascii(fields[name], what)
+    header = Header(**fields)
     header.validate()
     return header, end + CRC.size
 
