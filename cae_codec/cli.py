@@ -25,7 +25,7 @@ from cae_codec.api import decode as api_decode
 from cae_codec.api import info as api_info
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
-from cae_codec.fsutil import atomic_write
+from cae_codec.fsutil import atomic_write, read_bytes
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, format_for_path, image_to_bytes, open_image
 from cae_codec.progress import progress_bar
 
@@ -87,6 +87,19 @@ def _read_input(src: str) -> tuple[str, bytes | Path]:
     return src, Path(src)
 
 
+def _read_input_bytes(src: str) -> tuple[str, bytes]:
+    label, source = _read_input(src)
+    return label, source if isinstance(source, bytes) else read_bytes(source, label)
+
+
+def _beside(src: str, suffix: str) -> Path:
+    """The default output for ``src``: the same name with ``suffix``."""
+    path = Path(src)
+    if not path.name:  # '.', '/': nothing to name an output after
+        raise typer.BadParameter(f"{src!r} has no file name to name the output after; give -o")
+    return path.with_suffix(suffix)
+
+
 def _plan_outputs(inputs: list[str], output: str | None, suffix: str) -> list[str]:
     """Output name per input: beside it by default, inside ``output`` if it is a directory.
 
@@ -106,7 +119,7 @@ def _plan_outputs(inputs: list[str], output: str | None, suffix: str) -> list[st
         for src in inputs:
             if src == "-":
                 raise typer.BadParameter("'-' (stdin) cannot be mixed with other inputs")
-            target = Path(src).with_suffix(suffix)
+            target = _beside(src, suffix)
             outs.append(str(out_dir / target.name if out_dir is not None else target))
         if len(set(outs)) != len(outs):
             raise typer.BadParameter("two inputs would write the same output file")
@@ -115,7 +128,7 @@ def _plan_outputs(inputs: list[str], output: str | None, suffix: str) -> list[st
         return [output]
     if inputs[0] == "-":
         return ["-"]
-    return [str(Path(inputs[0]).with_suffix(suffix))]
+    return [str(_beside(inputs[0], suffix))]
 
 
 def _emit(dest: str, data: bytes, force: bool) -> None:
@@ -215,15 +228,7 @@ def decode(
             raise _fail(str(e)) from None
 
     def work(src: str, dst: str) -> str:
-        label, source = _read_input(src)
-        try:
-            data = source if isinstance(source, bytes) else source.read_bytes()
-        except FileNotFoundError:
-            raise CaecError(f"{label}: no such file") from None
-        except IsADirectoryError:
-            raise CaecError(f"{label}: is a directory") from None
-        except OSError as e:
-            raise CaecError(f"{label}: {e.strerror}") from None
+        label, data = _read_input_bytes(src)
         try:
             img = api_decode(
                 data, model=model, device=device, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
@@ -243,12 +248,12 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Print the header of a .cae file: size, model, quantization, chunk sizes, bpp."""
-    label, source = _read_input(file)
     try:
-        data = source if isinstance(source, bytes) else source.read_bytes()
+        label, data = _read_input_bytes(file)
+    except CaecError as e:
+        raise _fail(str(e)) from None
+    try:
         fields = api_info(data)
-    except OSError as e:
-        raise _fail(f"{label}: {e.strerror}") from None
     except CaecError as e:
         raise _fail(f"{label}: {e}") from None
     if as_json:

@@ -53,3 +53,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_bytes(path: Path, label: str | None = None) -> bytes:
+    """The whole file, or one CaecError line naming it (``label``, default the path)."""
+    name = label or str(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CaecError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise CaecError(f"{name}: is a directory") from None
+    except OSError as e:
+        raise CaecError(f"{name}: {e.strerror or e}") from None

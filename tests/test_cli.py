@@ -126,10 +126,13 @@ def test_info_text_and_json(runner: CliRunner, photo: Path) -> None:
         (["encode", "PHOTO", "--device", "tpu"], 1, "unknown device"),
         (["decode", "PHOTO"], 1, "not a .cae file"),
         (["info", "PHOTO"], 1, "not a .cae file"),
+        (["info", "DIR"], 1, "is a directory"),
+        (["decode", "DIR", "-o", "x.png"], 1, "is a directory"),
     ],
 )
 def test_errors_are_one_line(runner: CliRunner, photo: Path, args: list[str], exit_code: int, needle: str) -> None:
-    args = [str(photo) if a == "PHOTO" else a for a in args]
+    names = {"PHOTO": str(photo), "DIR": str(photo.parent)}
+    args = [names.get(a, a) for a in args]
     r = runner.invoke(app, args)
     assert r.exit_code == exit_code
     assert needle in one_error_line(r.output)
@@ -138,7 +141,12 @@ def test_errors_are_one_line(runner: CliRunner, photo: Path, args: list[str], ex
 
 @pytest.mark.parametrize(
     "args",
-    [["encode", "PHOTO", "-q", "0"], ["encode", "PHOTO", "-q", "3", "--bpp", "1"], ["encode", "PHOTO", "--bpp", "-1"]],
+    [
+        ["encode", "PHOTO", "-q", "0"],
+        ["encode", "PHOTO", "-q", "3", "--bpp", "1"],
+        ["encode", "PHOTO", "--bpp", "-1"],
+        ["decode", "."],  # no file name to name the output after
+    ],
 )
 def test_usage_errors_exit_2(runner: CliRunner, photo: Path, args: list[str]) -> None:
     r = runner.invoke(app, [str(photo) if a == "PHOTO" else a for a in args])

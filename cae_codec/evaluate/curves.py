@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cae_codec.errors import CaecError
+from cae_codec.fsutil import read_bytes
 
 RESULT_KEYS = {
     "bpp": "bpp",
@@ -79,14 +80,9 @@ class RDCurve:
 
     @classmethod
     def load(cls, path: Path) -> RDCurve:
+        raw = read_bytes(path)
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CaecError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise CaecError(f"{path}: is a directory") from None
-        except OSError as e:
-            raise CaecError(f"{path}: {e.strerror or e}") from None
+            obj = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CaecError(f"{path}: not valid JSON ({e})") from None
         return cls.from_json(obj, str(path))
