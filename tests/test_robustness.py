@@ -427,18 +427,23 @@ def test_weights_file_names_the_format_cannot_hold(runner: CliRunner, tmp_path: 
     assert not (tmp_path / "a.cae").exists()
 
 
-def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
-    weights = tmp_path / "cut.safetensors"
-    full = resolve_model_path(api.DEFAULT_MODEL).read_bytes()
-    weights.write_bytes(full[: len(full) // 2])
+def assert_weights_refused(runner: CliRunner, tmp_path: Path, cae_bytes: bytes, weights: Path) -> None:
+    """Both encode and decode with ``weights`` fail with one 'cannot load weights' line."""
     src = tmp_path / "a.png"
     Image.new("RGB", (20, 20)).save(src)
     r = runner.invoke(app, ["encode", str(src), "--model", str(weights)])
     assert r.exit_code == 1 and "cannot load weights" in error_line(r)
     cae = tmp_path / "x.cae"
-    cae.write_bytes(rgba_cae)
+    cae.write_bytes(cae_bytes)
     r = runner.invoke(app, ["decode", str(cae), "--model", str(weights)])
     assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+
+
+def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
+    weights = tmp_path / "cut.safetensors"
+    full = resolve_model_path(api.DEFAULT_MODEL).read_bytes()
+    weights.write_bytes(full[: len(full) // 2])
+    assert_weights_refused(runner, tmp_path, rgba_cae, weights)
 
 
 class _Trap:
@@ -456,14 +461,7 @@ def test_pickled_weights_are_never_unpickled(runner: CliRunner, tmp_path: Path, 
     marker = tmp_path / "pickle-ran"
     evil = tmp_path / f"model{suffix}"
     evil.write_bytes(pickle.dumps({"net.weight": _Trap(marker)}))
-    src = tmp_path / "a.png"
-    Image.new("RGB", (20, 20)).save(src)
-    r = runner.invoke(app, ["encode", str(src), "--model", str(evil)])
-    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
-    cae = tmp_path / "x.cae"
-    cae.write_bytes(rgba_cae)
-    r = runner.invoke(app, ["decode", str(cae), "--model", str(evil)])
-    assert r.exit_code == 1 and "cannot load weights" in error_line(r)
+    assert_weights_refused(runner, tmp_path, rgba_cae, evil)
     assert not marker.exists()
 
 
