@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from cae_codec.api import pick_device
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
@@ -64,16 +65,6 @@ class TrainConfig:
     max_images: int | None = None
     threads: int | None = None
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CaecError("--device cuda asked for, but torch sees no CUDA device")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise CaecError(f"unknown device {name!r} (use auto, cpu or cuda)")
-    return torch.device(name)
 
 
 class PatchSampler:
