@@ -125,12 +125,6 @@ def read_siz(data: bytes, what: str = "JPEG2000") -> Siz:
     )
 
 
-def codestream_size(data: bytes) -> tuple[int, int, int]:
-    """(height, width, components) from the SIZ marker segment, without decoding."""
-    siz = read_siz(data)
-    return siz.height, siz.width, siz.components
-
-
 def _sample_format(bits: int, signed: bool) -> str:
     return f"{'signed' if signed else 'unsigned'} {bits}-bit"
 

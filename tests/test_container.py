@@ -107,6 +107,12 @@ def test_wrong_magic_and_version() -> None:
         container.unpack(bytes(future))
 
 
+def test_sniff_tells_cae_from_other_files() -> None:
+    assert container.sniff(container.pack(make_header(), CHUNKS)[:16])
+    assert not container.sniff(b"\x89PNG\r\n\x1a\n")
+    assert not container.sniff(b"")
+
+
 def test_trailing_garbage_rejected() -> None:
     data = container.pack(make_header(), CHUNKS)
     with pytest.raises(FormatError, match="trailing"):

@@ -113,10 +113,6 @@ class CAE(nn.Module):
         return self.decode(y_noisy), self.rate_bits(y_noisy.float(), step)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def macs_per_pixel(config: CAEConfig) -> float:
     """Multiply-accumulates per input pixel for encoder + decoder (for the model card)."""
     c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
