@@ -285,6 +285,12 @@ def train(
     hidden: Annotated[int, typer.Option(help="Channels of the hidden layers (new models only).")] = 64,
     latent: Annotated[int, typer.Option(help="Feature maps in the latent (new models only).")] = 96,
     stages: Annotated[int, typer.Option(help="Stride-2 stages; the latent is 2**stages times smaller.")] = 4,
+    density: Annotated[
+        str, typer.Option(help="Rate model of the training loss: laplace or factorized (new models only).")
+    ] = "laplace",
+    minutes: Annotated[
+        float | None, typer.Option(help="Time budget: sets the step total from the measured speed (at most --steps).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random number of the run.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = 500,
@@ -302,6 +308,7 @@ def train(
     ] = None,
 ) -> None:
     """Train the CAE on random crops of DATA_DIR and fit its PCA rotation."""
+    from cae_codec.nn.density import DENSITIES
     from cae_codec.train import TrainConfig
     from cae_codec.train import train as run_training
 
@@ -314,6 +321,10 @@ def train(
         raise typer.BadParameter(f"--patch-size must be a positive multiple of {2**stages}")
     if not 0 < step_min <= step_max:
         raise typer.BadParameter("need 0 < --step-min <= --step-max")
+    if density not in DENSITIES:
+        raise typer.BadParameter(f"--density must be one of {', '.join(DENSITIES)}")
+    if minutes is not None and minutes <= 0:
+        raise typer.BadParameter("--minutes must be positive")
     cfg = TrainConfig(
         data_dir=data_dir,
         output=output,
@@ -333,6 +344,8 @@ def train(
         hidden=hidden,
         latent=latent,
         stages=stages,
+        density=density,
+        minutes=minutes,
         pca_samples=pca_samples,
         max_images=max_images,
         threads=threads,

@@ -17,12 +17,21 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from types import ModuleType
 
-import imagecodecs
 import numpy as np
 
 from cae_codec.container import ALPHA, LATENT, Container
 from cae_codec.errors import FormatError
+
+
+def _imagecodecs() -> ModuleType:
+    # imported on first use: `caec train` never codes a plane, and GPU training hosts
+    # often lack imagecodecs
+    import imagecodecs
+
+    return imagecodecs
+
 
 # number of wavelet decomposition levels for the latent mosaic (resolutions = levels + 1);
 # chosen by measurement on Kodak, see docs/design.md
@@ -66,7 +75,7 @@ def _levels_for(shape: tuple[int, ...], levels: int) -> int:
 def encode_plane(plane: np.ndarray, levels: int) -> bytes:
     """Lossless JPEG2000 codestream of a 2-D int16/uint8 array."""
     return bytes(
-        imagecodecs.jpeg2k_encode(
+        _imagecodecs().jpeg2k_encode(
             np.ascontiguousarray(plane),
             level=0,  # 0 = lossless in imagecodecs
             codecformat="J2K",
@@ -137,7 +146,7 @@ def decode_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str
     """
     check_plane(data, shape, dtype, what)
     try:
-        out = imagecodecs.jpeg2k_decode(data, numthreads=1)
+        out = _imagecodecs().jpeg2k_decode(data, numthreads=1)
     except (RuntimeError, ValueError, NotImplementedError) as e:
         # imagecodecs.Jpeg2kError is a RuntimeError; OpenJPEG's messages are one line
         raise FormatError(f"corrupt {what} codestream: {str(e).strip() or type(e).__name__}") from None

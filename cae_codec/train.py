@@ -61,6 +61,8 @@ class TrainConfig:
     latent: int = 96
     stages: int = 4
     kernel: int = 5
+    density: str = "laplace"
+    minutes: float | None = None
     pca_samples: int = 200_000
     max_images: int | None = None
     threads: int | None = None
@@ -238,7 +240,7 @@ def train(cfg: TrainConfig) -> Path:
         state["history"] = [*prior.get("history", []), _run_record(prior)] if prior else []
         log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
     else:
-        model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel))
+        model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density))
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -246,6 +248,8 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.resume and ckpt.exists():
         state = _load_checkpoint(ckpt, model, opt)
         log(f"resumed from {ckpt} at step {state['step']}")
+    if "planned_steps" in state:
+        cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
 
     net: torch.nn.Module = model
     if world > 1:
@@ -265,6 +269,7 @@ def train(cfg: TrainConfig) -> Path:
     run_start = time.perf_counter()
     seconds_before = state["seconds"]
     recent: list[torch.Tensor] = []
+    budget = _TimeBudget(cfg, state["step"], device) if cfg.minutes and "planned_steps" not in state else None
     while state["step"] < cfg.steps:
         step = state["step"]
         g = _step_generator(cfg.seed, rank, step, device)
@@ -297,6 +302,11 @@ def train(cfg: TrainConfig) -> Path:
         fine = (qstep.view(-1) < 1.5).float()
         recent.append(torch.stack([loss, (mse * fine).sum() / fine.sum().clamp_min(1), bpp.mean()]).detach())
         bar.update(1)
+        if budget is not None and budget.plan(state["step"]):
+            state["planned_steps"] = cfg.steps
+            bar.total = cfg.steps
+            log(f"{cfg.minutes:g} min budget: training to step {cfg.steps:,}")
+            budget = None
         if state["step"] % 50 == 0 or state["step"] == cfg.steps:
             now = time.perf_counter()
             rate = (state["step"] - s_last) * patch_equiv / max(now - t_last, 1e-9)
@@ -328,6 +338,37 @@ def train(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return out
+
+
+class _TimeBudget:
+    """Turns ``--minutes`` into a step total, so the learning-rate schedule still ends cleanly.
+
+    Speed is timed over steps 20..120 of the run (after torch.compile's first steps), and
+    the total is fixed once; it never exceeds ``--steps``.
+    """
+
+    WARMUP, TIMED = 20, 100
+
+    def __init__(self, cfg: TrainConfig, first_step: int, device: torch.device) -> None:
+        self.cfg, self.first, self.device = cfg, first_step, device
+        self.start = time.perf_counter()
+        self.t0 = 0.0
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # twice per run: the GPU's queue must drain to be timed
+        return time.perf_counter()
+
+    def plan(self, step: int) -> bool:
+        done = step - self.first
+        if done == self.WARMUP:
+            self.t0 = self._now()
+        if done < self.WARMUP + self.TIMED:
+            return False
+        per_step = (self._now() - self.t0) / self.TIMED
+        left = self.cfg.minutes * 60 - (time.perf_counter() - self.start)  # type: ignore[operator]
+        self.cfg.steps = min(self.cfg.steps, step + max(int(left / per_step), 0))
+        return True
 
 
 def _run_record(meta: dict[str, Any]) -> dict[str, Any]:

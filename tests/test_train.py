@@ -82,11 +82,36 @@ def test_fine_tune_from_existing_weights_records_history(train_dir: Path, tmp_pa
     assert meta["total_patch128_equivalents"] == 2 * (2 * 2 * 32 * 32 / 128**2)
 
 
+def test_factorized_density_model_trains_and_encodes(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fact.safetensors"
+    run_train(train_dir, out, "--steps", "3", "--density", "factorized")
+    model = load_model(out)
+    assert model.config["density"] == "factorized"
+    assert any(k.startswith("density.matrices") for k in model.network.state_dict())
+
+
+def test_time_budget_fixes_the_step_total_and_resumes_to_it(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cae_codec.train as tr
+
+    monkeypatch.setattr(tr._TimeBudget, "WARMUP", 1)
+    monkeypatch.setattr(tr._TimeBudget, "TIMED", 2)
+    out = tmp_path / "budget.safetensors"
+    # a budget far below one step's time ends the run right after the timed steps
+    run_train(train_dir, out, "--steps", "1000", "--minutes", "0.00001", "--checkpoint-every", "1")
+    meta = load_model(out).metadata
+    assert meta["steps"] == 3 and meta["train_config"]["steps"] == 3
+    run_train(train_dir, out, "--steps", "1000", "--minutes", "0.00001", "--resume")
+    assert load_model(out).metadata["steps"] == 3, "a resumed budgeted run keeps its planned end"
+
+
 def test_bad_training_arguments_exit_cleanly(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["train", str(tmp_path / "missing"), "-o", str(tmp_path / "m"), *TINY])
     assert r.exit_code == 1 and "does not exist" in r.output
-    r = CliRunner().invoke(app, ["train", str(tmp_path), "-o", str(tmp_path / "m"), "--patch-size", "30"])
-    assert r.exit_code == 2
+    for bad in (["--patch-size", "30"], ["--density", "gauss"], ["--minutes", "0"]):
+        r = CliRunner().invoke(app, ["train", str(tmp_path), "-o", str(tmp_path / "m"), *bad])
+        assert r.exit_code == 2, bad
 
 
 @pytest.mark.slow

@@ -4,7 +4,8 @@ After Cheng et al. 2018: symmetric conv/deconv pairs, stride 2, feature maps fro
 encoder layer. The non-linearity is GDN/IGDN (Balle et al. 2017) rather than the paper's
 PReLU: it gaussianizes the latent at the cost of a 1x1 convolution per layer, which the
 learned-compression literature found worth more than extra filters. The rate proxy learned
-in training is a per-channel zero-mean Laplace density of the noisy latent.
+in training is a density of the noisy latent per channel (``density``: a zero-mean Laplace,
+or Balle's non-parametric factorized model); it is used only by the training loss.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from cae_codec.nn.density import DENSITIES
 from cae_codec.nn.layers import GDN
 from cae_codec.nn.registry import register_architecture
 
@@ -26,8 +28,11 @@ class CAEConfig:
     latent: int = 96
     stages: int = 4
     kernel: int = 5
+    density: str = "laplace"
 
     def __post_init__(self) -> None:
+        if self.density not in DENSITIES:
+            raise ValueError(f"CAE config density={self.density!r} is not one of {', '.join(DENSITIES)}")
         # configs come from weights files: bound them before anything is allocated
         limits = {"in_channels": 4, "hidden": 1024, "latent": 4096, "stages": 6, "kernel": 11}
         for name, top in limits.items():
@@ -47,6 +52,13 @@ def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
 
 def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
+
+
+def _rename_v1_keys(state: dict[str, Any], prefix: str, *args: Any) -> None:
+    # cae-gdn-v1 was saved before the densities moved into their own module
+    old = prefix + "log_scale"
+    if old in state:
+        state[prefix + "density.log_scale"] = state.pop(old)
 
 
 @register_architecture("cae-gdn")
@@ -71,8 +83,8 @@ class CAE(nn.Module):
                 dec.append(GDN(n, inverse=True))
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
-        # log of the Laplace scale of each latent channel, in units of one quantization step
-        self.log_scale = nn.Parameter(torch.zeros(m))
+        self.density = DENSITIES[config.density](m)
+        self._register_load_state_dict_pre_hook(_rename_v1_keys)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> CAE:
@@ -89,18 +101,9 @@ class CAE(nn.Module):
         return self.decoder(y) + 0.5  # type: ignore[no-any-return]
 
     def rate_bits(self, y_noisy: torch.Tensor, step: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """Bits per sample (B,) to code ``y_noisy`` under the per-channel Laplace model.
-
-        Bins are ``step`` wide; ``step`` may be a (B,1,1,1) tensor when a batch mixes steps.
-        """
-        b = torch.exp(self.log_scale).view(1, -1, 1, 1)
-        half = 0.5 * step
-
-        def cdf(v: torch.Tensor) -> torch.Tensor:
-            return 0.5 + 0.5 * torch.sign(v) * (1.0 - torch.exp(-v.abs() / b))
-
-        p = cdf(y_noisy + half) - cdf(y_noisy - half)
-        return -torch.log2(p.clamp_min(1e-9)).sum(dim=(1, 2, 3))
+        """Bits per sample (B,) to code ``y_noisy`` in bins ``step`` wide (a float, or a
+        (B,1,1,1) tensor when a batch mixes steps)."""
+        return self.density(y_noisy, step)  # type: ignore[no-any-return]
 
     def forward(
         self, x: torch.Tensor, noise: torch.Tensor, step: torch.Tensor | float = 1.0

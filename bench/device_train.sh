@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Train several caec variants side by side on one GPU within one device call, and check
+# that GPU-encoded latents decode on a CPU. Run from the repository root on the GPU host:
+#
+#   bash bench/device_train.sh MINUTES NAME:'TRAIN ARGS' [NAME:'TRAIN ARGS' ...]
+#
+# Training photos are read from data/train (a git-ignored copy of ../shared/data/train
+# that travels with the call); weights, logs and bench/gpu_cpu.py's analyses go to $OUT.
+# Each variant gets the same time budget (`caec train --minutes`); a variant whose
+# torch.compile fails is retried once without it, in the time left.
+set -u
+OUT=${OUT:-runs/device-out}
+MINUTES=$1
+shift
+mkdir -p "$OUT" runs/gpu
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch; print('torch', torch.__version__)"
+  python3 bench/gpu_cpu.py analyse data/kodak3 "$OUT/gpu_analysis.npz"
+} >runs/gpu/device.log 2>&1
+
+run_variant() {
+  local name=$1 args=$2 start left
+  start=$(date +%s)
+  # shellcheck disable=SC2086  # args is a list of options
+  timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "runs/gpu/$name.safetensors" \
+    --minutes "$MINUTES" $args >"runs/gpu/$name.log" 2>&1 && return
+  left=$(python3 -c "print(round($MINUTES - ($(date +%s) - $start) / 60 - 0.5, 2))")
+  echo "== failed; retrying without torch.compile for $left min" >>"runs/gpu/$name.log"
+  # shellcheck disable=SC2086
+  python3 -c "import sys; sys.exit(float('$left') < 1)" &&
+    timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "runs/gpu/$name.safetensors" \
+      --minutes "$left" --no-compile $args >>"runs/gpu/$name.log" 2>&1
+}
+
+names=()
+for spec in "$@"; do
+  run_variant "${spec%%:*}" "${spec#*:}" &
+  names+=("${spec%%:*}")
+done
+wait
+for name in "${names[@]}"; do
+  cp "runs/gpu/$name.safetensors" "$OUT/" 2>/dev/null
+  {
+    echo "== $name"
+    tr '\r' '\n' <"runs/gpu/$name.log" | grep -v '^\s*$' >"runs/gpu/$name.lines"
+    grep -v '%|' "runs/gpu/$name.lines"                         # messages
+    grep '%|' "runs/gpu/$name.lines" | awk 'NR % 400 == 0' | tail -n 15  # progress, sampled
+    grep '%|' "runs/gpu/$name.lines" | tail -n 1
+  } >>runs/gpu/device.log
+done
+cp runs/gpu/device.log "$OUT/device.log"
+cat runs/gpu/device.log
