@@ -8,6 +8,7 @@ decode inverts each step; tiles are decoded independently, exactly as they were 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,8 +70,11 @@ class CaePcaJ2kCodec:
         self.model = model
         self.device = device
         self.batch_tiles = batch_tiles
+        # Module.to moves in place and loaded models are cached and shared: a codec on another
+        # device gets its own copy, or a CPU codec would pull a GPU codec's weights back
+        net = model.network if device.type == "cpu" else copy.deepcopy(model.network)
         # channels_last lets oneDNN / cuDNN pick their fastest convolutions (~25% on CPU)
-        self.net = model.network.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.mean = model.pca_mean.to(device)
         self.basis = model.pca_basis.to(device)
         _device_context(device)

@@ -156,6 +156,18 @@ def _save_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer, state: 
     os.replace(tmp, path)
 
 
+def _checkpoint_config(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            config: dict[str, Any] = json.loads((f.metadata() or {})["config"])
+        CAEConfig(**config)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
+    return config
+
+
 def _load_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer) -> dict[str, Any]:
     from safetensors import safe_open
 
@@ -232,7 +244,11 @@ def train(cfg: TrainConfig) -> Path:
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": []}
     if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
         cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
-    if cfg.init is not None:
+    resuming = cfg.resume and ckpt.exists()
+    if resuming:
+        # the checkpoint's own architecture, whatever --latent / --density say this time
+        model = CAE(CAEConfig(**_checkpoint_config(ckpt)))
+    elif cfg.init is not None:
         base = load_model(cfg.init)
         model = CAE(CAEConfig(**base.config))
         model.load_state_dict(base.network.state_dict())
@@ -245,7 +261,7 @@ def train(cfg: TrainConfig) -> Path:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    if cfg.resume and ckpt.exists():
+    if resuming:
         state = _load_checkpoint(ckpt, model, opt)
         log(f"resumed from {ckpt} at step {state['step']}")
     if "planned_steps" in state:
@@ -303,10 +319,9 @@ def train(cfg: TrainConfig) -> Path:
         recent.append(torch.stack([loss, (mse * fine).sum() / fine.sum().clamp_min(1), bpp.mean()]).detach())
         bar.update(1)
         if budget is not None and budget.plan(state["step"]):
-            state["planned_steps"] = cfg.steps
             bar.total = cfg.steps
-            log(f"{cfg.minutes:g} min budget: training to step {cfg.steps:,}")
-            budget = None
+        if cfg.minutes and state["step"] >= cfg.steps:
+            state["planned_steps"] = cfg.steps  # finished on time: a resumed run stops here too
         if state["step"] % 50 == 0 or state["step"] == cfg.steps:
             now = time.perf_counter()
             rate = (state["step"] - s_last) * patch_equiv / max(now - t_last, 1e-9)
@@ -343,31 +358,37 @@ def train(cfg: TrainConfig) -> Path:
 class _TimeBudget:
     """Turns ``--minutes`` into a step total, so the learning-rate schedule still ends cleanly.
 
-    Speed is timed over steps 20..120 of the run (after torch.compile's first steps), and
-    the total is fixed once; it never exceeds ``--steps``.
+    The speed is first timed over steps 20..120 of the run (after torch.compile's first
+    steps), then re-timed every ``REPLAN`` steps over everything since: a GPU shared with
+    other jobs slows down or speeds up as they come and go. The total never exceeds
+    ``--steps``; it is final once the run reaches it.
     """
 
-    WARMUP, TIMED = 20, 100
+    WARMUP, TIMED, REPLAN = 20, 100, 500
 
     def __init__(self, cfg: TrainConfig, first_step: int, device: torch.device) -> None:
         self.cfg, self.first, self.device = cfg, first_step, device
+        self.limit = cfg.steps
         self.start = time.perf_counter()
         self.t0 = 0.0
 
     def _now(self) -> float:
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # twice per run: the GPU's queue must drain to be timed
+            torch.cuda.synchronize(self.device)  # rarely: the GPU's queue must drain to be timed
         return time.perf_counter()
 
     def plan(self, step: int) -> bool:
+        """Sets ``cfg.steps`` when it is time to (re)plan; True then."""
         done = step - self.first
         if done == self.WARMUP:
             self.t0 = self._now()
-        if done < self.WARMUP + self.TIMED:
+        timed = done - self.WARMUP
+        if timed < self.TIMED or (timed > self.TIMED and timed % self.REPLAN):
             return False
-        per_step = (self._now() - self.t0) / self.TIMED
-        left = self.cfg.minutes * 60 - (time.perf_counter() - self.start)  # type: ignore[operator]
-        self.cfg.steps = min(self.cfg.steps, step + max(int(left / per_step), 0))
+        now = self._now()
+        per_step = (now - self.t0) / timed
+        left = self.cfg.minutes * 60 - (now - self.start)  # type: ignore[operator]
+        self.cfg.steps = max(step, min(self.limit, step + int(left / per_step)))
         return True
 
 

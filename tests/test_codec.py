@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from cae_codec import api, container, quant
@@ -124,3 +125,14 @@ def test_package_level_api(rng) -> None:
     data = cae_codec.encode(img, device="cpu")
     assert cae_codec.info(data)["width"] == 47
     assert cae_codec.decode(data, device="cpu").shape == (33, 47, 3)
+
+
+def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was(codec) -> None:
+    from cae_codec.codec import CaePcaJ2kCodec
+
+    # "meta" stands in for a GPU here: any device other than the CPU must not move the
+    # cached, shared network (a CPU codec made next would otherwise use the GPU's weights)
+    other = CaePcaJ2kCodec(codec.model, torch.device("meta"))
+    assert next(other.net.parameters()).device.type == "meta"
+    assert next(codec.model.network.parameters()).device.type == "cpu"
+    assert next(codec.net.parameters()).device.type == "cpu"

@@ -125,3 +125,13 @@ def test_ddp_two_process_gloo_smoke(train_dir: Path, tmp_path: Path) -> None:
     meta = load_model(out).metadata
     assert meta["samples"] == 3 * 2 * 2, "two processes of batch 2 for 3 steps"
     assert meta["device"].endswith("x2")
+
+
+def test_resume_rebuilds_the_checkpoints_architecture(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "arch.safetensors"
+    run_train(train_dir, out, "--steps", "2", "--latent", "5", "--density", "factorized")
+    out.unlink()  # only the checkpoint is left, as after an interrupted run
+    run_train(train_dir, out, "--steps", "4", "--resume")  # TINY says --latent 6, laplace
+    model = load_model(out)
+    assert model.latent_channels == 5 and model.config["density"] == "factorized"
+    assert model.metadata["steps"] == 4
