@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from cae_codec import api, container, quant
 from cae_codec.errors import CaecError, ModelError
