@@ -5,7 +5,8 @@
 #   bash bench/device_train.sh MINUTES NAME:'TRAIN ARGS' [NAME:'TRAIN ARGS' ...]
 #
 # Training photos are read from data/train (a git-ignored copy of ../shared/data/train
-# that travels with the call); weights, logs and bench/gpu_cpu.py's analyses go to $OUT.
+# that travels with the call); weights, checkpoints, logs and bench/gpu_cpu.py's analyses
+# are written to $OUT directly, so that a call cut off at its time limit still returns them.
 # Each variant gets the same time budget (`caec train --minutes`); a variant whose
 # torch.compile fails is retried once without it, in the time left.
 set -u
@@ -24,13 +25,13 @@ run_variant() {
   local name=$1 args=$2 start left
   start=$(date +%s)
   # shellcheck disable=SC2086  # args is a list of options
-  timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "runs/gpu/$name.safetensors" \
+  timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "$OUT/$name.safetensors" \
     --minutes "$MINUTES" $args >"runs/gpu/$name.log" 2>&1 && return
   left=$(python3 -c "print(round($MINUTES - ($(date +%s) - $start) / 60 - 0.5, 2))")
   echo "== failed; retrying without torch.compile for $left min" >>"runs/gpu/$name.log"
   # shellcheck disable=SC2086
   python3 -c "import sys; sys.exit(float('$left') < 1)" &&
-    timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "runs/gpu/$name.safetensors" \
+    timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "$OUT/$name.safetensors" \
       --minutes "$left" --no-compile $args >>"runs/gpu/$name.log" 2>&1
 }
 
@@ -41,7 +42,6 @@ for spec in "$@"; do
 done
 wait
 for name in "${names[@]}"; do
-  cp "runs/gpu/$name.safetensors" "$OUT/" 2>/dev/null
   {
     echo "== $name"
     tr '\r' '\n' <"runs/gpu/$name.log" | grep -v '^\s*$' >"runs/gpu/$name.lines"
