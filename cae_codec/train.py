@@ -396,6 +396,14 @@ def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: meta.get(k) for k in ("steps", "samples", "patch_size", "seconds", "device", "command")}
 
 
+def _command_line() -> str:
+    """The `caec train ...` line that made the weights, from the entry point or `python -m cae_codec`."""
+    entry = Path(sys.argv[0]).name if sys.argv else ""
+    if entry in ("caec", "__main__.py"):
+        return " ".join(["caec", *sys.argv[1:]])
+    return ""
+
+
 def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device, world: int) -> dict[str, Any]:
     history = state.get("history", [])
     crop_equiv = state["samples"] * cfg.patch_size**2 / 128**2
@@ -413,7 +421,7 @@ def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device,
         "total_patch128_equivalents": round(prev_equiv + crop_equiv, 1),
         "total_seconds": round(prev_seconds + state["seconds"], 1),
         "train_config": cfg_d,
-        "command": " ".join(["caec", *sys.argv[1:]]) if sys.argv and "caec" in sys.argv[0] else "",
+        "command": _command_line(),
         "torch": torch.__version__,
         "history": history,
     }
