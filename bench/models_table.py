@@ -1,11 +1,12 @@
 """The training levers of issue 4 as one table: each trained model's Kodak BD-rate beside
 how it was trained (minutes, device, 128x128-crop equivalents seen).
 
-Each row is one model and the JSON that ``bench/experiments.py --variants shipped --out``
-wrote for it (same images, same OpenJPEG anchor):
+Each row is one model and the folder that ``caec bdrate --codecs caec,jpeg2000 --out DIR
+--model WEIGHTS`` wrote for it (the issue's measurement: both codecs bisected per image to
+each target rate, BD-rate against OpenJPEG from the same run):
 
     python bench/models_table.py --markdown docs/experiments.md \\
-        "v1, CPU=runs/v1.json:models/cae-gdn-v1.safetensors" "latent 192=runs/b.json:runs/b.safetensors"
+        "v1=docs/results/kodak:models/cae-gdn-v1.safetensors" "latent 192=runs/bd/b:runs/b.safetensors"
 """
 
 from __future__ import annotations
@@ -22,36 +23,39 @@ from cae_codec.weights import load_model
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 
 
-def row(label: str, result_json: Path, weights: Path) -> str:
-    result = json.loads(result_json.read_text())["shipped"]
-    meta = load_model(weights).metadata
-    cfg = load_model(weights).config
+def row(label: str, bdrate_dir: Path, weights: Path) -> str:
+    bd = next(r for r in json.loads((bdrate_dir / "bdrate.json").read_text())["bd_rate"] if r["name"] == "caec")
+    points = [p for p in json.loads((bdrate_dir / "points.json").read_text()) if p["codec"] == "caec"]
+    seconds = float(np.mean([p["encoding_time"] + p["decoding_time"] for p in points]))
+    model = load_model(weights)
+    meta, cfg = model.metadata, model.config
     legs = [*meta.get("history", []), meta]
     devices = sorted({str(leg.get("device", "?")).replace(" x1", "") for leg in legs})
     minutes = sum(float(leg.get("seconds") or 0) for leg in legs) / 60
     arch = f"{cfg['hidden']}/{cfg['latent']} {cfg.get('density', 'laplace')}"
+    steps = meta.get("train_config", {}).get("step_min"), meta.get("train_config", {}).get("step_max")
     return (
-        f"| {label} | {arch} | {result['bd_rate_psnr']:+.1f}% | {result['bd_rate_msssim']:+.1f}% | "
-        f"{np.mean(result['seconds']):.2f} | {minutes:.1f} | {'; '.join(devices)} | "
-        f"{meta.get('total_patch128_equivalents', 0) / 1e6:.2f} M | "
-        f"{min(result['bpp']):.3f} .. {max(result['bpp']):.3f} |"
+        f"| {label} | {arch} | {steps[0]:g} .. {steps[1]:g} | {bd['psnr']:+.1f}% | {bd['ms_ssim']:+.1f}% | "
+        f"{seconds:.2f} | {minutes:.1f} | {'; '.join(devices)} | "
+        f"{meta.get('total_patch128_equivalents', 0) / 1e6:.2f} M |"
     )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("rows", nargs="+", help="LABEL=RESULT.json:WEIGHTS.safetensors")
+    ap.add_argument("rows", nargs="+", help="LABEL=BDRATE_DIR:WEIGHTS.safetensors")
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the table between markers in this file")
     args = ap.parse_args()
     lines = [
-        "| change | hidden/latent, rate model | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | CPU encode+decode "
-        "(s/image) | training minutes (all legs) | device | crops seen (128x128 equiv.) | bpp range |",
+        "| model | hidden/latent, rate model | quantization steps trained (last leg) | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB "
+        "| CPU encode+decode (s/image, 2 workers) | training minutes (all legs) | device | "
+        "crops seen (128x128 equiv.) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for spec in args.rows:
         label, rest = spec.split("=", 1)
-        result_json, weights = rest.split(":", 1)
-        lines.append(row(label, Path(result_json), Path(weights)))
+        bdrate_dir, weights = rest.split(":", 1)
+        lines.append(row(label, Path(bdrate_dir), Path(weights)))
     table = "\n".join(lines)
     print(table)
     if args.markdown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 1, 8, 4
+QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 1, 10, 4
 # step = 2 ** ((STEP_PIVOT_QUALITY - quality) / 2): each quality level halves the
 # quantization noise power (about +1.5 dB PSNR); measured bpp per level is in docs/
 STEP_PIVOT_QUALITY = 6.0

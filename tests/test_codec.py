@@ -136,3 +136,13 @@ def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was(codec) -
     assert next(other.net.parameters()).device.type == "meta"
     assert next(codec.model.network.parameters()).device.type == "cpu"
     assert next(codec.net.parameters()).device.type == "cpu"
+
+
+def test_files_of_the_previous_shipped_model_still_decode(rng) -> None:
+    # cae-gdn-v1 stays in models/ so that files made with it keep decoding: the file names
+    # its model, and decode picks that model unless told otherwise
+    img = smooth_image(rng, 48, 80, 3)
+    data = api.encode(img, quality=5, model="cae-gdn-v1", device="cpu")
+    assert api.info(data)["model"] == "cae-gdn-v1"
+    out = api.decode(data, device="cpu")
+    assert out.shape == img.shape and np.abs(out.astype(int) - img).mean() < 12
