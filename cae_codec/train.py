@@ -257,6 +257,15 @@ def train(cfg: TrainConfig) -> Path:
         log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
     else:
         model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density))
+    # the record says what was trained: --hidden / --latent / --density only shape new models
+    arch = model.config
+    cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density = (
+        arch.hidden,
+        arch.latent,
+        arch.stages,
+        arch.kernel,
+        arch.density,
+    )
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
