@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -138,11 +140,15 @@ def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was(codec) -
     assert next(codec.net.parameters()).device.type == "cpu"
 
 
-def test_files_of_the_previous_shipped_model_still_decode(rng) -> None:
-    # cae-gdn-v1 stays in models/ so that files made with it keep decoding: the file names
+SHIPPED_MODELS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "models").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_every_shipped_model_round_trips_and_is_found_from_the_file(rng, name: str) -> None:
+    # older defaults stay in models/ so that files made with them keep decoding: a file names
     # its model, and decode picks that model unless told otherwise
     img = smooth_image(rng, 48, 80, 3)
-    data = api.encode(img, quality=5, model="cae-gdn-v1", device="cpu")
-    assert api.info(data)["model"] == "cae-gdn-v1"
+    data = api.encode(img, quality=5, model=name, device="cpu")
+    assert api.info(data)["model"] == name
     out = api.decode(data, device="cpu")
     assert out.shape == img.shape and np.abs(out.astype(int) - img).mean() < 12
