@@ -27,6 +27,9 @@ def row(label: str, bdrate_dir: Path, weights: Path) -> str:
     bd = next(r for r in json.loads((bdrate_dir / "bdrate.json").read_text())["bd_rate"] if r["name"] == "caec")
     points = [p for p in json.loads((bdrate_dir / "points.json").read_text()) if p["codec"] == "caec"]
     seconds = float(np.mean([p["encoding_time"] + p["decoding_time"] for p in points]))
+    curve = json.loads((bdrate_dir / "caec.json").read_text())["results"]
+    # the two ends of the sweep: low-rate quality and the high-rate ceiling
+    low, high = (curve["psnr-rgb"][curve["bpp"].index(min(curve["bpp"], key=lambda b: abs(b - t)))] for t in (0.25, 2))
     model = load_model(weights)
     meta, cfg = model.metadata, model.config
     legs = [*meta.get("history", []), meta]
@@ -36,6 +39,7 @@ def row(label: str, bdrate_dir: Path, weights: Path) -> str:
     steps = meta.get("train_config", {}).get("step_min"), meta.get("train_config", {}).get("step_max")
     return (
         f"| {label} | {arch} | {steps[0]:g} .. {steps[1]:g} | {bd['psnr']:+.1f}% | {bd['ms_ssim']:+.1f}% | "
+        f"{low:.2f} | {high:.2f} | "
         f"{seconds:.2f} | {minutes:.1f} | {'; '.join(devices)} | "
         f"{meta.get('total_patch128_equivalents', 0) / 1e6:.2f} M |"
     )
@@ -47,13 +51,14 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the table between markers in this file")
     args = ap.parse_args()
     lines = [
-        "| model | hidden/latent, rate model | quantization steps trained (last leg) | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB "
+        "| model | hidden/latent, rate model | quantization steps trained (last leg) "
+        "| BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | PSNR at 0.25 bpp (dB) | PSNR at 2 bpp (dB) "
         "| CPU encode+decode (s/image, 2 workers) | training minutes (all legs) | device | "
         "crops seen (128x128 equiv.) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec in args.rows:
-        label, rest = spec.split("=", 1)
+        label, rest = spec.rsplit("=", 1)  # labels may hold "="
         bdrate_dir, weights = rest.split(":", 1)
         lines.append(row(label, Path(bdrate_dir), Path(weights)))
     table = "\n".join(lines)
