@@ -30,7 +30,8 @@ def test_density_learns_the_entropy_of_rounded_laplace_data(name: str) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    per_symbol = float(density(data.round(), 1.0).mean()) / (channels * 64)
+    with torch.no_grad():
+        per_symbol = float(density(data.round(), 1.0).mean()) / (channels * 64)
     truth = _empirical_bits(data.round())
     # the fitted model costs at most a few percent over the empirical entropy (and, being a
     # proper distribution over the bins, cannot beat it by more than sampling noise)
