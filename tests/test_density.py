@@ -38,6 +38,7 @@ def test_density_learns_the_entropy_of_rounded_laplace_data(name: str) -> None:
     assert truth - 0.05 < per_symbol < truth * 1.05 + 0.02, (per_symbol, truth)
 
 
+@torch.no_grad()
 def test_factorized_bins_of_any_step_sum_to_one() -> None:
     torch.manual_seed(1)
     density = DENSITIES["factorized"](1)
@@ -47,6 +48,7 @@ def test_factorized_bins_of_any_step_sum_to_one() -> None:
         assert math.isclose(total, 1.0, rel_tol=1e-3), (step, total)
 
 
+@torch.no_grad()
 def test_per_sample_steps_match_scalar_steps() -> None:
     torch.manual_seed(2)
     density = DENSITIES["factorized"](3)
