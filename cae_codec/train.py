@@ -156,19 +156,8 @@ def _save_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer, state: 
     os.replace(tmp, path)
 
 
-def _checkpoint_config(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            config: dict[str, Any] = json.loads((f.metadata() or {})["config"])
-        CAEConfig(**config)
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
-    return config
-
-
-def _load_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer) -> dict[str, Any]:
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Tensors, training state and model config of a checkpoint, from one read of the file."""
     from safetensors import safe_open
 
     try:
@@ -176,18 +165,27 @@ def _load_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer) -> dict
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         state: dict[str, Any] = json.loads(meta["state"])
+        config: dict[str, Any] = json.loads(meta["config"])
+        CAEConfig(**config)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
+    return tensors, state, config
+
+
+def _restore(path: Path, tensors: dict[str, torch.Tensor], model: CAE, opt: torch.optim.Optimizer, step: int) -> None:
+    """Model weights and Adam moments from a checkpoint's tensors."""
+    try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as e:
+    except RuntimeError as e:
         raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
     dev = next(model.parameters()).device
     for name, p in model.named_parameters():
         if f"adam.{name}.exp_avg" in tensors:
             opt.state[p] = {
-                "step": torch.tensor(float(state["step"])),
+                "step": torch.tensor(float(step)),
                 "exp_avg": tensors[f"adam.{name}.exp_avg"].to(dev),
                 "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].to(dev),
             }
-    return state
 
 
 @torch.no_grad()
@@ -246,8 +244,9 @@ def train(cfg: TrainConfig) -> Path:
         cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
     resuming = cfg.resume and ckpt.exists()
     if resuming:
+        ckpt_tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
         # the checkpoint's own architecture, whatever --latent / --density say this time
-        model = CAE(CAEConfig(**_checkpoint_config(ckpt)))
+        model = CAE(CAEConfig(**ckpt_config))
     elif cfg.init is not None:
         base = load_model(cfg.init)
         model = CAE(CAEConfig(**base.config))
@@ -259,19 +258,15 @@ def train(cfg: TrainConfig) -> Path:
         model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density))
     # the record says what was trained: --hidden / --latent / --density only shape new models
     arch = model.config
-    cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density = (
-        arch.hidden,
-        arch.latent,
-        arch.stages,
-        arch.kernel,
-        arch.density,
-    )
+    for name in ("hidden", "latent", "stages", "kernel", "density"):
+        setattr(cfg, name, getattr(arch, name))
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if resuming:
-        state = _load_checkpoint(ckpt, model, opt)
+        _restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
+        state = ckpt_state
         log(f"resumed from {ckpt} at step {state['step']}")
     if "planned_steps" in state:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end

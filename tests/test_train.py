@@ -106,6 +106,15 @@ def test_time_budget_fixes_the_step_total_and_resumes_to_it(
     assert load_model(out).metadata["steps"] == 3, "a resumed budgeted run keeps its planned end"
 
 
+def test_unreadable_checkpoint_is_one_clear_error(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "broken.safetensors"
+    (tmp_path / "broken.safetensors.ckpt.safetensors").write_bytes(b"not a safetensors file")
+    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--resume"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and "cannot resume from" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
 def test_bad_training_arguments_exit_cleanly(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["train", str(tmp_path / "missing"), "-o", str(tmp_path / "m"), *TINY])
     assert r.exit_code == 1 and "does not exist" in r.output
