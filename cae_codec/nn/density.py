@@ -73,7 +73,7 @@ class FactorizedDensity(nn.Module):
         # round to zero long before it is small
         with torch.autocast(y.device.type, enabled=False):
             y = y.float()
-            half = (0.5 * step) * torch.ones_like(y) if isinstance(step, torch.Tensor) else 0.5 * step
+            half = 0.5 * step  # a (B,1,1,1) step broadcasts over each sample's latent
             b, c, h, w = y.shape
 
             def per_channel(v: torch.Tensor) -> torch.Tensor:
