@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +26,10 @@ from cae_codec import container, quant
 from cae_codec.api import get_codec
 from cae_codec.codec import CaePcaJ2kCodec
 from cae_codec.evaluate.bdrate import bd_rate
-from cae_codec.evaluate.classic import Jpeg2000
-from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import MemoEncoder, search_rate
+from cae_codec.evaluate.classic import Jpeg2000, largest_within
+from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
+from cae_codec.evaluate.ratesearch import MemoEncoder
+from cae_codec.evaluate.report import replace_marked
 from cae_codec.imageio import open_image
 
 Variant = Callable[[CaePcaJ2kCodec], None]
@@ -95,11 +95,11 @@ def measure(
             per["bpp"].append(8 * len(data) / px)
             per["psnr-rgb"].append(psnr_rgb(img, rec))
             per["ms-ssim-rgb"].append(ms_ssim_rgb(img, rec))
-            found = search_rate(memo, j2k.knob, len(data))
-            if found.best is None:
+            matched = largest_within(j2k, memo, len(data))
+            if matched is None:
                 raise SystemExit(f"OpenJPEG cannot make a file as small as caec's at quality {q}")
-            jrec = j2k.decode(found.best.data)
-            per_a["bpp"].append(8 * len(found.best.data) / px)
+            jdata, jrec = matched
+            per_a["bpp"].append(8 * len(jdata) / px)
             per_a["psnr-rgb"].append(psnr_rgb(img, jrec))
             per_a["ms-ssim-rgb"].append(ms_ssim_rgb(img, jrec))
         for k in out:
@@ -110,7 +110,7 @@ def measure(
 
 
 def _db(msssim: list[float]) -> list[float]:
-    return [-10 * float(np.log10(1 - v)) for v in msssim]
+    return [ms_ssim_db(v) for v in msssim]
 
 
 def main() -> None:
@@ -123,6 +123,8 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the table between markers in this file")
     args = ap.parse_args()
     files = sorted(args.dataset.glob("*.png"))[: args.images]
+    if not files:
+        raise SystemExit(f"no .png images in {args.dataset}")
     images = [open_image(f)[:, :, :3] for f in files]
     qualities = list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
     j2k = Jpeg2000()
@@ -176,11 +178,10 @@ def write_table(path: Path, results: dict[str, Any], args: argparse.Namespace, n
             f"| {name} | {c['bd_rate_psnr']:+.1f}% | {c['bd_rate_msssim']:+.1f}% | {np.mean(c['seconds']):.2f} | "
             f"{min(c['bpp']):.3f} .. {max(c['bpp']):.3f} |"
         )
-    text = path.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{path} has no {START} ... {END} markers")
-    path.write_text(pattern.sub(lambda _: START + "\n" + "\n".join(rows) + "\n" + END, text))
+    try:
+        path.write_text(replace_marked(path.read_text(), START, END, "\n".join(rows)))
+    except ValueError as e:
+        raise SystemExit(f"{path} {e}") from None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,9 +18,10 @@ import torch
 
 from cae_codec import container, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.evaluate.classic import Jpeg2000
+from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import MemoEncoder, search_rate
+from cae_codec.evaluate.ratesearch import MemoEncoder
+from cae_codec.evaluate.report import replace_marked
 from cae_codec.imageio import open_image
 
 START, END = "<!-- kodak-table:start -->", "<!-- kodak-table:end -->"
@@ -39,11 +39,11 @@ def one_image(job: tuple[str, str, list[int]]) -> list[dict[str, float]]:
     for q in qualities:
         data = codec.encode(img, quality=q)
         rec = codec.decode(container.unpack(data))
-        found = search_rate(memo, j2k.knob, len(data))
         row = {"quality": q, "bpp": 8 * len(data) / px, "psnr": psnr_rgb(img, rec), "msssim": ms_ssim_rgb(img, rec)}
-        if found.best is not None:
-            jrec = j2k.decode(found.best.data)
-            row |= {"j2k_bpp": 8 * len(found.best.data) / px, "j2k_psnr": psnr_rgb(img, jrec)}
+        matched = largest_within(j2k, memo, len(data))
+        if matched is not None:
+            jdata, jrec = matched
+            row |= {"j2k_bpp": 8 * len(jdata) / px, "j2k_psnr": psnr_rgb(img, jrec)}
             row |= {"j2k_msssim": ms_ssim_rgb(img, jrec)}
         rows.append(row)
     return rows
@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     files = sorted(args.dataset.glob("*.png"))
+    if not files:
+        raise SystemExit(f"no .png images in {args.dataset}")
     qualities = list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
     with ProcessPoolExecutor(args.workers) as pool:
         per_image = list(pool.map(one_image, [(str(args.model), str(f), qualities) for f in files]))
@@ -88,11 +90,10 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"model": str(args.model), "table": table, "per_image": per_image}, indent=1))
     if args.card:
-        card = args.card.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        if not pattern.search(card):
-            raise SystemExit(f"{args.card} has no {START} ... {END} markers")
-        args.card.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", card))
+        try:
+            args.card.write_text(replace_marked(args.card.read_text(), START, END, text))
+        except ValueError as e:
+            raise SystemExit(f"{args.card} {e}") from None
 
 
 if __name__ == "__main__":

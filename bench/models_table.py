@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
+from cae_codec.evaluate.report import replace_marked
 from cae_codec.weights import load_model
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
@@ -64,11 +64,10 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.markdown:
-        text = args.markdown.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"{args.markdown} has no {START} ... {END} markers")
-        args.markdown.write_text(pattern.sub(lambda _: START + "\n" + table + "\n" + END, text))
+        try:
+            args.markdown.write_text(replace_marked(args.markdown.read_text(), START, END, table))
+        except ValueError as e:
+            raise SystemExit(f"{args.markdown} {e}") from None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,12 @@ from cae_codec.api import DEFAULT_MODEL
 from cae_codec.cli import app
 from cae_codec.errors import CaecError
 from cae_codec.evaluate import datasets
-from cae_codec.evaluate.classic import CLASSIC_CODECS
+from cae_codec.evaluate.classic import CLASSIC_CODECS, Jpeg2000, largest_within
 from cae_codec.evaluate.curves import RDCurve
 from cae_codec.evaluate.learned import CaecCodec
 from cae_codec.evaluate.metrics import MS_SSIM_MIN_SIDE, as_rgb8, bits_per_pixel, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.ratesearch import Encoded, Knob, MemoEncoder, search_rate
+from cae_codec.evaluate.report import replace_marked
 from cae_codec.evaluate.runner import CODEC_NAMES, Task, evaluate, unavailable_reason
 from tests.conftest import KODAK, smooth_image
 
@@ -376,3 +378,22 @@ def test_grey_and_rgba_inputs_are_evaluated_on_rgb(runner: CliRunner, photo: np.
     Image.fromarray(photo).save(rgb)
     r = runner.invoke(app, ["compare", str(rgb), "--codecs", "jpeg", "--bpp", "1.5", "--json", "-j", "1"])
     assert json.loads(r.stdout)["points"][0]["psnr"] == points[("rgba", "jpeg")]["psnr"]
+
+
+def test_largest_within_matches_a_byte_budget(rng) -> None:
+    img = smooth_image(rng, 96, 128, 3)
+    j2k = Jpeg2000()
+    memo = MemoEncoder(lambda k: j2k.encode(img, k))
+    matched = largest_within(j2k, memo, 1500)
+    assert matched is not None
+    data, rec = matched
+    assert len(data) <= 1500 and rec.shape == img.shape
+    assert largest_within(j2k, memo, 10) is None, "no OpenJPEG file is 10 bytes"
+
+
+def test_replace_marked_rewrites_only_between_the_markers() -> None:
+    page = "intro\n<!-- t:start -->\nold\n<!-- t:end -->\noutro\n"
+    out = replace_marked(page, "<!-- t:start -->", "<!-- t:end -->", "new")
+    assert out == "intro\n<!-- t:start -->\nnew\n<!-- t:end -->\noutro\n"
+    with pytest.raises(ValueError, match=re.escape("has no <!-- x:start --> ... <!-- x:end --> markers")):
+        replace_marked(page, "<!-- x:start -->", "<!-- x:end -->", "new")

@@ -17,7 +17,7 @@ import numpy as np
 
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import as_rgb8
-from cae_codec.evaluate.ratesearch import Knob
+from cae_codec.evaluate.ratesearch import Knob, MemoEncoder, search_rate
 
 
 class ImageCodec(ABC):
@@ -109,6 +109,15 @@ class Jpeg(ClassicCodec):
 
     def _decode(self, data: bytes) -> np.ndarray:
         return imagecodecs.jpeg8_decode(data)
+
+
+def largest_within(codec: ImageCodec, encoder: MemoEncoder, budget_bytes: int) -> tuple[bytes, np.ndarray] | None:
+    """``codec``'s largest file not above ``budget_bytes`` (``encoder`` holds the image) and
+    its decoding; None when even the smallest file is larger. Compares codecs at equal size."""
+    found = search_rate(encoder, codec.knob, budget_bytes)
+    if found.best is None:
+        return None
+    return found.best.data, codec.decode(found.best.data)
 
 
 class Jpeg2000(ClassicCodec):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,15 @@ from cae_codec.evaluate.bdrate import BDRateError, bd_rate
 from cae_codec.evaluate.curves import RDCurve
 from cae_codec.evaluate.metrics import ms_ssim_db
 from cae_codec.evaluate.runner import Point
+
+
+def replace_marked(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with everything from the ``start`` marker to the ``end`` marker replaced by
+    ``body`` between them: generated tables inside hand-written pages."""
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"has no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
 
 
 def average_curve(
