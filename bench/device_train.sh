@@ -21,18 +21,23 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
   python3 bench/gpu_cpu.py analyse data/kodak3 "$OUT/gpu_analysis.npz"
 } >runs/gpu/device.log 2>&1
 
+train_for() {  # NAME MINUTES OPTIONS...: one bounded `caec train`, appending to NAME's log
+  local name=$1 minutes=$2
+  shift 2
+  timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "$OUT/$name.safetensors" \
+    --minutes "$minutes" "$@" >>"runs/gpu/$name.log" 2>&1
+}
+
 run_variant() {
   local name=$1 args=$2 start left
   start=$(date +%s)
+  : >"runs/gpu/$name.log"
   # shellcheck disable=SC2086  # args is a list of options
-  timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "$OUT/$name.safetensors" \
-    --minutes "$MINUTES" $args >"runs/gpu/$name.log" 2>&1 && return
+  train_for "$name" "$MINUTES" $args && return
   left=$(python3 -c "print(round($MINUTES - ($(date +%s) - $start) / 60 - 0.5, 2))")
   echo "== failed; retrying without torch.compile for $left min" >>"runs/gpu/$name.log"
   # shellcheck disable=SC2086
-  python3 -c "import sys; sys.exit(float('$left') < 1)" &&
-    timeout $((${MINUTES%.*} * 60 + 120)) python3 -m cae_codec train data/train -o "$OUT/$name.safetensors" \
-      --minutes "$left" --no-compile $args >>"runs/gpu/$name.log" 2>&1
+  python3 -c "import sys; sys.exit(float('$left') < 1)" && train_for "$name" "$left" --no-compile $args
 }
 
 names=()
