@@ -103,7 +103,10 @@ def test_model_name_from_a_file_is_never_taken_as_a_path(codec, rng, tmp_path, m
     assert api.decode(data, device="cpu").shape == (20, 30, 3)
 
 
-def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "bad, field", [({"hidden": 1_000_000}, "hidden"), ({"density": "gaussian-mixture"}, "density")]
+)
+def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path, bad: dict, field: str) -> None:
     import json
 
     import torch
@@ -112,11 +115,11 @@ def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path) -> 
     from cae_codec.weights import load_model
 
     path = tmp_path / "huge.safetensors"
-    config = {"in_channels": 3, "hidden": 1_000_000, "latent": 96, "stages": 4, "kernel": 5}
+    config = {"in_channels": 3, "hidden": 64, "latent": 96, "stages": 4, "kernel": 5} | bad
     save_file(
         {"pca.mean": torch.zeros(1)}, str(path), metadata={"architecture": "cae-gdn", "config": json.dumps(config)}
     )
-    with pytest.raises(ModelError, match="hidden"):
+    with pytest.raises(ModelError, match=field):
         load_model(path)
 
 
