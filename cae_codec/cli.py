@@ -298,6 +298,14 @@ def train(
         bool, typer.Option("--resume", help="Continue from OUTPUT's checkpoint, or from OUTPUT itself if finished.")
     ] = False,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
+    decoder_only: Annotated[
+        bool,
+        typer.Option(
+            "--decoder-only",
+            help="Fine-tune only the decoder of --init on truly quantized latents; the encoder, the PCA "
+            "and so every bitstream stay as they were.",
+        ),
+    ] = False,
     compile: Annotated[
         bool | None, typer.Option("--compile/--no-compile", help="torch.compile the step (default: on CUDA).")
     ] = None,
@@ -307,7 +315,8 @@ def train(
         int | None, typer.Option(help="CPU threads for torch (default: torch's choice, one per core).")
     ] = None,
 ) -> None:
-    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation."""
+    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation (or, with --decoder-only,
+    fine-tune the decoder of existing weights)."""
     from cae_codec.nn.density import DENSITIES
     from cae_codec.train import TrainConfig
     from cae_codec.train import train as run_training
@@ -349,6 +358,7 @@ def train(
         pca_samples=pca_samples,
         max_images=max_images,
         threads=threads,
+        decoder_only=decoder_only,
     )
     try:
         run_training(cfg)

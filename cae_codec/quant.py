@@ -7,7 +7,12 @@ spread is below the step simply quantize to zero and cost almost nothing to code
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 1, 10, 4
 # step = 2 ** ((STEP_PIVOT_QUALITY - quality) / 2): each quality level halves the
@@ -36,6 +41,19 @@ def quantize(z: np.ndarray, step: float, deadzone: float = 0.0) -> np.ndarray:
     scaled = z / np.float32(step)
     q = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5 - deadzone))
     return np.clip(q, -INT_LIMIT, INT_LIMIT).astype(np.int16)
+
+
+def quantize_dequantize(z: torch.Tensor, step: torch.Tensor | float, deadzone: float = 0.0) -> torch.Tensor:
+    """What the decoder will see of ``z``: :func:`quantize` then :func:`dequantize`, in torch.
+
+    For training a decoder on the latents it really gets (``step`` may be a per-sample
+    (B, 1, 1, 1) tensor); it makes the same decisions as the numpy path (a test holds it to that).
+    """
+    import torch
+
+    scaled = z / step
+    q = torch.sign(scaled) * torch.floor(scaled.abs() + (0.5 - deadzone))
+    return q.clamp(-INT_LIMIT, INT_LIMIT) * step
 
 
 def dequantize(q: np.ndarray, step: float) -> np.ndarray:

@@ -9,6 +9,11 @@ Every random number of step ``s`` comes from a generator seeded with (seed, rank
 a resumed run continues exactly as an uninterrupted one would, and ``--seed`` makes runs
 repeatable. Multi-GPU / multi-node training is PyTorch's DistributedDataParallel under
 ``torchrun`` (the environment variables it sets are all this module reads).
+
+``decoder_only`` fine-tunes just the decoder of existing weights, on latents quantized
+exactly as the codec quantizes them (PCA rotation, dead zone, rounding) rather than on the
+additive noise that stands in for rounding in full training: the encoder, the PCA and so
+every bitstream stay as they were, and the decoder learns the error that rounding really makes.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from cae_codec import quant
 from cae_codec.api import pick_device
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
 from cae_codec.nn.cae import CAE, CAEConfig
-from cae_codec.weights import load_model, save_model
+from cae_codec.weights import PCA_BASIS, PCA_MEAN, load_model, save_model
 
 ARCHITECTURE = "cae-gdn"
 
@@ -66,6 +72,7 @@ class TrainConfig:
     pca_samples: int = 200_000
     max_images: int | None = None
     threads: int | None = None
+    decoder_only: bool = False
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
 
 
@@ -142,8 +149,11 @@ def _checkpoint_path(output: Path) -> Path:
     return output.with_name(output.name + ".ckpt.safetensors")
 
 
-def _save_checkpoint(path: Path, model: CAE, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def _save_checkpoint(
+    path: Path, model: CAE, opt: torch.optim.Optimizer, state: dict[str, Any], extra: dict[str, torch.Tensor]
+) -> None:
     tensors = {"model." + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in extra.items()})
     names = [n for n, _ in model.named_parameters()]
     for i, p in enumerate(model.parameters()):
         s = opt.state.get(p, {})
@@ -186,6 +196,18 @@ def _restore(path: Path, tensors: dict[str, torch.Tensor], model: CAE, opt: torc
                 "exp_avg": tensors[f"adam.{name}.exp_avg"].to(dev),
                 "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].to(dev),
             }
+
+
+@torch.no_grad()
+def _quantized_latent(
+    model: CAE, x: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, step: torch.Tensor
+) -> torch.Tensor:
+    """The latent the codec's decoder receives for crops ``x`` at ``step``: encoded in fp32 (as
+    the codec encodes), rotated by the PCA, quantized with the encoder's dead zone, rotated back."""
+    y = model.encode(x).float()
+    z = torch.einsum("bmhw,mk->bkhw", y - mean, basis)
+    z_hat = quant.quantize_dequantize(z, step, quant.DEADZONE)
+    return torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
 
 
 @torch.no_grad()
@@ -243,17 +265,31 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
         cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
     resuming = cfg.resume and ckpt.exists()
+    # a decoder-only run keeps the PCA its encoder's bitstreams were made with
+    frozen_pca: tuple[torch.Tensor, torch.Tensor] | None = None
     if resuming:
         ckpt_tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
+        if bool(ckpt_state.get("decoder_only")) != cfg.decoder_only:
+            how = "with" if ckpt_state.get("decoder_only") else "without"
+            raise CaecError(
+                f"{ckpt} is a checkpoint of a {'decoder-only' if how == 'with' else 'full'} run: "
+                f"resume it {how} --decoder-only"
+            )
+        if cfg.decoder_only:
+            frozen_pca = ckpt_tensors[PCA_MEAN], ckpt_tensors[PCA_BASIS]
         # the checkpoint's own architecture, whatever --latent / --density say this time
         model = CAE(CAEConfig(**ckpt_config))
     elif cfg.init is not None:
         base = load_model(cfg.init)
         model = CAE(CAEConfig(**base.config))
         model.load_state_dict(base.network.state_dict())
+        if cfg.decoder_only:
+            frozen_pca = base.pca_mean.clone(), base.pca_basis.clone()
         prior = base.metadata
         state["history"] = [*prior.get("history", []), _run_record(prior)] if prior else []
         log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
+    elif cfg.decoder_only:
+        raise CaecError("--decoder-only fine-tunes existing weights: give --init WEIGHTS")
     else:
         model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density))
     # the record says what was trained: --hidden / --latent / --density only shape new models
@@ -263,7 +299,14 @@ def train(cfg: TrainConfig) -> Path:
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    trained: torch.nn.Module = model
+    if cfg.decoder_only:
+        if world > 1:
+            raise CaecError("--decoder-only runs as one process (it is a short fine-tune), not under torchrun")
+        model.encoder.requires_grad_(False)
+        model.density.requires_grad_(False)
+        trained = model.decoder
+    opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr)
     if resuming:
         _restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
         state = ckpt_state
@@ -271,10 +314,16 @@ def train(cfg: TrainConfig) -> Path:
     if "planned_steps" in state:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
 
-    net: torch.nn.Module = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
-    step_fn = torch.compile(net) if use_compile else net
+    step_fn: Callable[..., Any] = model
+    if frozen_pca is not None:
+        decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
+        pca = frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device)
+    else:
+        net: torch.nn.Module = model
+        if world > 1:
+            dev_ids = [local] if device.type == "cuda" else None
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=dev_ids)
+        step_fn = torch.compile(net) if use_compile else net
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
@@ -298,23 +347,34 @@ def train(cfg: TrainConfig) -> Path:
         # rate range that the encoder later reaches by scaling the step (lambda ~ 1/step^2
         # is the slope of the rate-distortion curve at that step)
         qstep = torch.exp(torch.empty(cfg.batch_size, 1, 1, 1, device=device).uniform_(log_lmin, log_lmax, generator=g))
-        lam = cfg.lmbda / qstep.view(-1) ** 2
-        side = cfg.patch_size // model.config.stride
-        noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
-        with autocast:
-            x_hat, bits = step_fn(x, noise, qstep)
-        # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
-        # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
-        mse = ((ycbcr_to_rgb(x_hat.float()) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
-        bpp = bits / pixels
-        loss = (lam * 255.0**2 * mse + bpp).mean()
+        if frozen_pca is not None:
+            y_hat = _quantized_latent(model, x, *pca, qstep)
+            with autocast:
+                x_hat = decode_fn(y_hat)
+            # the decoder's output is clamped to [0,1] in RGB before it becomes pixels
+            mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+            bpp = torch.zeros_like(mse)  # the frozen encoder fixes the rate
+            # minus the mean PSNR: every step of the range counts alike in dB, where a plain MSE
+            # would let the coarsest steps (the largest errors) decide everything
+            loss = 10 * torch.log10(mse.clamp_min(1e-10)).mean()
+        else:
+            lam = cfg.lmbda / qstep.view(-1) ** 2
+            side = cfg.patch_size // model.config.stride
+            noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
+            with autocast:
+                x_hat, bits = step_fn(x, noise, qstep)
+            # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
+            # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
+            mse = ((ycbcr_to_rgb(x_hat.float()) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+            bpp = bits / pixels
+            loss = (lam * 255.0**2 * mse + bpp).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
         opt.step()
         state["step"] = step + 1
         state["samples"] += cfg.batch_size * world
@@ -342,14 +402,19 @@ def train(cfg: TrainConfig) -> Path:
             state["patches_per_s"] = state["patches_per_s"][-20:]
         if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
             state["seconds"] = seconds_before + time.perf_counter() - run_start
-            _save_checkpoint(ckpt, model, opt, state)
+            state["decoder_only"] = cfg.decoder_only
+            extra = {PCA_MEAN: frozen_pca[0], PCA_BASIS: frozen_pca[1]} if frozen_pca is not None else {}
+            _save_checkpoint(ckpt, model, opt, state, extra)
     bar.close()
     state["seconds"] = seconds_before + time.perf_counter() - run_start
     out = cfg.output
     if is_main:
         model.eval()
-        log(f"fitting PCA on {cfg.pca_samples:,} latent vectors")
-        mean, basis = fit_pca(model, sampler, cfg.pca_samples, cfg.seed)
+        if frozen_pca is not None:
+            mean, basis = frozen_pca
+        else:
+            log(f"fitting PCA on {cfg.pca_samples:,} latent vectors")
+            mean, basis = fit_pca(model, sampler, cfg.pca_samples, cfg.seed)
         meta = _run_metadata(cfg, state, device, world)
         h = save_model(out, model, ARCHITECTURE, mean, basis, meta)
         log(f"wrote {out} (weights hash {h.hex()}), {state['samples']:,} crops seen, {state['seconds'] / 60:.1f} min")

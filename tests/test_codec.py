@@ -157,3 +157,16 @@ def test_every_shipped_model_round_trips_and_is_found_from_the_file(rng, name: s
     assert api.info(data)["model"] == name
     out = api.decode(data, device="cpu")
     assert out.shape == img.shape and np.abs(out.astype(int) - img).mean() < 12
+
+
+def test_torch_quantize_dequantize_makes_the_codecs_decisions() -> None:
+    # the decoder-only fine-tune trains on these values: they must be what the codec really sends
+    gen = np.random.default_rng(7)
+    z = (gen.laplace(size=(3, 4, 16, 16)) * 3).astype(np.float32)
+    steps = np.array([0.25, 0.7071, 1.0, 5.657], dtype=np.float32)[None, :, None, None]
+    z[0, :, 0, :4] = np.array([0.4, 0.6, 1.4, -1.6], dtype=np.float32) * steps[0, :, 0, :1]  # near thresholds
+    got = quant.quantize_dequantize(torch.from_numpy(z), torch.from_numpy(steps), quant.DEADZONE).numpy()
+    for j in range(4):
+        step = float(steps[0, j, 0, 0])
+        want = quant.dequantize(quant.quantize(z[:, j], step, quant.DEADZONE), step)
+        np.testing.assert_array_equal(got[:, j], want)

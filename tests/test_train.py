@@ -144,3 +144,63 @@ def test_resume_rebuilds_the_checkpoints_architecture(train_dir: Path, tmp_path:
     model = load_model(out)
     assert model.latent_channels == 5 and model.config["density"] == "factorized"
     assert model.metadata["steps"] == 4
+
+
+def _encode_tiny(path: Path) -> bytes:
+    from cae_codec.codec import CaePcaJ2kCodec
+    from cae_codec.container import LATENT, unpack
+
+    img = (torch.arange(40 * 48 * 3) % 251).reshape(40, 48, 3).to(torch.uint8).numpy()
+    codec = CaePcaJ2kCodec(load_model(path), torch.device("cpu"))
+    # a fine step: an untrained tiny model's latent would round to nothing at the usual ones
+    return unpack(codec.pack(codec.analyse(img), step=1 / 64)).chunks[LATENT]
+
+
+def test_decoder_only_fine_tune_keeps_encoder_pca_and_bitstream(train_dir: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    tuned = tmp_path / "dec.safetensors"
+    run_train(train_dir, tuned, "--steps", "3", "--init", str(base), "--decoder-only", "--lr", "1e-2")
+    a, b = load_model(base), load_model(tuned)
+    sa, sb = a.network.state_dict(), b.network.state_dict()
+    frozen = [k for k in sa if not k.startswith("decoder.")]
+    assert frozen and all(torch.equal(sa[k], sb[k]) for k in frozen), "encoder and density must not move"
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("decoder.")), "the decoder must train"
+    assert torch.equal(a.pca_mean, b.pca_mean) and torch.equal(a.pca_basis, b.pca_basis), "PCA is kept, not refit"
+    assert b.metadata["train_config"]["decoder_only"] is True and len(b.metadata["history"]) == 1
+    assert _encode_tiny(base) == _encode_tiny(tuned), "the same encoder must write the same latent bitstream"
+
+
+def test_decoder_only_resume_matches_an_uninterrupted_run(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cae_codec.train as tr
+
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    tune = ["--init", str(base), "--decoder-only", "--lr", "1e-2", "--steps", "4", "--checkpoint-every", "2"]
+    full = tmp_path / "full.safetensors"
+    run_train(train_dir, full, *tune)
+    out = tmp_path / "cut.safetensors"
+    real = tr.PatchSampler.sample
+    calls = {"n": 0}
+
+    def failing(self, batch, gen):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, batch, gen)
+
+    monkeypatch.setattr(tr.PatchSampler, "sample", failing)
+    assert CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune]).exit_code != 0
+    monkeypatch.setattr(tr.PatchSampler, "sample", real)
+    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "4", "--resume"])
+    assert r.exit_code == 1 and "resume it with --decoder-only" in r.output, "the mode must not flip on resume"
+    run_train(train_dir, out, *tune, "--resume")
+    assert load_model(out).weights_hash == load_model(full).weights_hash
+
+
+def test_decoder_only_needs_weights_to_start_from(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nothing.safetensors"
+    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--decoder-only"])
+    assert r.exit_code == 1 and "give --init" in r.output and not out.exists()
