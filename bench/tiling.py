@@ -53,7 +53,7 @@ def main() -> None:
                 stream = j2k.encode_plane(j2k.to_mosaic(qz[:k].numpy(), cols), codec.latent_levels)
                 yq = qz[None].float() * step
                 yh = torch.einsum("bkhw,mk->bmhw", yq, codec.basis) + codec.mean.view(1, -1, 1, 1)
-                rec = (ycbcr_to_rgb(codec.net.decode(yh)).clamp(0, 1) * 255).round()[0, :, :h, :w]
+                rec = (ycbcr_to_rgb(codec.net.decode(yh, step)).clamp(0, 1) * 255).round()[0, :, :h, :w]
             wb.append(8 * (len(data) - len(container.unpack(data).chunks[container.LATENT]) + len(stream)) / (h * w))
             wp.append(psnr_rgb(img, rec.permute(1, 2, 0).numpy().astype(np.uint8)))
         print(f"{q:7d}  {np.mean(tb):9.3f}  {np.mean(tp):10.2f}  {np.mean(wb):9.3f}  {np.mean(wp):10.2f}", flush=True)

@@ -208,7 +208,7 @@ class CaePcaJ2kCodec:
             zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
             z_t = torch.from_numpy(quant.dequantize(zq, float(step))).to(self.device)
             y_t = torch.einsum("bkhw,mk->bmhw", z_t, basis_k) + self.mean.view(1, -1, 1, 1)
-            x_t = self.net.decode(y_t).float()  # type: ignore[operator]
+            x_t = self.net.decode(y_t, float(step)).float()  # type: ignore[operator]
             x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
             tiles = (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
             for (ty, tx), tile in zip(batch, tiles, strict=True):

@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
 from cae_codec.nn.cae import CAE, CAEConfig
-from cae_codec.weights import PCA_BASIS, PCA_MEAN, load_model, save_model
+from cae_codec.weights import PCA_BASIS, PCA_MEAN, crops_seen, load_model, run_record, save_model
 
 ARCHITECTURE = "cae-gdn"
 
@@ -261,7 +262,7 @@ def train(cfg: TrainConfig) -> Path:
     ckpt = _checkpoint_path(cfg.output)
     if is_main:
         cfg.output.parent.mkdir(parents=True, exist_ok=True)
-    state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": []}
+    state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": [], "run_id": uuid.uuid4().hex}
     if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
         cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
     resuming = cfg.resume and ckpt.exists()
@@ -286,7 +287,7 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.decoder_only:
             frozen_pca = base.pca_mean.clone(), base.pca_basis.clone()
         prior = base.metadata
-        state["history"] = [*prior.get("history", []), _run_record(prior)] if prior else []
+        state["history"] = [*prior.get("history", []), run_record(prior)] if prior else []
         log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
     elif cfg.decoder_only:
         raise CaecError("--decoder-only fine-tunes existing weights: give --init WEIGHTS")
@@ -299,14 +300,13 @@ def train(cfg: TrainConfig) -> Path:
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    trained: torch.nn.Module = model
     if cfg.decoder_only:
         if world > 1:
             raise CaecError("--decoder-only runs as one process (it is a short fine-tune), not under torchrun")
         model.encoder.requires_grad_(False)
         model.density.requires_grad_(False)
-        trained = model.decoder
-    opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr)
+    trained = [p for p in model.parameters() if p.requires_grad]  # every band's decoder, if several
+    opt = torch.optim.Adam(trained, lr=cfg.lr)
     if resuming:
         _restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
         state = ckpt_state
@@ -354,7 +354,7 @@ def train(cfg: TrainConfig) -> Path:
         if frozen_pca is not None:
             y_hat = _quantized_latent(model, x, *pca, qstep)
             with autocast:
-                x_hat = decode_fn(y_hat)
+                x_hat = decode_fn(y_hat, qstep)
             # the decoder's output is clamped to [0,1] in RGB before it becomes pixels
             mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
             bpp = torch.zeros_like(mse)  # the frozen encoder fixes the rate
@@ -374,7 +374,7 @@ def train(cfg: TrainConfig) -> Path:
             loss = (lam * 255.0**2 * mse + bpp).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         state["step"] = step + 1
         state["samples"] += cfg.batch_size * world
@@ -461,10 +461,6 @@ class _TimeBudget:
         return True
 
 
-def _run_record(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: meta.get(k) for k in ("steps", "samples", "patch_size", "seconds", "device", "command")}
-
-
 def _command_line() -> str:
     """The `caec train ...` line that made the weights, from the entry point or `python -m cae_codec`."""
     entry = Path(sys.argv[0]).name if sys.argv else ""
@@ -476,11 +472,12 @@ def _command_line() -> str:
 def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device, world: int) -> dict[str, Any]:
     history = state.get("history", [])
     crop_equiv = state["samples"] * cfg.patch_size**2 / 128**2
-    prev_equiv = sum(r.get("samples", 0) * (r.get("patch_size") or 128) ** 2 / 128**2 for r in history)
+    prev_equiv = crops_seen(history)
     prev_seconds = sum(r.get("seconds") or 0 for r in history)
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     cfg_d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "log"}
     return {
+        "run_id": state.setdefault("run_id", uuid.uuid4().hex),
         "steps": state["step"],
         "samples": state["samples"],
         "patch_size": cfg.patch_size,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,21 @@ PCA_MEAN = "pca.mean"
 PCA_BASIS = "pca.basis"
 NET_PREFIX = "net."
 HASH_BYTES = 16
+# what a model's training history keeps of each earlier run; run_id tells apart runs that look alike
+RUN_RECORD_KEYS = ("run_id", "steps", "samples", "patch_size", "seconds", "device", "command")
+
+
+def run_record(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta.get(k) for k in RUN_RECORD_KEYS}
+
+
+def run_key(meta: dict[str, Any]) -> str:
+    return json.dumps(run_record(meta), sort_keys=True)
+
+
+def crops_seen(records: list[dict[str, Any]]) -> float:
+    """Training samples of these runs, in 128x128-crop equivalents."""
+    return sum((r.get("samples") or 0) * (r.get("patch_size") or 128) ** 2 / 128**2 for r in records)
 
 
 def tensors_hash(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -149,3 +165,49 @@ def _load_uncached(path: Path) -> Model:
         config=config,
         metadata=training,
     )
+
+
+def merge_band_decoders(parts: list[Path], boundaries: list[float], out: Path, command: str = "") -> bytes:
+    """One model with a decoder per rate band, from single-decoder weights that share everything
+    else (``--decoder-only`` fine-tunes of one model, each for its band of steps).
+
+    ``parts`` go from the finest steps to the coarsest; ``boundaries`` (ascending) are the steps
+    where each next part takes over. Returns the weights hash of ``out``.
+    """
+    if len(parts) < 2 or len(boundaries) != len(parts) - 1:
+        raise ModelError("give two or more parts and one boundary step fewer than parts")
+    models = [_load_uncached(resolve_model_path(p)) for p in parts]
+    first = models[0]
+    if first.architecture != "cae-gdn" or first.config.get("decoder_bands"):
+        raise ModelError(f"{parts[0]} is not a single-decoder CAE")
+    shared = {k: v for k, v in first.network.state_dict().items() if not k.startswith("decoder.")}
+    for path, m in zip(parts[1:], models[1:], strict=True):
+        state = m.network.state_dict()
+        same = m.config == first.config and all(torch.equal(state[k], v) for k, v in shared.items())
+        if not same or not (torch.equal(m.pca_mean, first.pca_mean) and torch.equal(m.pca_basis, first.pca_basis)):
+            raise ModelError(f"{path} does not share the encoder and PCA of {parts[0]}: its bitstreams would differ")
+    network = build_network(first.architecture, {**first.config, "decoder_bands": list(boundaries)})
+    state = dict(shared)
+    for i, m in enumerate(models):
+        prefix = "decoder." if i == 0 else f"band_decoders.{i - 1}."
+        state.update({prefix + k[8:]: v for k, v in m.network.state_dict().items() if k.startswith("decoder.")})
+    network.load_state_dict(state, strict=True)
+    edges = [0.0, *boundaries, float("inf")]
+    bands = [{"steps": [edges[i], edges[i + 1]], "from": m.name, "training": m.metadata} for i, m in enumerate(models)]
+    # every training run behind the parts once: each part's own run, plus the earlier runs its
+    # history lists, which parts fine-tuned from one base share
+    earlier = {run_key(r): r for m in models for r in m.metadata.get("history", [])}
+    runs = [*earlier.values(), *(m.metadata for m in models if run_key(m.metadata) not in earlier)]
+    meta = {
+        # merging trains nothing: its own record is empty and the runs behind it are its history
+        "run_id": uuid.uuid4().hex,
+        "steps": 0,
+        "samples": 0,
+        "seconds": 0.0,
+        "command": command,
+        "history": [run_record(r) for r in runs],
+        "bands": bands,
+        "total_patch128_equivalents": round(crops_seen(runs), 1),
+        "total_seconds": round(sum(r.get("seconds") or 0 for r in runs), 1),
+    }
+    return save_model(out, network, first.architecture, first.pca_mean, first.pca_basis, meta)

@@ -6,11 +6,17 @@ PReLU: it gaussianizes the latent at the cost of a 1x1 convolution per layer, wh
 learned-compression literature found worth more than extra filters. The rate proxy learned
 in training is a density of the noisy latent per channel (``density``: a zero-mean Laplace,
 or Balle's non-parametric factorized model); it is used only by the training loss.
+
+A model may carry one decoder per rate band (``decoder_bands``: the quantization steps where
+one band ends and the next begins). The encoder and the bitstream are shared; the decoder
+of the band that holds a file's step (which its header records) reconstructs it, so each
+decoder specialises in the error that rounding at its steps makes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import bisect
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -29,10 +35,17 @@ class CAEConfig:
     stages: int = 4
     kernel: int = 5
     density: str = "laplace"
+    # ascending step boundaries: band 0 (the main ``decoder``) takes steps below the first, band
+    # i the steps from boundary i-1 up; empty for a single decoder
+    decoder_bands: tuple[float, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.density not in DENSITIES:
             raise ValueError(f"CAE config density={self.density!r} is not one of {', '.join(DENSITIES)}")
+        bands = tuple(float(b) for b in self.decoder_bands)  # JSON gives a list
+        if len(bands) > 8 or any(not 0 < b < 1e4 for b in bands) or list(bands) != sorted(set(bands)):
+            raise ValueError(f"CAE config decoder_bands={bands!r}: at most 8 ascending positive steps")
+        object.__setattr__(self, "decoder_bands", bands)
         # configs come from weights files: bound them before anything is allocated
         limits = {"in_channels": 4, "hidden": 1024, "latent": 4096, "stages": 6, "kernel": 11}
         for name, top in limits.items():
@@ -54,6 +67,17 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
 
 
+def _decoder(config: CAEConfig) -> nn.Sequential:
+    c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
+    dec: list[nn.Module] = []
+    for i in range(config.stages):
+        last = i == config.stages - 1
+        dec.append(_up(m if i == 0 else n, c if last else n, k))
+        if not last:
+            dec.append(GDN(n, inverse=True))
+    return nn.Sequential(*dec)
+
+
 def _rename_v1_keys(state: dict[str, Any], prefix: str, *args: Any) -> None:
     # cae-gdn-v1 was saved before the densities moved into their own module
     old = prefix + "log_scale"
@@ -70,19 +94,14 @@ class CAE(nn.Module):
         self.config = config
         c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
         enc: list[nn.Module] = []
-        dec: list[nn.Module] = []
         for i in range(config.stages):
             last = i == config.stages - 1
             enc.append(_down(c if i == 0 else n, m if last else n, k))
             if not last:
                 enc.append(GDN(n))
-        for i in range(config.stages):
-            last = i == config.stages - 1
-            dec.append(_up(m if i == 0 else n, c if last else n, k))
-            if not last:
-                dec.append(GDN(n, inverse=True))
         self.encoder = nn.Sequential(*enc)
-        self.decoder = nn.Sequential(*dec)
+        self.decoder = _decoder(config)  # band 0; the parameter names of single-decoder weights
+        self.band_decoders = nn.ModuleList(_decoder(config) for _ in config.decoder_bands)
         self.density = DENSITIES[config.density](m)
         self._register_load_state_dict_pre_hook(_rename_v1_keys)
 
@@ -91,14 +110,43 @@ class CAE(nn.Module):
         return cls(CAEConfig(**config))
 
     def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
+        d = asdict(self.config)
+        if not d["decoder_bands"]:
+            del d["decoder_bands"]  # single-decoder configs read as they did before bands existed
+        else:
+            d["decoder_bands"] = list(d["decoder_bands"])
+        return d
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         # the network sees centred input; 0.5 is the mid value of every YCbCr channel in [0,1]
         return self.encoder(x - 0.5)  # type: ignore[no-any-return]
 
-    def decode(self, y: torch.Tensor) -> torch.Tensor:
-        return self.decoder(y) + 0.5  # type: ignore[no-any-return]
+    def band_of(self, step: float) -> int:
+        return bisect.bisect_right(self.config.decoder_bands, step)
+
+    def decoders(self) -> list[nn.Module]:
+        return [self.decoder, *self.band_decoders]
+
+    def decode(self, y: torch.Tensor, step: torch.Tensor | float | None = None) -> torch.Tensor:
+        """Latent -> image. ``step`` (a float, or (B,1,1,1) per sample) picks the band's decoder;
+        a banded model needs it, a single-decoder model ignores it."""
+        if not self.config.decoder_bands:
+            return self.decoder(y) + 0.5  # type: ignore[no-any-return]
+        if step is None:
+            raise ValueError("this model has a decoder per rate band: decode() needs the quantization step")
+        if not isinstance(step, torch.Tensor) or step.numel() == 1:
+            return self.decoders()[self.band_of(float(step))](y) + 0.5  # type: ignore[no-any-return]
+        bands = torch.bucketize(step.view(-1), torch.tensor(self.config.decoder_bands, device=step.device), right=True)
+        out: torch.Tensor | None = None
+        for i, dec in enumerate(self.decoders()):
+            rows = torch.nonzero(bands == i).view(-1)
+            if rows.numel():
+                part = dec(y[rows])
+                if out is None:
+                    out = part.new_empty((y.shape[0], *part.shape[1:]))
+                out[rows] = part
+        assert out is not None
+        return out + 0.5
 
     def rate_bits(self, y_noisy: torch.Tensor, step: torch.Tensor | float = 1.0) -> torch.Tensor:
         """Bits per sample (B,) to code ``y_noisy`` in bins ``step`` wide (a float, or a
@@ -113,7 +161,7 @@ class CAE(nn.Module):
         here so that the trainer's seeded generator alone decides every random number."""
         y = self.encode(x)
         y_noisy = y + noise * step
-        return self.decode(y_noisy), self.rate_bits(y_noisy.float(), step)
+        return self.decode(y_noisy, step), self.rate_bits(y_noisy.float(), step)
 
 
 def macs_per_pixel(config: CAEConfig) -> float:
