@@ -32,13 +32,15 @@ def row(label: str, bdrate_dir: Path, weights: Path) -> str:
     low, high = (curve["psnr-rgb"][curve["bpp"].index(min(curve["bpp"], key=lambda b: abs(b - t)))] for t in (0.25, 2))
     model = load_model(weights)
     meta, cfg = model.metadata, model.config
-    legs = [*meta.get("history", []), meta]
+    legs = [leg for leg in [*meta.get("history", []), meta] if leg.get("samples")]  # a merge trains nothing
     devices = sorted({str(leg.get("device", "?")).replace(" x1", "") for leg in legs})
     minutes = sum(float(leg.get("seconds") or 0) for leg in legs) / 60
     arch = f"{cfg['hidden']}/{cfg['latent']} {cfg.get('density', 'laplace')}"
-    steps = meta.get("train_config", {}).get("step_min"), meta.get("train_config", {}).get("step_max")
+    # the last leg's steps; a rate-band model's band by band
+    last = [band["training"] for band in meta["bands"]] if "bands" in meta else [meta]
+    steps = " / ".join(f"{leg['train_config']['step_min']:g} .. {leg['train_config']['step_max']:g}" for leg in last)
     return (
-        f"| {label} | {arch} | {steps[0]:g} .. {steps[1]:g} | {bd['psnr']:+.1f}% | {bd['ms_ssim']:+.1f}% | "
+        f"| {label} | {arch} | {steps} | {bd['psnr']:+.1f}% | {bd['ms_ssim']:+.1f}% | "
         f"{low:.2f} | {high:.2f} | "
         f"{seconds:.2f} | {minutes:.1f} | {'; '.join(devices)} | "
         f"{meta.get('total_patch128_equivalents', 0) / 1e6:.2f} M |"
