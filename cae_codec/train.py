@@ -237,7 +237,25 @@ def fit_pca(model: CAE, sampler: PatchSampler, samples: int, seed: int) -> tuple
     return mean.float(), (basis * signs).float()
 
 
+def _denormals_flushed() -> bool:
+    return bool((torch.tensor(1e-40) * 1.0).item() == 0.0)  # 1e-40 is a float32 subnormal
+
+
 def train(cfg: TrainConfig) -> Path:
+    """Run ``cfg``; the process-wide torch settings it changes are restored afterwards, since a
+    library call (or a test) must not leave the caller's floats flushed to zero."""
+    flushed, threads = _denormals_flushed(), torch.get_num_threads()
+    # GDN drives some activations and gradients into subnormal floats, which x86 CPUs
+    # process up to 100x slower; flushing them to zero changes nothing measurable
+    torch.set_flush_denormal(True)
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_flush_denormal(flushed)
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig) -> Path:
     world, rank, local = _dist_info()
     device = pick_device(cfg.device)
     if world > 1:
@@ -251,9 +269,6 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    # GDN drives some activations and gradients into subnormal floats, which x86 CPUs
-    # process up to 100x slower; flushing them to zero changes nothing measurable
-    torch.set_flush_denormal(True)
 
     files = list_images(cfg.data_dir)[: cfg.max_images]
     log(f"loading {len(files)} images from {cfg.data_dir}")

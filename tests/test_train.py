@@ -204,3 +204,13 @@ def test_decoder_only_needs_weights_to_start_from(train_dir: Path, tmp_path: Pat
     out = tmp_path / "nothing.safetensors"
     r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--decoder-only"])
     assert r.exit_code == 1 and "give --init" in r.output and not out.exists()
+
+
+def test_training_leaves_the_process_float_settings_as_it_found_them(train_dir: Path, tmp_path: Path) -> None:
+    # train() flushes subnormals and may set the thread count; hypothesis (test_fuzz) and any
+    # library caller would otherwise inherit them
+    from cae_codec.train import _denormals_flushed
+
+    before = (_denormals_flushed(), torch.get_num_threads())
+    run_train(train_dir, tmp_path / "t.safetensors", "--steps", "1", "--threads", "1")
+    assert (_denormals_flushed(), torch.get_num_threads()) == before
