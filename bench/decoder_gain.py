@@ -18,7 +18,7 @@ import torch
 from cae_codec import container, quant
 from cae_codec.api import get_codec
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.report import replace_marked
+from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
 
 START, END = "<!-- decoder-gain:start -->", "<!-- decoder-gain:end -->"
@@ -76,10 +76,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.markdown:
-        try:
-            args.markdown.write_text(replace_marked(args.markdown.read_text(), START, END, text))
-        except ValueError as e:
-            raise SystemExit(f"{args.markdown} {e}") from None
+        rewrite_marked(args.markdown, START, END, text)
 
 
 if __name__ == "__main__":

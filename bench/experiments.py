@@ -29,7 +29,7 @@ from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.ratesearch import MemoEncoder
-from cae_codec.evaluate.report import replace_marked
+from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
 
 Variant = Callable[[CaePcaJ2kCodec], None]
@@ -178,10 +178,7 @@ def write_table(path: Path, results: dict[str, Any], args: argparse.Namespace, n
             f"| {name} | {c['bd_rate_psnr']:+.1f}% | {c['bd_rate_msssim']:+.1f}% | {np.mean(c['seconds']):.2f} | "
             f"{min(c['bpp']):.3f} .. {max(c['bpp']):.3f} |"
         )
-    try:
-        path.write_text(replace_marked(path.read_text(), START, END, "\n".join(rows)))
-    except ValueError as e:
-        raise SystemExit(f"{path} {e}") from None
+    rewrite_marked(path, START, END, "\n".join(rows))
 
 
 if __name__ == "__main__":

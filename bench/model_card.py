@@ -21,7 +21,7 @@ from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.ratesearch import MemoEncoder
-from cae_codec.evaluate.report import replace_marked
+from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
 
 START, END = "<!-- kodak-table:start -->", "<!-- kodak-table:end -->"
@@ -90,10 +90,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"model": str(args.model), "table": table, "per_image": per_image}, indent=1))
     if args.card:
-        try:
-            args.card.write_text(replace_marked(args.card.read_text(), START, END, text))
-        except ValueError as e:
-            raise SystemExit(f"{args.card} {e}") from None
+        rewrite_marked(args.card, START, END, text)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cae_codec.evaluate.report import replace_marked
+from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.weights import load_model
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
@@ -66,10 +66,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.markdown:
-        try:
-            args.markdown.write_text(replace_marked(args.markdown.read_text(), START, END, table))
-        except ValueError as e:
-            raise SystemExit(f"{args.markdown} {e}") from None
+        rewrite_marked(args.markdown, START, END, table)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,24 @@ TINY += ["--max-images", "4", "--pca-samples", "500", "--device", "cpu", "--seed
 def run_train(data: Path, out: Path, *extra: str) -> None:
     result = CliRunner().invoke(app, ["train", str(data), "-o", str(out), *TINY, *extra])
     assert result.exit_code == 0, result.output
+
+
+def _interrupt_third_batch(monkeypatch: pytest.MonkeyPatch) -> Callable[..., torch.Tensor]:
+    """Make the next training run fail (KeyboardInterrupt) when it asks for its third batch;
+    returns the real sampler method, to put back."""
+    import cae_codec.train as tr
+
+    calls = {"n": 0}
+    real = tr.PatchSampler.sample
+
+    def failing(self, batch, gen):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, batch, gen)
+
+    monkeypatch.setattr(tr.PatchSampler, "sample", failing)
+    return real
 
 
 def test_tiny_training_run_writes_a_loadable_model(train_dir: Path, tmp_path: Path) -> None:
@@ -52,16 +71,7 @@ def test_resume_continues_from_checkpoint(train_dir: Path, tmp_path: Path, monke
     full = tmp_path / "full.safetensors"
     run_train(train_dir, full, "--steps", "4", "--checkpoint-every", "100")
     # stop a 4-step run after its step-2 checkpoint by failing the third step
-    calls = {"n": 0}
-    real = tr.PatchSampler.sample
-
-    def failing(self, batch, gen):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, batch, gen)
-
-    monkeypatch.setattr(tr.PatchSampler, "sample", failing)
+    real = _interrupt_third_batch(monkeypatch)
     args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "4", "--checkpoint-every", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0 and not out.exists()
@@ -182,16 +192,7 @@ def test_decoder_only_resume_matches_an_uninterrupted_run(
     full = tmp_path / "full.safetensors"
     run_train(train_dir, full, *tune)
     out = tmp_path / "cut.safetensors"
-    real = tr.PatchSampler.sample
-    calls = {"n": 0}
-
-    def failing(self, batch, gen):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, batch, gen)
-
-    monkeypatch.setattr(tr.PatchSampler, "sample", failing)
+    real = _interrupt_third_batch(monkeypatch)
     assert CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune]).exit_code != 0
     monkeypatch.setattr(tr.PatchSampler, "sample", real)
     r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "4", "--resume"])

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,16 @@ def replace_marked(text: str, start: str, end: str, body: str) -> str:
     if not pattern.search(text):
         raise ValueError(f"has no {start} ... {end} markers")
     return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
+def rewrite_marked(path: Path, start: str, end: str, body: str) -> None:
+    """:func:`replace_marked` on a file, for the bench scripts: a missing file or missing markers
+    end the script with one line naming the file (SystemExit), never a traceback."""
+    try:
+        text = replace_marked(path.read_text(), start, end, body)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{path}: {e}") from None
+    path.write_text(text)
 
 
 def average_curve(

@@ -67,15 +67,19 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
 
 
-def _decoder(config: CAEConfig) -> nn.Sequential:
+def _stack(config: CAEConfig, decoder: bool) -> nn.Sequential:
+    """The encoder (stride-2 convolutions, GDN between) or its mirror, the decoder."""
     c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
-    dec: list[nn.Module] = []
+    layers: list[nn.Module] = []
     for i in range(config.stages):
         last = i == config.stages - 1
-        dec.append(_up(m if i == 0 else n, c if last else n, k))
+        if decoder:
+            layers.append(_up(m if i == 0 else n, c if last else n, k))
+        else:
+            layers.append(_down(c if i == 0 else n, m if last else n, k))
         if not last:
-            dec.append(GDN(n, inverse=True))
-    return nn.Sequential(*dec)
+            layers.append(GDN(n, inverse=decoder))
+    return nn.Sequential(*layers)
 
 
 def _rename_v1_keys(state: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -92,17 +96,10 @@ class CAE(nn.Module):
     def __init__(self, config: CAEConfig) -> None:
         super().__init__()
         self.config = config
-        c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
-        enc: list[nn.Module] = []
-        for i in range(config.stages):
-            last = i == config.stages - 1
-            enc.append(_down(c if i == 0 else n, m if last else n, k))
-            if not last:
-                enc.append(GDN(n))
-        self.encoder = nn.Sequential(*enc)
-        self.decoder = _decoder(config)  # band 0; the parameter names of single-decoder weights
-        self.band_decoders = nn.ModuleList(_decoder(config) for _ in config.decoder_bands)
-        self.density = DENSITIES[config.density](m)
+        self.encoder = _stack(config, decoder=False)
+        self.decoder = _stack(config, decoder=True)  # band 0; the parameter names of single-decoder weights
+        self.band_decoders = nn.ModuleList(_stack(config, decoder=True) for _ in config.decoder_bands)
+        self.density = DENSITIES[config.density](config.latent)
         self._register_load_state_dict_pre_hook(_rename_v1_keys)
 
     @classmethod
