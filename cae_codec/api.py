@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # importing torch takes seconds, and `caec info` or a malformed .cae file (which fails in the
 # container checks) should not wait for it.
 
-DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v2")
+DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v2.1")
 
 
 def pick_device(name: str = "auto") -> torch.device:
