@@ -17,15 +17,17 @@ from cae_codec.imageio import open_image
 
 IMAGES = ["kodim01.png", "kodim07.png", "kodim23.png"]
 # quality: (max mean bpp, min mean bpp, min mean PSNR-RGB dB, min mean MS-SSIM-RGB)
-# measured means (cae-gdn-v2, dead zone 0.1): q1 0.077 bpp 24.53 dB 0.834; q4 0.345 bpp
-# 29.47 dB 0.947; q8 1.221 bpp 36.07 dB 0.990; q10 1.870 bpp 37.71 dB 0.994
+# measured means (cae-gdn-v2.1, dead zone 0.1): q1 0.077 bpp 24.88 dB 0.846; q4 0.345 bpp
+# 30.07 dB 0.953; q8 1.221 bpp 36.32 dB 0.990; q10 1.870 bpp 37.89 dB 0.9946. The PSNR floors
+# are above what cae-gdn-v2 decodes from the same files (24.53, 29.47, 36.07, 37.71 dB), so
+# losing the rate-band decoders fails here too.
 BOUNDS = {
-    1: (0.09, 0.065, 24.3, 0.82),
-    4: (0.37, 0.32, 29.2, 0.94),
-    8: (1.30, 1.12, 35.8, 0.987),
-    10: (1.98, 1.75, 37.4, 0.992),
+    1: (0.09, 0.065, 24.65, 0.835),
+    4: (0.37, 0.32, 29.85, 0.948),
+    8: (1.30, 1.12, 36.1, 0.988),
+    10: (1.98, 1.75, 37.65, 0.993),
 }
-SHIPPED = "cae-gdn-v2"
+SHIPPED = "cae-gdn-v2.1"
 
 
 @pytest.fixture(scope="module")
