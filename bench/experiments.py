@@ -165,8 +165,9 @@ def write_table(path: Path, results: dict[str, Any], args: argparse.Namespace, n
     rows = [
         f"Model `{args.model}`, first {n_images} Kodak images, qualities "
         f"{quant.QUALITY_MIN}..{quant.QUALITY_MAX}; anchor OpenJPEG bisected per image to caec's file sizes in "
-        "the same run; CPU, 1 thread; "
-        f"`python bench/experiments.py --model {args.model} --images {args.images} --markdown {path}`.",
+        f"the same run; CPU, {torch.get_num_threads()} torch threads; "
+        f"`python bench/experiments.py --model {args.model} --images {args.images} --variants {args.variants} "
+        f"--markdown {path}`.",
         "",
         "| variant | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | CPU encode+decode (s/image) | bpp range |",
         "|---|---|---|---|---|",
