@@ -29,13 +29,13 @@ def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, float, 
     base_name, tuned_name, path, qualities = job
     base, tuned = get_codec(base_name, "cpu"), get_codec(tuned_name, "cpu")
     img = open_image(Path(path))[:, :, :3]
-    analysis = base.analyse(img)
+    analysis, tuned_analysis = base.analyse(img), tuned.analyse(img)
     rows = []
     for q in qualities:
         step = quant.step_for_quality(q)
         data = base.pack(analysis, step, q)
         box = container.unpack(data)
-        tuned_box = container.unpack(tuned.pack(tuned.analyse(img), step, q))
+        tuned_box = container.unpack(tuned.pack(tuned_analysis, step, q))
         if box.chunks != tuned_box.chunks:
             raise SystemExit(f"{tuned_name} does not write {base_name}'s bitstream: not a decoder-only change")
         a, b = base.decode(box), tuned.decode(tuned_box)
