@@ -42,7 +42,7 @@ from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
 from cae_codec.nn.cae import CAE, CAEConfig
-from cae_codec.weights import PCA_BASIS, PCA_MEAN, crops_seen, load_model, run_record, save_model
+from cae_codec.weights import PCA_BASIS, PCA_MEAN, load_model, run_record, save_model, training_totals
 
 ARCHITECTURE = "cae-gdn"
 
@@ -257,6 +257,8 @@ def train(cfg: TrainConfig) -> Path:
 
 def _train(cfg: TrainConfig) -> Path:
     world, rank, local = _dist_info()
+    if cfg.decoder_only and world > 1:  # refused before a process group is joined: it would wait for peers
+        raise CaecError("--decoder-only runs as one process (it is a short fine-tune), not under torchrun")
     device = pick_device(cfg.device)
     if world > 1:
         if device.type == "cuda":
@@ -285,12 +287,10 @@ def _train(cfg: TrainConfig) -> Path:
     frozen_pca: tuple[torch.Tensor, torch.Tensor] | None = None
     if resuming:
         ckpt_tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
-        if bool(ckpt_state.get("decoder_only")) != cfg.decoder_only:
-            how = "with" if ckpt_state.get("decoder_only") else "without"
-            raise CaecError(
-                f"{ckpt} is a checkpoint of a {'decoder-only' if how == 'with' else 'full'} run: "
-                f"resume it {how} --decoder-only"
-            )
+        was_decoder_only = bool(ckpt_state.get("decoder_only"))
+        if was_decoder_only != cfg.decoder_only:
+            kind, how = ("decoder-only", "with") if was_decoder_only else ("full", "without")
+            raise CaecError(f"{ckpt} is a checkpoint of a {kind} run: resume it {how} --decoder-only")
         if cfg.decoder_only:
             frozen_pca = ckpt_tensors[PCA_MEAN], ckpt_tensors[PCA_BASIS]
         # the checkpoint's own architecture, whatever --latent / --density say this time
@@ -316,8 +316,6 @@ def _train(cfg: TrainConfig) -> Path:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if cfg.decoder_only:
-        if world > 1:
-            raise CaecError("--decoder-only runs as one process (it is a short fine-tune), not under torchrun")
         model.encoder.requires_grad_(False)
         model.density.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]  # every band's decoder, if several
@@ -486,21 +484,21 @@ def _command_line() -> str:
 
 def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device, world: int) -> dict[str, Any]:
     history = state.get("history", [])
-    crop_equiv = state["samples"] * cfg.patch_size**2 / 128**2
-    prev_equiv = crops_seen(history)
-    prev_seconds = sum(r.get("seconds") or 0 for r in history)
+    crops, seconds = training_totals(
+        [*history, {"samples": state["samples"], "patch_size": cfg.patch_size, "seconds": state["seconds"]}]
+    )
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     cfg_d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "log"}
     return {
-        "run_id": state.setdefault("run_id", uuid.uuid4().hex),
+        "run_id": state.setdefault("run_id", uuid.uuid4().hex),  # checkpoints from before run ids
         "steps": state["step"],
         "samples": state["samples"],
         "patch_size": cfg.patch_size,
         "seconds": round(state["seconds"], 1),
         "device": f"{dev} x{world}",
         "patches_per_s_128": state.get("patches_per_s", [])[-5:],
-        "total_patch128_equivalents": round(prev_equiv + crop_equiv, 1),
-        "total_seconds": round(prev_seconds + state["seconds"], 1),
+        "total_patch128_equivalents": round(crops, 1),
+        "total_seconds": round(seconds, 1),
         "train_config": cfg_d,
         "command": _command_line(),
         "torch": torch.__version__,

@@ -41,9 +41,10 @@ def run_key(meta: dict[str, Any]) -> str:
     return json.dumps(run_record(meta), sort_keys=True)
 
 
-def crops_seen(records: list[dict[str, Any]]) -> float:
-    """Training samples of these runs, in 128x128-crop equivalents."""
-    return sum((r.get("samples") or 0) * (r.get("patch_size") or 128) ** 2 / 128**2 for r in records)
+def training_totals(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """Samples (in 128x128-crop equivalents) and seconds of these training runs together."""
+    crops = sum((r.get("samples") or 0) * (r.get("patch_size") or 128) ** 2 / 128**2 for r in records)
+    return crops, sum(r.get("seconds") or 0 for r in records)
 
 
 def tensors_hash(tensors: dict[str, torch.Tensor]) -> bytes:
@@ -198,6 +199,7 @@ def merge_band_decoders(parts: list[Path], boundaries: list[float], out: Path, c
     # history lists, which parts fine-tuned from one base share
     earlier = {run_key(r): r for m in models for r in m.metadata.get("history", [])}
     runs = [*earlier.values(), *(m.metadata for m in models if run_key(m.metadata) not in earlier)]
+    crops, seconds = training_totals(runs)
     meta = {
         # merging trains nothing: its own record is empty and the runs behind it are its history
         "run_id": uuid.uuid4().hex,
@@ -207,7 +209,7 @@ def merge_band_decoders(parts: list[Path], boundaries: list[float], out: Path, c
         "command": command,
         "history": [run_record(r) for r in runs],
         "bands": bands,
-        "total_patch128_equivalents": round(crops_seen(runs), 1),
-        "total_seconds": round(sum(r.get("seconds") or 0 for r in runs), 1),
+        "total_patch128_equivalents": round(crops, 1),
+        "total_seconds": round(seconds, 1),
     }
     return save_model(out, network, first.architecture, first.pca_mean, first.pca_basis, meta)

@@ -215,3 +215,15 @@ def test_training_leaves_the_process_float_settings_as_it_found_them(train_dir: 
     before = (_denormals_flushed(), torch.get_num_threads())
     run_train(train_dir, tmp_path / "t.safetensors", "--steps", "1", "--threads", "1")
     assert (_denormals_flushed(), torch.get_num_threads()) == before
+
+
+def test_decoder_only_is_refused_under_torchrun(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # refused before any process group is joined, which would wait for peers that never come
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "ddp.safetensors"
+    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--decoder-only", "--init", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and "not under torchrun" in r.output and "Traceback" not in r.output
+    assert not out.exists()
