@@ -178,6 +178,8 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         state: dict[str, Any] = json.loads(meta["state"])
         config: dict[str, Any] = json.loads(meta["config"])
         CAEConfig(**config)
+        if state.get("decoder_only") and not {PCA_MEAN, PCA_BASIS} <= tensors.keys():
+            raise KeyError("a decoder-only checkpoint without the PCA it was trained with")
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
     return tensors, state, config

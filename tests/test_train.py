@@ -227,3 +227,22 @@ def test_decoder_only_is_refused_under_torchrun(
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1 and "not under torchrun" in r.output and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_decoder_only_checkpoint_without_its_pca_is_one_clear_error(train_dir: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    out = tmp_path / "dec.safetensors"
+    tune = ["--init", str(base), "--decoder-only", "--lr", "1e-2", "--checkpoint-every", "1"]
+    run_train(train_dir, out, *tune, "--steps", "2")
+    out.unlink()
+    ckpt = tmp_path / "dec.safetensors.ckpt.safetensors"
+    with safe_open(str(ckpt), framework="pt") as f:
+        meta = f.metadata()
+    save_file({k: v for k, v in load_file(str(ckpt)).items() if not k.startswith("pca.")}, str(ckpt), metadata=meta)
+    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune, "--steps", "4", "--resume"])
+    assert r.exit_code == 1 and "cannot resume from" in r.output and "without the PCA" in r.output
+    assert "Traceback" not in r.output and not out.exists()
