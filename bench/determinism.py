@@ -28,12 +28,12 @@ import torch
 torch.set_num_threads(int(sys.argv[1]))
 from cae_codec import api, container, j2k
 work = Path(sys.argv[2])
-stride = api.get_codec(device="cpu").model.stride
 for cae in sorted(work.glob("*.cae")):
     data = cae.read_bytes()
     np.save(work / f"{cae.stem}.px{sys.argv[1]}.npy", api.decode(data, device="cpu"))
     hd = container.unpack(data).header
     rows = -(-hd.components // hd.mosaic_cols)
+    stride = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
     shape = (rows * hd.padded_height // stride, hd.mosaic_cols * hd.padded_width // stride)
     latent = container.unpack(data).chunks[container.LATENT]
     np.save(work / f"{cae.stem}.q{sys.argv[1]}.npy", j2k.decode_plane(latent, shape, np.dtype(np.int16)))

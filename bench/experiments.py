@@ -24,7 +24,7 @@ import torch
 
 from cae_codec import container, quant
 from cae_codec.api import get_codec
-from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.codec import CaePcaJ2kCodec, plain_codecs
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
@@ -134,7 +134,8 @@ def main() -> None:
     print(f"{'variant':14s} {'BD-rate PSNR':>13s} {'BD-rate MS-SSIM':>16s} {'s/image':>8s}  bpp range")
     for name in args.variants.split(","):
         codec = get_codec(args.model, "cpu")
-        VARIANTS[name](codec)
+        for member in plain_codecs(codec):  # a family: the variant applies to every member
+            VARIANTS[name](member)
         c, anchor = measure(
             images,
             qualities,

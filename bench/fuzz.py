@@ -404,7 +404,7 @@ def main() -> int:
     total = sum(r.cases for r in reports)
     bugs = [b for r in reports for b in r.bugs]
     slow = [s for r in reports for s in r.slow]
-    print(f"fuzzed {total} cases in {time.perf_counter() - t_start:.0f} s (model {codec.model.name})")
+    print(f"fuzzed {total} cases in {time.perf_counter() - t_start:.0f} s (model {codec.name})")
     worst_error = max(r.worst_error_s for r in reports)
     print(f"slowest case that ended in an error: {1000 * worst_error:.0f} ms")
     for r in reports:

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cae_codec import container, j2k
-from cae_codec.errors import CaecError, FormatError
+from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.family import read_family, resolve_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
 
 if TYPE_CHECKING:
     import torch
 
-    from cae_codec.codec import CaePcaJ2kCodec
+    from cae_codec.codec import Codec
 
 # torch, the codec and the weights loader are imported inside the functions that need them:
 # importing torch takes seconds, and `caec info` or a malformed .cae file (which fails in the
 # container checks) should not wait for it.
 
-DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v2.1")
+# a model family (cae_codec/family.py): each --quality is served by the member trained for it
+DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v3")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -39,11 +42,18 @@ def pick_device(name: str = "auto") -> torch.device:
     raise CaecError(f"unknown device {name!r} (use auto, cpu or cuda)")
 
 
-def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto") -> CaePcaJ2kCodec:
-    from cae_codec.codec import CaePcaJ2kCodec
+def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto") -> Codec:
+    """The codec for a model name, a .safetensors path, or a model family's name or file."""
+    from cae_codec.codec import CaePcaJ2kCodec, FamilyCodec
     from cae_codec.weights import load_model
 
-    return CaePcaJ2kCodec(load_model(model), pick_device(device))
+    dev = pick_device(device)
+    family_path = resolve_family(model)
+    if family_path is None:
+        return CaePcaJ2kCodec(load_model(model), dev)
+    family = read_family(family_path)
+    members = {m.model: CaePcaJ2kCodec(load_model(family.member_path(m.model)), dev) for m in family.members}
+    return FamilyCodec(family, members, dev)
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
@@ -88,7 +98,7 @@ def decode(
     """
     box = container.unpack(data)
     check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
-    path = resolve_model_path(model) if model is not None else resolve_model_path(box.header.model, name_only=True)
+    path = _decoder_weights(box.header.model, model)
     _precheck(box, read_model_info(path))
     from cae_codec.codec import CODECS
     from cae_codec.weights import load_model
@@ -99,6 +109,23 @@ def decode(
     weights = load_model(path)
     codec = codec_cls(weights, pick_device(device))
     return codec.decode(box)
+
+
+def _decoder_weights(file_model: str, model: str | os.PathLike[str] | None) -> Path:
+    """The weights to decode with: the model the file names, or the one given (a family: its
+    member that the file names)."""
+    if model is None:
+        return resolve_model_path(file_model, name_only=True)
+    family_path = resolve_family(model)
+    if family_path is None:
+        return resolve_model_path(model)
+    family = read_family(family_path)
+    if all(m.model != file_model for m in family.members):
+        members = ", ".join(m.model for m in family.members)
+        raise ModelError(
+            f"file was encoded with model {file_model!r}, not a member of family {family.name!r} ({members})"
+        )
+    return family.member_path(file_model)
 
 
 def _precheck(box: container.Container, model: ModelInfo) -> None:

@@ -19,7 +19,8 @@ import torch
 from cae_codec import container, j2k, quant
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.container import ALPHA, LATENT, Container, Header
-from cae_codec.errors import CaecError, FormatError
+from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.family import FamilyMember, ModelFamily
 from cae_codec.modelfiles import check_weights_hash
 from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model
@@ -65,6 +66,10 @@ class CaePcaJ2kCodec:
     # wavelet levels for the latent mosaic; an attribute so experiments can vary it
     latent_levels = j2k.LATENT_LEVELS
     deadzone = quant.DEADZONE
+
+    @property
+    def name(self) -> str:
+        return self.model.name
 
     def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES) -> None:
         self.model = model
@@ -149,29 +154,12 @@ class CaePcaJ2kCodec:
         return self.pack(a, quant.step_for_quality(q), q)
 
     def _pack_for_bpp(self, a: Analysis, bpp: float) -> bytes:
-        """Smallest quantization step whose file fits ``bpp`` (bisection on log step)."""
-        budget = math.floor(bpp * a.height * a.width / 8)
-        lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
-        coarsest = self.pack(a, quant.STEP_MAX)
-        if len(coarsest) > budget:
-            raise CaecError(
-                f"cannot reach {bpp} bpp: the smallest file for this image is "
-                f"{8 * len(coarsest) / (a.height * a.width):.4f} bpp"
-            )
-        best = coarsest
-        finest = self.pack(a, quant.STEP_MIN)
-        if len(finest) <= budget:
-            return finest
-        for _ in range(18):
-            mid = 0.5 * (lo + hi)
-            data = self.pack(a, math.exp(mid))
-            if len(data) <= budget:
-                best, hi = data, mid
-            else:
-                lo = mid
-            if hi - lo < 0.01:
-                break
-        return best
+        return pack_for_bpp(lambda step: self.pack(a, step), a.height, a.width, bpp)
+
+    def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
+        """Runs the encoder once; the result packs the image at any quantization step."""
+        a = self.analyse(img)
+        return lambda step: self.pack(a, step)
 
     # ---------------------------------------------------------------- decode
     def check_model(self, header: Header) -> None:
@@ -217,6 +205,110 @@ class CaePcaJ2kCodec:
             if progress:
                 progress(len(batch))
         return out
+
+
+def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
+    """The file of the smallest quantization step that fits ``bpp`` (bisection on log step)."""
+    budget = math.floor(bpp * height * width / 8)
+    lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
+    coarsest = pack(quant.STEP_MAX)
+    if len(coarsest) > budget:
+        raise CaecError(
+            f"cannot reach {bpp} bpp: the smallest file for this image is "
+            f"{8 * len(coarsest) / (height * width):.4f} bpp"
+        )
+    best = coarsest
+    finest = pack(quant.STEP_MIN)
+    if len(finest) <= budget:
+        return finest
+    for _ in range(18):
+        mid = 0.5 * (lo + hi)
+        data = pack(math.exp(mid))
+        if len(data) <= budget:
+            best, hi = data, mid
+        else:
+            lo = mid
+        if hi - lo < 0.01:
+            break
+    return best
+
+
+class FamilyAnalysis:
+    """An image as each member of a family sees it; a member's encoder runs on first use only."""
+
+    def __init__(self, codec: FamilyCodec, img: np.ndarray) -> None:
+        self._codec, self._img = codec, img
+        self._by_member: dict[str, Analysis] = {}
+        self.height, self.width = img.shape[:2]
+
+    def of(self, member: FamilyMember) -> Analysis:
+        if member.model not in self._by_member:
+            self._by_member[member.model] = self._codec.members[member.model].analyse(self._img)
+        return self._by_member[member.model]
+
+
+class FamilyCodec:
+    """A model family (cae_codec.family) behind the codec's interface.
+
+    A nominal step (from --quality, or tried by the --bpp bisection) picks the member and is
+    scaled by its gain; the member writes an ordinary file under its own name and step, so
+    decoding needs the member only.
+    """
+
+    codec_id = CODEC_ID
+
+    def __init__(self, family: ModelFamily, members: dict[str, CaePcaJ2kCodec], device: torch.device) -> None:
+        missing = [m.model for m in family.members if m.model not in members]
+        if missing:
+            raise CaecError(f"model family {family.name!r}: no codec for member {missing[0]!r}")
+        self.family = family
+        self.members = members
+        self.device = device
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    def analyse(self, img: np.ndarray) -> FamilyAnalysis:
+        return FamilyAnalysis(self, img)
+
+    def at(self, step: float) -> tuple[CaePcaJ2kCodec, float]:
+        """The member's codec that serves the nominal ``step``, and the step it quantizes with."""
+        member = self.family.member_for(step)
+        return self.members[member.model], step * member.step_gain
+
+    def pack(self, a: FamilyAnalysis, step: float, quality: int = 0) -> bytes:
+        member = self.family.member_for(step)
+        return self.members[member.model].pack(a.of(member), step * member.step_gain, quality)
+
+    def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
+        """Runs each member's encoder when first needed; the result packs at any nominal step."""
+        a = self.analyse(img)
+        return lambda step: self.pack(a, step)
+
+    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
+        a = self.analyse(img)
+        if bpp is not None:
+            return pack_for_bpp(lambda step: self.pack(a, step), a.height, a.width, bpp)
+        q = quant.QUALITY_DEFAULT if quality is None else quality
+        return self.pack(a, quant.step_for_quality(q), q)
+
+    def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        member = self.members.get(box.header.model)
+        if member is None:
+            raise ModelError(
+                f"file was encoded with model {box.header.model!r}, which is not a member of "
+                f"family {self.family.name!r} ({', '.join(self.members)})"
+            )
+        return member.decode(box, progress)
+
+
+Codec = CaePcaJ2kCodec | FamilyCodec
+
+
+def plain_codecs(codec: Codec) -> list[CaePcaJ2kCodec]:
+    """The single-model codecs behind ``codec``: itself, or a family's members in order."""
+    return list(codec.members.values()) if isinstance(codec, FamilyCodec) else [codec]
 
 
 CodecFactory = Callable[[Model, torch.device], CaePcaJ2kCodec]

@@ -109,6 +109,7 @@ def save_model(
 
 
 _CACHE: dict[tuple[str, float, int], Model] = {}
+_CACHE_SIZE = 4
 
 
 def load_model(
@@ -123,7 +124,8 @@ def load_model(
     cached = _CACHE.get(key)
     if cached is None:
         cached = _load_uncached(path)
-        _CACHE.clear()  # one model at a time is what the CLI needs; keeps memory flat
+        if len(_CACHE) >= _CACHE_SIZE:  # a family's members, not every model ever loaded
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = cached
     cached.network.to(device)
     return cached

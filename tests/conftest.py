@@ -45,6 +45,20 @@ def codec():
     return get_codec(device="cpu")
 
 
+def default_weights() -> Path:
+    """The weights file behind the default model; for a family, the member that serves the
+    default --quality (the model named in files encoded with the defaults)."""
+    from cae_codec import api, quant
+    from cae_codec.family import read_family, resolve_family
+    from cae_codec.modelfiles import resolve_model_path
+
+    family_path = resolve_family(api.DEFAULT_MODEL)
+    if family_path is None:
+        return resolve_model_path(api.DEFAULT_MODEL)
+    family = read_family(family_path)
+    return family.member_path(family.member_for(quant.step_for_quality(quant.QUALITY_DEFAULT)).model)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

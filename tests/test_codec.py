@@ -10,7 +10,7 @@ import torch
 
 from cae_codec import api, container, quant
 from cae_codec.errors import CaecError, ModelError
-from tests.conftest import smooth_image
+from tests.conftest import default_weights, smooth_image
 
 CASES = [(s, c) for s in [(1, 1), (7, 5), (65, 257), (128, 128)] for c in (1, 2, 3, 4)]
 CASES += [((333, 500), 3), ((333, 500), 4)]
@@ -132,8 +132,11 @@ def test_package_level_api(rng) -> None:
     assert cae_codec.decode(data, device="cpu").shape == (33, 47, 3)
 
 
-def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was(codec) -> None:
+def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was() -> None:
     from cae_codec.codec import CaePcaJ2kCodec
+
+    codec = api.get_codec(default_weights(), "cpu")
+    assert isinstance(codec, CaePcaJ2kCodec)
 
     # "meta" stands in for a GPU here: any device other than the CPU must not move the
     # cached, shared network (a CPU codec made next would otherwise use the GPU's weights)

@@ -35,7 +35,7 @@ from cae_codec.errors import ImageError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS
 from cae_codec.modelfiles import resolve_model_path
 from cae_codec.weights import tensors_hash
-from tests.conftest import REPO, smooth_image
+from tests.conftest import REPO, default_weights, smooth_image
 
 FIRST_CHUNK = len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size
 # generous: malformed files fail in milliseconds (docs/robustness.md), CI machines are noisy
@@ -391,13 +391,13 @@ def test_weights_whose_hash_does_not_match_are_refused(
 ) -> None:
     # a models/ directory holding a file of the right name but other weights
     name = container.unpack(rgba_cae).header.model
-    tensors = load_file(str(resolve_model_path(api.DEFAULT_MODEL)))
+    tensors = load_file(str(resolve_model_path(name, name_only=True)))
     tensors["pca.mean"] = tensors["pca.mean"] + 1e-3
     models = tmp_path / "models"
     models.mkdir()
     from safetensors import safe_open
 
-    with safe_open(str(resolve_model_path(api.DEFAULT_MODEL)), framework="pt") as f:
+    with safe_open(str(resolve_model_path(name, name_only=True)), framework="pt") as f:
         metadata = f.metadata()
     other = {**metadata, "weights_hash": tensors_hash(tensors).hex()}  # a genuine, different model
     save_file(tensors, str(models / f"{name}.safetensors"), metadata=other)
@@ -419,7 +419,7 @@ def test_weights_whose_hash_does_not_match_are_refused(
 def test_weights_file_names_the_format_cannot_hold(runner: CliRunner, tmp_path: Path, stem: str, needle: str) -> None:
     # the model name written into every file is the weights file's name
     weights = tmp_path / f"{stem}.safetensors"
-    weights.write_bytes(resolve_model_path(api.DEFAULT_MODEL).read_bytes())
+    weights.write_bytes(default_weights().read_bytes())
     src = tmp_path / "a.png"
     Image.new("RGB", (20, 20)).save(src)
     r = runner.invoke(app, ["encode", str(src), "--model", str(weights)])
@@ -441,7 +441,8 @@ def assert_weights_refused(runner: CliRunner, tmp_path: Path, cae_bytes: bytes, 
 
 def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
     weights = tmp_path / "cut.safetensors"
-    full = resolve_model_path(api.DEFAULT_MODEL).read_bytes()
+    # the file's own model cut short: refused as unreadable, before any hash comparison
+    full = resolve_model_path(container.unpack(rgba_cae).header.model, name_only=True).read_bytes()
     weights.write_bytes(full[: len(full) // 2])
     assert_weights_refused(runner, tmp_path, rgba_cae, weights)
 
@@ -482,7 +483,7 @@ def test_keyboard_interrupt_in_the_encoder_leaves_nothing(
     def interrupted(self: CaePcaJ2kCodec, *args: object, **kwargs: object) -> bytes:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(CaePcaJ2kCodec, "encode", interrupted)
+    monkeypatch.setattr(CaePcaJ2kCodec, "analyse", interrupted)  # the encoder, in a family too
     out = tmp_path / "out"
     out.mkdir()
     before = sha256(photo)
@@ -715,7 +716,7 @@ box = container.unpack(data)
 np.save(sys.argv[3], api.decode(data, device="cpu"))
 hd = box.header
 rows = -(-hd.components // hd.mosaic_cols)
-s = api.get_codec(device="cpu").model.stride
+s = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
 shape = (rows * hd.padded_height // s, hd.mosaic_cols * hd.padded_width // s)
 np.save(sys.argv[4], j2k.decode_plane(box.chunks[container.LATENT], shape, np.dtype(np.int16)))
 """

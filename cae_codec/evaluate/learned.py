@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cae_codec import __version__, container, quant
-from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.codec import Codec, plain_codecs
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
 from cae_codec.evaluate.ratesearch import Knob
@@ -25,18 +25,19 @@ class CaecCodec(ImageCodec):
     name, label, suffix = "caec", "caec", ".cae"
     knob = Knob("quantization step", quant.STEP_MIN, quant.STEP_MAX, rate_increases=False, log=True, steps=12)
 
-    def __init__(self, codec: CaePcaJ2kCodec) -> None:
+    def __init__(self, codec: Codec) -> None:
         self.codec = codec
 
     def describe(self) -> dict[str, Any]:
-        model = self.codec.model
+        models = [c.model for c in plain_codecs(self.codec)]
         return {
             "codec": self.label,
             "library": "caec",
             "version": f"caec {__version__}",
-            "model": model.name,
-            "weights_hash": model.weights_hash.hex(),
-            "architecture": model.architecture,
+            "model": self.codec.name,
+            # a family: its members' hashes and architectures, in the family's order
+            "weights_hash": ",".join(m.weights_hash.hex() for m in models),
+            "architecture": ",".join(sorted({m.architecture for m in models})),
             "torch": torch.__version__,
             "device": str(self.codec.device),
             "latent coder": imagecodecs.jpeg2k_version(),
@@ -45,8 +46,7 @@ class CaecCodec(ImageCodec):
         }
 
     def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
-        analysis = self.codec.analyse(img)
-        return lambda step: self.codec.pack(analysis, step)
+        return self.codec.packer(img)
 
     def encode(self, img: np.ndarray, knob: float) -> bytes:
         return self.prepare(img)(knob)

@@ -1,0 +1,153 @@
+"""Model families: members picked by step, files that name the member, and malformed family files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cae_codec import api, container, quant
+from cae_codec.codec import FamilyCodec
+from cae_codec.errors import ModelError
+from cae_codec.family import ModelFamily, read_family, resolve_family
+from tests.conftest import smooth_image
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_FAMILIES = sorted(p.name.removesuffix(".family.json") for p in MODELS.glob("*.family.json"))
+
+
+def _write(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def two_member_family(tmp_path: Path) -> Path:
+    """A family of two shipped models, in a folder of its own (members are found beside it)."""
+    for name in ("cae-gdn-v1", "cae-gdn-v2"):
+        shutil.copy(MODELS / f"{name}.safetensors", tmp_path / f"copy-{name}.safetensors")
+    members = [
+        {"model": "copy-cae-gdn-v2", "below_step": 1.19},
+        {"model": "copy-cae-gdn-v1", "step_gain": 0.5},
+    ]
+    return _write(tmp_path / "pair.family.json", {"format": "caec-model-family", "version": 1, "members": members})
+
+
+def test_the_nominal_step_picks_the_member_and_its_gain_scales_the_step(two_member_family: Path, rng) -> None:
+    codec = api.get_codec(str(two_member_family), "cpu")
+    assert isinstance(codec, FamilyCodec) and codec.name == "pair"
+    img = smooth_image(rng, 40, 72, 3)
+    for quality, model, gain in [
+        (10, "copy-cae-gdn-v2", 1.0),
+        (6, "copy-cae-gdn-v2", 1.0),
+        (5, "copy-cae-gdn-v1", 0.5),
+    ]:
+        hd = container.unpack(codec.encode(img, quality=quality)).header
+        assert hd.model == model and hd.quality == quality
+        assert hd.step == pytest.approx(quant.step_for_quality(quality) * gain, rel=1e-6)
+
+
+def test_a_family_file_decodes_with_the_member_alone(two_member_family: Path, rng) -> None:
+    codec = api.get_codec(str(two_member_family), "cpu")
+    img = smooth_image(rng, 40, 72, 3)
+    data = codec.encode(img, quality=3)
+    member = api.get_codec(str(two_member_family.parent / "copy-cae-gdn-v1.safetensors"), "cpu")
+    expected = member.decode(container.unpack(data))
+    assert np.array_equal(codec.decode(container.unpack(data)), expected)
+    assert np.array_equal(api.decode(data, model=str(two_member_family), device="cpu"), expected)
+
+
+def test_a_file_from_outside_the_family_is_refused_by_name(two_member_family: Path, rng) -> None:
+    data = api.encode(smooth_image(rng, 24, 24, 3), model="cae-gdn-v2-low", device="cpu")
+    with pytest.raises(ModelError, match="not a member of family 'pair'"):
+        api.decode(data, model=str(two_member_family), device="cpu")
+    with pytest.raises(ModelError, match="not a member"):
+        api.get_codec(str(two_member_family), "cpu").decode(container.unpack(data))
+
+
+@pytest.mark.parametrize("target", [0.3, 0.9, 2.0])
+def test_bpp_search_across_members_never_exceeds_the_target(two_member_family: Path, rng, target: float) -> None:
+    codec = api.get_codec(str(two_member_family), "cpu")
+    img = smooth_image(rng, 64, 96, 3)
+    data = codec.encode(img, bpp=target)
+    assert 8 * len(data) / (64 * 96) <= target
+
+
+@pytest.mark.parametrize("name", SHIPPED_FAMILIES)
+def test_shipped_family_members_exist_and_rates_rise_with_quality(name: str, rng) -> None:
+    family = read_family(MODELS / f"{name}.family.json")
+    codec = api.get_codec(name, "cpu")
+    img = smooth_image(rng, 96, 128, 3)
+    sizes = [len(codec.encode(img, quality=q)) for q in range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)]
+    assert sizes == sorted(sizes), "rates must rise with quality, across members too"
+    used = {container.unpack(codec.encode(img, quality=q)).header.model for q in (1, 10)}
+    assert used == {m.model for m in family.members} or len(family.members) == 1
+
+
+def test_names_resolve_to_families_only_where_a_family_file_exists(tmp_path: Path) -> None:
+    assert resolve_family(api.DEFAULT_MODEL) is not None or not SHIPPED_FAMILIES
+    assert resolve_family("cae-gdn-v2") is None
+    assert resolve_family("models/cae-gdn-v2.safetensors") is None
+    assert resolve_family(tmp_path / "x.family.json") == tmp_path / "x.family.json"
+
+
+BASE = {"format": "caec-model-family", "version": 1}
+
+
+@pytest.mark.parametrize(
+    "doc, needle",
+    [
+        ("not json", "not JSON"),
+        ({**BASE, "format": "other"}, "format"),
+        ({**BASE, "version": 2}, "version"),
+        ({**BASE, "members": []}, "members"),
+        ({**BASE, "members": [{"model": "a", "below_step": 1}]}, "below_step"),
+        ({**BASE, "members": [{"model": "a"}, {"model": "b"}]}, "below_step"),
+        (
+            {**BASE, "members": [{"model": "a", "below_step": 2}, {"model": "b", "below_step": 1}, {"model": "c"}]},
+            "increase",
+        ),
+        ({**BASE, "members": [{"model": "a", "below_step": 1}, {"model": "a"}]}, "twice"),
+        ({**BASE, "members": [{"model": "a", "step_gain": 0}]}, "step_gain"),
+        ({**BASE, "members": [{"model": "a", "step_gain": True}]}, "step_gain"),
+        ({**BASE, "members": [{"below_step": 1}, {"model": "b"}]}, "no model"),
+    ],
+)
+def test_malformed_family_files_are_one_line_errors(tmp_path: Path, doc: object, needle: str) -> None:
+    path = tmp_path / "bad.family.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    with pytest.raises(ModelError, match=needle) as err:
+        read_family(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_family_naming_a_missing_model_fails_on_load_with_one_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "ghost.family.json", {**BASE, "members": [{"model": "no-such-model"}]})
+    with pytest.raises(ModelError, match="no-such-model"):
+        api.get_codec(str(path), "cpu")
+
+
+def test_member_for_covers_every_step() -> None:
+    from cae_codec.family import FamilyMember
+
+    fam = ModelFamily("f", (FamilyMember("a", 1.0), FamilyMember("b", 2.0), FamilyMember("c", None)), Path("."))
+    assert [fam.member_for(s).model for s in (0.01, 0.99, 1.0, 1.99, 2.0, 1e9)] == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_cli_encodes_with_a_family_and_decodes_from_the_file(tmp_path: Path, rng) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from cae_codec.cli import app
+
+    src = tmp_path / "p.png"
+    Image.fromarray(smooth_image(rng, 40, 56, 3)).save(src)
+    runner = CliRunner()
+    res = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "p.cae"), "--quality", "2"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["decode", str(tmp_path / "p.cae"), "-o", str(tmp_path / "q.png")])
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "q.png").size == (56, 40)
