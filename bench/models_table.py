@@ -18,9 +18,23 @@ from pathlib import Path
 import numpy as np
 
 from cae_codec.evaluate.report import rewrite_marked
-from cae_codec.weights import load_model
+from cae_codec.family import FAMILY_SUFFIX, read_family
+from cae_codec.weights import Model, load_model, run_key, training_totals
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
+
+
+def _models(weights: Path) -> list[Model]:
+    """The model, or a family's members (WEIGHTS may be a models/NAME.family.json)."""
+    if weights.name.endswith(FAMILY_SUFFIX):
+        family = read_family(weights)
+        return [load_model(family.member_path(m.model)) for m in family.members]
+    return [load_model(weights)]
+
+
+def _last_steps(meta: dict) -> str:
+    last = [band["training"] for band in meta["bands"]] if "bands" in meta else [meta]
+    return " / ".join(f"{leg['train_config']['step_min']:g} .. {leg['train_config']['step_max']:g}" for leg in last)
 
 
 def row(label: str, bdrate_dir: Path, weights: Path) -> str:
@@ -30,20 +44,28 @@ def row(label: str, bdrate_dir: Path, weights: Path) -> str:
     curve = json.loads((bdrate_dir / "caec.json").read_text())["results"]
     # the two ends of the sweep: low-rate quality and the high-rate ceiling
     low, high = (curve["psnr-rgb"][curve["bpp"].index(min(curve["bpp"], key=lambda b: abs(b - t)))] for t in (0.25, 2))
-    model = load_model(weights)
-    meta, cfg = model.metadata, model.config
-    legs = [leg for leg in [*meta.get("history", []), meta] if leg.get("samples")]  # a merge trains nothing
-    devices = sorted({str(leg.get("device", "?")).replace(" x1", "") for leg in legs})
-    minutes = sum(float(leg.get("seconds") or 0) for leg in legs) / 60
+    models = _models(weights)
+    cfg = models[0].config
+    # a family's members share their first legs (the model they started from): count each run once
+    legs: dict[str, dict] = {}
+    for meta in (m.metadata for m in models):
+        for leg in [*meta.get("history", []), meta]:
+            if leg.get("samples"):  # a merge trains nothing
+                legs.setdefault(run_key(leg), leg)
+    devices = sorted({str(leg.get("device", "?")).replace(" x1", "") for leg in legs.values()})
+    minutes = sum(float(leg.get("seconds") or 0) for leg in legs.values()) / 60
+    if len(models) == 1:
+        crops = float(models[0].metadata.get("total_patch128_equivalents", 0))
+    else:
+        crops, _ = training_totals(list(legs.values()))
     arch = f"{cfg['hidden']}/{cfg['latent']} {cfg.get('density', 'laplace')}"
-    # the last leg's steps; a rate-band model's band by band
-    last = [band["training"] for band in meta["bands"]] if "bands" in meta else [meta]
-    steps = " / ".join(f"{leg['train_config']['step_min']:g} .. {leg['train_config']['step_max']:g}" for leg in last)
+    # the last leg's steps; a rate-band model's band by band, a family's member by member
+    steps = "; ".join(_last_steps(m.metadata) for m in models)
     return (
         f"| {label} | {arch} | {steps} | {bd['psnr']:+.1f}% | {bd['ms_ssim']:+.1f}% | "
         f"{low:.2f} | {high:.2f} | "
         f"{seconds:.2f} | {minutes:.1f} | {'; '.join(devices)} | "
-        f"{meta.get('total_patch128_equivalents', 0) / 1e6:.2f} M |"
+        f"{crops / 1e6:.2f} M |"
     )
 
 
