@@ -7,6 +7,11 @@
 # Training photos are read from data/train (a git-ignored copy of ../shared/data/train
 # that travels with the call); weights, checkpoints, logs and bench/gpu_cpu.py's analyses
 # are written to $OUT directly, so that a call cut off at its time limit still returns them.
+# The photos (45 MB) and models/ (over 30 MB) together exceed what one call can carry (64 MiB):
+# put the --init weights in a git-ignored folder that travels too (runs/init), and leave the
+# shipped weights that the call does not need out of the working tree for the call's duration
+# (`rm models/*.safetensors`, then `git checkout models/`). `cae-gdn-v3` was made this way, the
+# recipe in models/README.md.
 # Each variant gets the same time budget (`caec train --minutes`); a variant whose
 # torch.compile fails is retried once without it, in the time left.
 set -u
