@@ -64,7 +64,9 @@ VARIANTS: dict[str, Variant] = {
     "j2k-levels-5": _levels(5),
     "no-pca": _no_pca,
     "deadzone-0": _deadzone(0.0),
+    "deadzone-0.05": _deadzone(0.05),
     "deadzone-0.1": _deadzone(0.1),
+    "deadzone-0.15": _deadzone(0.15),
     "deadzone-0.2": _deadzone(0.2),
     "deadzone-0.3": _deadzone(0.3),
 }
