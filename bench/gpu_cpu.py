@@ -24,23 +24,27 @@ import numpy as np
 import torch
 
 from cae_codec import container, quant
-from cae_codec.api import get_codec
+from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.codec import plain_codecs
 from cae_codec.imageio import read_image_rgb8
 
 
 def analyse(images: Path, out: Path, model: str, device: str) -> None:
-    gpu, cpu = get_codec(model, device), get_codec(model, "cpu")
+    # a family: every member's encoder is checked, each at the same steps
+    gpus, cpus = plain_codecs(get_codec(model, device)), plain_codecs(get_codec(model, "cpu"))
     arrays: dict[str, np.ndarray] = {}
     name = torch.cuda.get_device_name() if device == "cuda" else device
     print(f"{name}, torch {torch.__version__}")
-    for path in sorted(images.glob("*.png")):
-        img = read_image_rgb8(path)
-        zg, zc = gpu.analyse(img).z, cpu.analyse(img).z
-        arrays[path.stem] = zg
-        for q in (1, 4, 8):
-            step = float(np.float32(quant.step_for_quality(q)))
-            differ = np.mean(quant.quantize(zg, step, 0.0) != quant.quantize(zc, step, 0.0))
-            print(f"{path.stem} q{q}: max |z_gpu - z_cpu| {np.abs(zg - zc).max():.2e}, symbols differing {differ:.2e}")
+    for gpu, cpu in zip(gpus, cpus, strict=True):
+        for path in sorted(images.glob("*.png")):
+            img = read_image_rgb8(path)
+            zg, zc = gpu.analyse(img).z, cpu.analyse(img).z
+            key = f"{gpu.name}.{path.stem}"
+            arrays[key] = zg
+            for q in (1, 4, 8):
+                step = float(np.float32(quant.step_for_quality(q)))
+                differ = np.mean(quant.quantize(zg, step, 0.0) != quant.quantize(zc, step, 0.0))
+                print(f"{key} q{q}: max |z_gpu - z_cpu| {np.abs(zg - zc).max():.2e}, symbols differing {differ:.2e}")
     np.savez_compressed(out, model=np.array(model), **arrays)
 
 
@@ -49,9 +53,11 @@ def verify(npz: Path, images: Path) -> None:
     from cae_codec.evaluate.metrics import psnr_rgb
 
     data = np.load(npz)
-    codec = get_codec(str(data["model"]), "cpu")
+    codecs = {c.name: c for c in plain_codecs(get_codec(str(data["model"]), "cpu"))}
     for name in sorted(k for k in data.files if k != "model"):
-        img = read_image_rgb8(images / f"{name}.png")
+        member, stem = name.rsplit(".", 1)  # keys are MEMBER.IMAGE
+        codec = codecs[member]
+        img = read_image_rgb8(images / f"{stem}.png")
         cpu_a = codec.analyse(img)
         gpu_a = Analysis(data[name], cpu_a.height, cpu_a.width, cpu_a.channels, cpu_a.padded, None)
         for q in (1, 4, 8):
@@ -71,7 +77,7 @@ def main() -> None:
     a = sub.add_parser("analyse")
     a.add_argument("images", type=Path)
     a.add_argument("out", type=Path)
-    a.add_argument("--model", default="cae-gdn-v1")
+    a.add_argument("--model", default=DEFAULT_MODEL)
     a.add_argument("--device", default="cuda", help="the encoding device under test (cpu only to try the script)")
     v = sub.add_parser("verify")
     v.add_argument("npz", type=Path)
