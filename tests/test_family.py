@@ -151,3 +151,19 @@ def test_cli_encodes_with_a_family_and_decodes_from_the_file(tmp_path: Path, rng
     res = runner.invoke(app, ["decode", str(tmp_path / "p.cae"), "-o", str(tmp_path / "q.png")])
     assert res.exit_code == 0, res.output
     assert Image.open(tmp_path / "q.png").size == (56, 40)
+
+
+def test_family_gain_script_finds_the_step_that_matches_the_rate(rng) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("family_gain", MODELS.parent / "bench" / "family_gain.py")
+    assert spec is not None and spec.loader is not None
+    fg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fg)
+    fine, coarse = api.get_codec("cae-gdn-v2", "cpu"), api.get_codec("cae-gdn-v1", "cpu")
+    images = [smooth_image(rng, 96, 128, 3), smooth_image(rng, 64, 160, 3)]
+    target, step = fg.fit_step(fine, coarse, images, 1.0)
+    reached = fg.mean_bpp(coarse, [coarse.analyse(i) for i in images], step)
+    # file sizes move in whole bytes, so the match is to within a few of them per image
+    assert reached == pytest.approx(target, rel=0.05)
+    assert fg.mean_bpp(coarse, [coarse.analyse(i) for i in images], step * 0.8) > target
