@@ -62,7 +62,12 @@ def _root(
 
 ModelOpt = Annotated[
     str,
-    typer.Option("--model", "-m", help="Model name (looked up in models/ and $CAEC_MODELS) or .safetensors path."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model or model family name (looked up in models/ and $CAEC_MODELS), "
+        "or a .safetensors / .family.json path.",
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (auto picks CUDA when present).")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
@@ -208,7 +213,12 @@ def decode(
     inputs: Annotated[list[str], typer.Argument(help=".cae files to decompress ('-' reads stdin).")],
     output: OutputOpt = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Weights to use instead of the model the file names.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Weights to use instead of the model the file names (a family: its member the file names).",
+        ),
     ] = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
