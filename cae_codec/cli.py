@@ -281,6 +281,16 @@ def info(
     Console().print(table)
 
 
+def _parse_widths(text: str, stages: int) -> int | tuple[int, ...]:
+    try:
+        widths = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--hidden takes integers separated by commas, got {text!r}") from None
+    if len(widths) not in (1, stages - 1) or not all(1 <= w <= 1024 for w in widths):
+        raise typer.BadParameter(f"--hidden takes one width or {stages - 1} (one per stage boundary), each 1..1024")
+    return widths[0] if len(widths) == 1 else widths
+
+
 @app.command()
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Folder of training photos (flat).")],
@@ -292,7 +302,13 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay to a tenth).")] = 3e-4,
     step_min: Annotated[float, typer.Option("--step-min", help="Smallest quantization step trained for.")] = 0.5,
     step_max: Annotated[float, typer.Option("--step-max", help="Largest quantization step trained for.")] = 4.0,
-    hidden: Annotated[int, typer.Option(help="Channels of the hidden layers (new models only).")] = 64,
+    hidden: Annotated[
+        str,
+        typer.Option(
+            help="Channels of the hidden layers (new models only): one width, or one per stage boundary "
+            "from fine to coarse, e.g. 32,64,192 with 4 stages."
+        ),
+    ] = "64",
     latent: Annotated[int, typer.Option(help="Feature maps in the latent (new models only).")] = 96,
     stages: Annotated[int, typer.Option(help="Stride-2 stages; the latent is 2**stages times smaller.")] = 4,
     density: Annotated[
@@ -344,6 +360,7 @@ def train(
         raise typer.BadParameter(f"--density must be one of {', '.join(DENSITIES)}")
     if minutes is not None and minutes <= 0:
         raise typer.BadParameter("--minutes must be positive")
+    widths = _parse_widths(hidden, stages)
     cfg = TrainConfig(
         data_dir=data_dir,
         output=output,
@@ -360,7 +377,7 @@ def train(
         resume=resume,
         init=init,
         compile=compile,
-        hidden=hidden,
+        hidden=widths,
         latent=latent,
         stages=stages,
         density=density,

@@ -64,7 +64,7 @@ class TrainConfig:
     resume: bool = False
     init: Path | None = None
     compile: bool | None = None
-    hidden: int = 64
+    hidden: int | tuple[int, ...] = 64  # one width, or one per stage boundary (nn/cae.py)
     latent: int = 96
     stages: int = 4
     kernel: int = 5

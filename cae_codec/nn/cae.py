@@ -16,6 +16,7 @@ decoder specialises in the error that rounding at its steps makes.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,7 +31,9 @@ from cae_codec.nn.registry import register_architecture
 @dataclass(frozen=True)
 class CAEConfig:
     in_channels: int = 3
-    hidden: int = 64
+    # channels of the hidden feature maps: one width for all, or one per stage boundary from
+    # the finest to the coarsest (stages - 1 of them); the decoder mirrors the encoder
+    hidden: int | tuple[int, ...] = 64
     latent: int = 96
     stages: int = 4
     kernel: int = 5
@@ -47,16 +50,35 @@ class CAEConfig:
             raise ValueError(f"CAE config decoder_bands={bands!r}: at most 8 ascending positive steps")
         object.__setattr__(self, "decoder_bands", bands)
         # configs come from weights files: bound them before anything is allocated
-        limits = {"in_channels": 4, "hidden": 1024, "latent": 4096, "stages": 6, "kernel": 11}
+        limits = {"in_channels": 4, "latent": 4096, "stages": 6, "kernel": 11}
         for name, top in limits.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= top:
+            if not _is_count(value, top):
                 raise ValueError(f"CAE config {name}={value!r} outside 1..{top}")
+        hidden = self.hidden
+        if isinstance(hidden, list):  # JSON gives a list
+            hidden = tuple(hidden)
+            object.__setattr__(self, "hidden", hidden)
+        if isinstance(hidden, tuple):
+            if len(hidden) != self.stages - 1 or not all(_is_count(w, 1024) for w in hidden):
+                raise ValueError(f"CAE config hidden={hidden!r}: {self.stages - 1} widths in 1..1024, one per stage")
+        elif not _is_count(hidden, 1024):
+            raise ValueError(f"CAE config hidden={hidden!r} outside 1..1024")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Channels from the input to the latent: in_channels, the hidden widths, latent."""
+        hidden = self.hidden if isinstance(self.hidden, tuple) else (self.hidden,) * (self.stages - 1)
+        return (self.in_channels, *hidden, self.latent)
 
     @property
     def stride(self) -> int:
         """How many input pixels one latent sample covers along each axis."""
         return 2**self.stages
+
+
+def _is_count(value: object, top: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top
 
 
 def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
@@ -69,16 +91,12 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
 
 def _stack(config: CAEConfig, decoder: bool) -> nn.Sequential:
     """The encoder (stride-2 convolutions, GDN between) or its mirror, the decoder."""
-    c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
+    chain = config.widths[::-1] if decoder else config.widths
     layers: list[nn.Module] = []
-    for i in range(config.stages):
-        last = i == config.stages - 1
-        if decoder:
-            layers.append(_up(m if i == 0 else n, c if last else n, k))
-        else:
-            layers.append(_down(c if i == 0 else n, m if last else n, k))
-        if not last:
-            layers.append(GDN(n, inverse=decoder))
+    for i, (cin, cout) in enumerate(itertools.pairwise(chain)):
+        layers.append((_up if decoder else _down)(cin, cout, config.kernel))
+        if i < config.stages - 1:
+            layers.append(GDN(cout, inverse=decoder))
     return nn.Sequential(*layers)
 
 
@@ -108,6 +126,8 @@ class CAE(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         d = asdict(self.config)
+        if isinstance(d["hidden"], tuple):
+            d["hidden"] = list(d["hidden"])
         if not d["decoder_bands"]:
             del d["decoder_bands"]  # single-decoder configs read as they did before bands existed
         else:
@@ -163,10 +183,5 @@ class CAE(nn.Module):
 
 def macs_per_pixel(config: CAEConfig) -> float:
     """Multiply-accumulates per input pixel for encoder + decoder (for the model card)."""
-    c, n, m, k = config.in_channels, config.hidden, config.latent, config.kernel
-    total = 0.0
-    for i in range(config.stages):
-        cin = c if i == 0 else n
-        cout = m if i == config.stages - 1 else n
-        total += 2 * cin * cout * k * k / 4 ** (i + 1)
-    return total
+    w, k = config.widths, config.kernel
+    return sum(2 * w[i] * w[i + 1] * k * k / 4 ** (i + 1) for i in range(config.stages))

@@ -1,0 +1,73 @@
+"""Per-stage hidden widths: configs, parameter names, and a tiny trained model that codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cae_codec import api, container
+from cae_codec.cli import app
+from cae_codec.nn.cae import CAE, CAEConfig, macs_per_pixel
+from cae_codec.weights import load_model
+from tests.conftest import smooth_image
+
+
+def test_one_width_per_stage_equal_everywhere_is_the_single_width_network() -> None:
+    one = CAE(CAEConfig(3, 64, 192, 4, 5, "factorized"))
+    per_stage = CAE(CAEConfig(3, (64, 64, 64), 192, 4, 5, "factorized"))
+    shapes = {k: v.shape for k, v in one.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in per_stage.state_dict().items()}
+    assert macs_per_pixel(one.config) == macs_per_pixel(per_stage.config) == 20800
+    assert one.config_dict()["hidden"] == 64  # shipped configs keep reading as they did
+
+
+def test_per_stage_widths_shape_each_layer_and_mirror_in_the_decoder() -> None:
+    cfg = CAEConfig(3, [8, 16, 24], 12, 4, 5)  # a list, as JSON gives it
+    assert cfg.hidden == (8, 16, 24) and cfg.widths == (3, 8, 16, 24, 12)
+    net = CAE(cfg)
+    enc = [m.out_channels for m in net.encoder if hasattr(m, "out_channels")]
+    dec = [m.out_channels for m in net.decoder if hasattr(m, "out_channels")]
+    assert enc == [8, 16, 24, 12] and dec == [24, 16, 8, 3]
+    assert net.config_dict()["hidden"] == [8, 16, 24]
+    # 2*(3*8/4 + 8*16/16 + 16*24/64 + 24*12/256) * 25
+    assert macs_per_pixel(cfg) == pytest.approx(2 * 25 * (6 + 8 + 6 + 1.125))
+
+
+@pytest.mark.parametrize("hidden", [(8, 16), (8, 16, 24, 32), (8, 0, 24), (8, True, 24), (8, 16, 2000)])
+def test_bad_per_stage_widths_are_refused(hidden: tuple) -> None:
+    with pytest.raises(ValueError, match="hidden"):
+        CAEConfig(3, hidden, 12, 4, 5)
+
+
+def test_a_tiny_per_stage_model_trains_and_codes(train_dir: Path, tmp_path: Path, rng) -> None:
+    out = tmp_path / "layout.safetensors"
+    args = ["train", str(train_dir), "-o", str(out), "--patch-size", "32", "--batch-size", "2", "--steps", "3"]
+    args += ["--hidden", "4,8", "--latent", "6", "--stages", "3", "--max-images", "4", "--pca-samples", "500"]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.config["hidden"] == [4, 8] and model.metadata["train_config"]["hidden"] == [4, 8]
+    img = smooth_image(rng, 24, 40, 3)
+    data = api.encode(img, model=str(out), device="cpu")
+    assert container.unpack(data).header.model == "layout"
+    assert api.decode(data, model=str(out), device="cpu").shape == img.shape
+
+
+@pytest.mark.parametrize("hidden", ["4,x", "4,8,16", "0"])
+def test_bad_hidden_option_is_a_usage_error(train_dir: Path, tmp_path: Path, hidden: str) -> None:
+    result = CliRunner().invoke(
+        app, ["train", str(train_dir), "-o", str(tmp_path / "m.safetensors"), "--stages", "3", "--hidden", hidden]
+    )
+    assert result.exit_code == 2 and "--hidden" in result.output
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_shipped_models_still_load_with_one_width(codec) -> None:
+    from cae_codec.codec import plain_codecs
+
+    for c in plain_codecs(codec):
+        assert isinstance(c.model.config["hidden"], int)
+    assert np.isfinite(macs_per_pixel(CAEConfig(**plain_codecs(codec)[0].model.config)))
