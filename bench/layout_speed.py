@@ -1,0 +1,73 @@
+"""CPU time of the CAE's encoder + decoder for candidate hidden-width layouts (issue 4: capacity
+within the speed budget), before any training: a layout's speed does not depend on its weights.
+
+Each layout runs on the 24 tiles of one 768x512 image, in the codec's batches, one thread,
+channels_last; the layouts take turns in each of --repeats rounds and the fastest round counts.
+The network is most of caec's time; the rest (PCA, quantization, JPEG 2000, I/O) does not
+change with the layout, so the last column estimates `make bench`'s ratio of means for the
+layout from the measured one (docs/bench.json), taking the first layout as the one bench ran.
+
+Usage: python bench/layout_speed.py 64 32,64,192 48,96,160 [--latent 192]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from cae_codec.codec import BATCH_TILES
+from cae_codec.nn.cae import CAE, CAEConfig, macs_per_pixel
+
+TILES = 24  # a 768x512 Kodak image
+
+
+def network_seconds(configs: list[CAEConfig], repeats: int) -> list[float]:
+    """Fastest encode + decode of TILES tiles per layout; the layouts take turns in every round,
+    so that a slow spell of a shared machine hits all of them alike."""
+    torch.manual_seed(0)
+    nets = [CAE(c).eval().to(memory_format=torch.channels_last) for c in configs]  # type: ignore[call-overload]
+    x = torch.rand(TILES, 3, 128, 128).contiguous(memory_format=torch.channels_last)
+    best = [float("inf")] * len(nets)
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for j, net in enumerate(nets):
+                t = time.perf_counter()
+                for i in range(0, TILES, BATCH_TILES):
+                    net.decode(net.encode(x[i : i + BATCH_TILES]))
+                best[j] = min(best[j], time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("layouts", nargs="+", help="hidden widths: one, or one per stage boundary (e.g. 32,64,192)")
+    ap.add_argument("--latent", type=int, default=192)
+    ap.add_argument("--stages", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--bench", type=Path, default=Path("docs/bench.json"), help="make bench's measured times")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    configs = []
+    for text in args.layouts:
+        widths = tuple(int(v) for v in text.split(","))
+        configs.append(CAEConfig(3, widths[0] if len(widths) == 1 else widths, args.latent, args.stages))
+    summary = json.loads(args.bench.read_text())["summary"]
+    mean = summary["mean"]
+    caec_s = mean["caec_encode_s"] + mean["caec_decode_s"]
+    j2k_s = mean["jpeg2000_encode_s"] + mean["jpeg2000_decode_s"]
+    seconds = network_seconds(configs, args.repeats)
+    base = seconds[0]
+    print(f"make bench ({summary['model']}): caec {caec_s:.3f} s, OpenJPEG {j2k_s:.3f} s per image")
+    print("| hidden widths | MAC/pixel | network s/image | vs first | estimated make bench ratio |")
+    print("|---|---|---|---|---|")
+    for cfg, s in zip(configs, seconds, strict=True):
+        est = (caec_s - base + s) / j2k_s
+        print(f"| {cfg.hidden} | {macs_per_pixel(cfg):,.0f} | {s:.3f} | {s / base:.2f}x | {est:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
