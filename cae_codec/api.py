@@ -145,6 +145,44 @@ def _precheck(box: container.Container, model: ModelInfo) -> None:
     j2k.check_payload(box, stride)
 
 
+def list_models() -> list[dict[str, Any]]:
+    """The models and model families that ``model=`` names resolve to, without loading any.
+
+    One entry per name, from the first model directory that has it (the one a lookup finds);
+    a file that cannot be read is listed with its ``error`` instead of being skipped.
+    """
+    from cae_codec.family import FAMILY_SUFFIX
+    from cae_codec.modelfiles import model_dirs
+
+    entries: dict[str, dict[str, Any]] = {}
+    for d in model_dirs():
+        for path in sorted(d.glob("*.family.json")):
+            name = path.name.removesuffix(FAMILY_SUFFIX)
+            entry: dict[str, Any] = {"name": name, "kind": "family", "path": str(path)}
+            try:
+                fam = read_family(path)
+                entry["members"] = [
+                    {"model": m.model, "below_step": m.below_step, "step_gain": m.step_gain} for m in fam.members
+                ]
+            except CaecError as e:
+                entry["error"] = str(e)
+            entries.setdefault(name, entry)
+        for path in sorted(d.glob("*.safetensors")):
+            if path.name.endswith(".ckpt.safetensors"):
+                continue  # a training checkpoint beside its weights
+            name = path.name.removesuffix(".safetensors")
+            entry = {"name": name, "kind": "model", "path": str(path)}
+            try:
+                mi = read_model_info(path)
+                entry |= {"architecture": mi.architecture, "config": mi.config}
+                entry["weights_hash"] = mi.weights_hash.hex() if mi.weights_hash else None
+            except CaecError as e:
+                entry["error"] = str(e)
+            # a family of the same name is what the name resolves to
+            entries.setdefault(name, entry)
+    return sorted(entries.values(), key=lambda e: (e["kind"] != "family", e["name"]))
+
+
 def info(data: bytes) -> dict[str, Any]:
     """Header fields and chunk sizes of a .cae file, without decoding the image."""
     box = container.unpack(data)

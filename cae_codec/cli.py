@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cae_codec import __version__, quant
-from cae_codec.api import DEFAULT_MODEL, get_codec, pick_device
+from cae_codec.api import DEFAULT_MODEL, get_codec, list_models, pick_device
 from cae_codec.api import decode as api_decode
 from cae_codec.api import info as api_info
 from cae_codec.errors import CaecError
@@ -278,6 +278,35 @@ def info(
         elif isinstance(value, float):
             value = f"{value:.6g}"
         table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+) -> None:
+    """List the models and model families that --model accepts by name (models/ and $CAEC_MODELS)."""
+    entries = list_models()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    table = Table(box=None)
+    for column in ("name", "kind", "what", "weights hash"):
+        table.add_column(column, style="bold" if column == "name" else None)
+    for e in entries:
+        if "error" in e:
+            what, digest = f"[red]{e['error']}[/red]", ""
+        elif e["kind"] == "family":
+            what, digest = " + ".join(m["model"] for m in e["members"]), ""
+        else:
+            cfg = e["config"]
+            bands = len(cfg.get("decoder_bands", [])) + 1
+            what = f"{e['architecture']} {cfg.get('hidden')}/{cfg.get('latent')}" + (
+                f", {bands} decoders" if bands > 1 else ""
+            )
+            digest = (e["weights_hash"] or "")[:12]  # as error messages show it; --json has all
+        name = f"{e['name']} (default)" if e["name"] == DEFAULT_MODEL else e["name"]
+        table.add_row(name, e["kind"], what, digest)
     Console().print(table)
 
 

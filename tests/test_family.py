@@ -167,3 +167,28 @@ def test_family_gain_script_finds_the_step_that_matches_the_rate(rng) -> None:
     # file sizes move in whole bytes, so the match is to within a few of them per image
     assert reached == pytest.approx(target, rel=0.05)
     assert fg.mean_bpp(coarse, [coarse.analyse(i) for i in images], step * 0.8) > target
+
+
+def test_models_command_lists_families_models_and_broken_files(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from cae_codec.cli import app
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "broken.safetensors").write_bytes(b"not weights")
+    (extra / "bad.family.json").write_text("{")
+    (extra / "x.safetensors.ckpt.safetensors").write_bytes(b"")  # a checkpoint is not a model
+    monkeypatch.setenv("CAEC_MODELS", str(extra))
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    entries = {e["name"]: e for e in json.loads(result.stdout)}
+    assert api.DEFAULT_MODEL in entries
+    assert {p.stem for p in MODELS.glob("*.safetensors")} <= set(entries)
+    assert "cannot load weights" in entries["broken"]["error"]
+    assert "not JSON" in entries["bad"]["error"]
+    assert not any(name.endswith(".ckpt") or "ckpt" in name for name in entries)
+    for name in SHIPPED_FAMILIES:
+        assert entries[name]["kind"] == "family" and entries[name]["members"]
+    table = CliRunner().invoke(app, ["models"])
+    assert table.exit_code == 0 and "(default)" in table.stdout and "broken" in table.stdout
