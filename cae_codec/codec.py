@@ -20,7 +20,7 @@ from cae_codec import container, j2k, quant
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.container import ALPHA, LATENT, Container, Header
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.family import FamilyMember, ModelFamily
+from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
 from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model
@@ -148,13 +148,7 @@ class CaePcaJ2kCodec:
 
     def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
         a = self.analyse(img)
-        if bpp is not None:
-            return self._pack_for_bpp(a, bpp)
-        q = quant.QUALITY_DEFAULT if quality is None else quality
-        return self.pack(a, quant.step_for_quality(q), q)
-
-    def _pack_for_bpp(self, a: Analysis, bpp: float) -> bytes:
-        return pack_for_bpp(lambda step: self.pack(a, step), a.height, a.width, bpp)
+        return encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs the encoder once; the result packs the image at any quantization step."""
@@ -207,6 +201,17 @@ class CaePcaJ2kCodec:
         return out
 
 
+def encode_analysed(
+    pack: Callable[[float, int], bytes], height: int, width: int, quality: int | None, bpp: float | None
+) -> bytes:
+    """The file for --quality (default quality when neither is given) or for --bpp, from an
+    image already through the encoder: ``pack(step, quality)`` quantizes and packs it."""
+    if bpp is not None:
+        return pack_for_bpp(lambda step: pack(step, 0), height, width, bpp)
+    q = quant.QUALITY_DEFAULT if quality is None else quality
+    return pack(quant.step_for_quality(q), q)
+
+
 def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
     """The file of the smallest quantization step that fits ``bpp`` (bisection on log step)."""
     budget = math.floor(bpp * height * width / 8)
@@ -236,15 +241,15 @@ def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: f
 class FamilyAnalysis:
     """An image as each member of a family sees it; a member's encoder runs on first use only."""
 
-    def __init__(self, codec: FamilyCodec, img: np.ndarray) -> None:
-        self._codec, self._img = codec, img
+    def __init__(self, img: np.ndarray) -> None:
+        self._img = img
         self._by_member: dict[str, Analysis] = {}
         self.height, self.width = img.shape[:2]
 
-    def of(self, member: FamilyMember) -> Analysis:
-        if member.model not in self._by_member:
-            self._by_member[member.model] = self._codec.members[member.model].analyse(self._img)
-        return self._by_member[member.model]
+    def of(self, member: CaePcaJ2kCodec) -> Analysis:
+        if member.name not in self._by_member:
+            self._by_member[member.name] = member.analyse(self._img)
+        return self._by_member[member.name]
 
 
 class FamilyCodec:
@@ -270,7 +275,7 @@ class FamilyCodec:
         return self.family.name
 
     def analyse(self, img: np.ndarray) -> FamilyAnalysis:
-        return FamilyAnalysis(self, img)
+        return FamilyAnalysis(img)
 
     def at(self, step: float) -> tuple[CaePcaJ2kCodec, float]:
         """The member's codec that serves the nominal ``step``, and the step it quantizes with."""
@@ -278,8 +283,8 @@ class FamilyCodec:
         return self.members[member.model], step * member.step_gain
 
     def pack(self, a: FamilyAnalysis, step: float, quality: int = 0) -> bytes:
-        member = self.family.member_for(step)
-        return self.members[member.model].pack(a.of(member), step * member.step_gain, quality)
+        member, member_step = self.at(step)
+        return member.pack(a.of(member), member_step, quality)
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs each member's encoder when first needed; the result packs at any nominal step."""
@@ -288,10 +293,7 @@ class FamilyCodec:
 
     def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
         a = self.analyse(img)
-        if bpp is not None:
-            return pack_for_bpp(lambda step: self.pack(a, step), a.height, a.width, bpp)
-        q = quant.QUALITY_DEFAULT if quality is None else quality
-        return self.pack(a, quant.step_for_quality(q), q)
+        return encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
 
     def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
         member = self.members.get(box.header.model)
