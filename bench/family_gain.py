@@ -20,9 +20,9 @@ import torch
 
 from cae_codec.api import get_codec
 from cae_codec.codec import Analysis, CaePcaJ2kCodec
+from cae_codec.errors import CaecError
 from cae_codec.imageio import open_image
-
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+from cae_codec.train import list_images
 
 
 def mean_bpp(codec: CaePcaJ2kCodec, analyses: list[Analysis], step: float) -> float:
@@ -54,9 +54,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=16)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    files = sorted(p for p in args.dataset.iterdir() if p.suffix.lower() in EXTENSIONS)[: args.images]
-    if not files:
-        raise SystemExit(f"no images in {args.dataset}")
+    try:
+        files = list_images(args.dataset)[: args.images]  # the photos, in the order training lists them
+    except CaecError as e:
+        raise SystemExit(str(e)) from None
     fine, coarse = get_codec(args.fine, "cpu"), get_codec(args.coarse, "cpu")
     if not (isinstance(fine, CaePcaJ2kCodec) and isinstance(coarse, CaePcaJ2kCodec)):
         raise SystemExit("--fine and --coarse must be single models, not families")

@@ -311,13 +311,18 @@ def models(
 
 
 def _parse_widths(text: str, stages: int) -> int | tuple[int, ...]:
+    from cae_codec.nn.cae import CAEConfig
+
     try:
         widths = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise typer.BadParameter(f"--hidden takes integers separated by commas, got {text!r}") from None
-    if len(widths) not in (1, stages - 1) or not all(1 <= w <= 1024 for w in widths):
-        raise typer.BadParameter(f"--hidden takes one width or {stages - 1} (one per stage boundary), each 1..1024")
-    return widths[0] if len(widths) == 1 else widths
+    hidden = widths[0] if len(widths) == 1 else widths
+    try:  # the network's own bounds, as a weights file's config is checked
+        CAEConfig(hidden=hidden, stages=stages)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--hidden") from None
+    return hidden
 
 
 @app.command()
