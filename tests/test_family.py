@@ -192,3 +192,17 @@ def test_models_command_lists_families_models_and_broken_files(tmp_path: Path, m
         assert entries[name]["kind"] == "family" and entries[name]["members"]
     table = CliRunner().invoke(app, ["models"])
     assert table.exit_code == 0 and "(default)" in table.stdout and "broken" in table.stdout
+
+
+def test_family_gain_script_refuses_a_folder_without_photos_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = MODELS.parent / "bench" / "family_gain.py"
+    args = [sys.executable, str(script), "--fine", "cae-gdn-v2", "--coarse", "cae-gdn-v1", "--boundary", "1"]
+    result = subprocess.run([*args, "--dataset", str(tmp_path)], capture_output=True, text=True, cwd=MODELS.parent)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    from cae_codec.imageio import IMAGE_SUFFIXES
+
+    expected = f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {tmp_path}"
+    assert result.stderr.strip().splitlines() == [expected]
