@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cae_codec import api, container, quant
+from cae_codec import api, container, j2k, quant
 from cae_codec.errors import CaecError, ModelError
 from tests.conftest import default_weights, smooth_image
 
@@ -88,6 +88,25 @@ def test_decoding_is_deterministic(codec, rng) -> None:
     a = codec.decode(container.unpack(data))
     b = codec.decode(container.unpack(data))
     assert np.array_equal(a, b)
+
+
+MOSAIC_CASES = [(48, 150, 1), (32, 150, 2), (8, 150, 8), (8, 3, 3), (96, 40, 1)]
+
+
+@pytest.mark.parametrize("plane_w, components, expected", MOSAIC_CASES)
+def test_mosaic_columns_fill_one_code_block_width(plane_w: int, components: int, expected: int) -> None:
+    assert j2k.mosaic_columns(components, 32, plane_w) == expected
+    assert j2k.mosaic_columns(0, 32, plane_w) == 0
+
+
+def test_the_mosaic_layout_is_the_encoders_choice_and_decodes_the_same(codec, rng, monkeypatch) -> None:
+    img = smooth_image(rng, 300, 420, 3)  # planes 2 latent samples wide: the rule puts many side by side
+    data = codec.encode(img, quality=8)
+    monkeypatch.setattr(j2k, "mosaic_columns", lambda k, h, w: 1 if k else 0)
+    one_column = codec.encode(img, quality=8)
+    hd, hd1 = container.unpack(data).header, container.unpack(one_column).header
+    assert hd.mosaic_cols > 1 and hd1.mosaic_cols == 1 and hd.components == hd1.components
+    assert np.array_equal(codec.decode(container.unpack(data)), codec.decode(container.unpack(one_column)))
 
 
 def test_encode_rejects_non_uint8() -> None:
