@@ -1,0 +1,378 @@
+"""How much is left after the CAE? Bounds and alternatives for the stages that follow it.
+
+Each check answers one question about the shipped pipeline on the first ``--images`` photos
+of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
+
+  entropy  latent bytes of the lossless JPEG 2000 mosaic against the per-component order-0
+           entropy of the same integers and their entropy given two causal neighbours (ideal
+           figures, with no adaptation or side cost): what a better entropy coder could save.
+  layout   latent bytes of other mosaic layouts (one column, the square grid caec used before,
+           components interleaved g x g per latent position); the integers are the same, so
+           only the rate moves.
+  ceiling  PSNR of the member that serves the finest steps as the step shrinks to almost
+           nothing: the network's reconstruction ceiling.
+  pca      BD-rate against the stored rotation of: an oracle per-image PCA (its basis is not
+           charged: it would cost M x M coefficients per file), ``--clusters`` stored bases
+           with one chosen per 128x128 tile by a rate proxy (fitted on ``--train`` photos,
+           log2(K) bits a tile charged), and keeping only the first N components.
+  hybrid   the CAE at a low rate plus its pixel residual coded by OpenJPEG, against OpenJPEG
+           alone and the CAE alone, at equal file size.
+
+Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid --images 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cae_codec import container, j2k, quant
+from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.codec import Analysis, CaePcaJ2kCodec, Codec, FamilyCodec, pack_for_bpp
+from cae_codec.color import ycbcr_to_rgb
+from cae_codec.evaluate.bdrate import bd_rate
+from cae_codec.evaluate.classic import Jpeg2000, largest_within
+from cae_codec.evaluate.metrics import psnr_rgb
+from cae_codec.evaluate.ratesearch import MemoEncoder
+from cae_codec.imageio import open_image
+from cae_codec.tiling import TILE
+from cae_codec.train import list_images
+
+QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
+
+
+def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
+    """The model that writes ``quality``'s files and the step it quantizes with."""
+    step = quant.step_for_quality(quality)
+    return codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
+
+
+def analysed(codec: Codec, img: np.ndarray, plain: CaePcaJ2kCodec) -> Analysis:
+    a = codec.analyse(img)
+    return a.of(plain) if isinstance(codec, FamilyCodec) else a  # type: ignore[union-attr]
+
+
+def quantized(plain: CaePcaJ2kCodec, z: np.ndarray, step: float) -> np.ndarray:
+    """The components the file stores: quantized, trailing all-zero components dropped."""
+    q = np.stack([quant.quantize(plane, step, plain.deadzone) for plane in z])
+    nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
+    return q[: int(nonzero[-1]) + 1 if nonzero.size else 0]
+
+
+def latent_bytes(q: np.ndarray, cols: int) -> int:
+    return len(j2k.encode_plane(j2k.to_mosaic(q, cols), 0)) if len(q) else 0
+
+
+def entropy_bits(values: np.ndarray) -> float:
+    _, counts = np.unique(values, return_counts=True)
+    return float(-(counts * np.log2(counts / counts.sum())).sum())
+
+
+def context_entropy_bits(plane: np.ndarray) -> float:
+    """Entropy given how many of the upper and left neighbours are non-zero (0, 1 or 2)."""
+    padded = np.pad(plane != 0, 1).astype(np.int8)
+    context = padded[:-2, 1:-1] + padded[1:-1, :-2]
+    return sum(entropy_bits(plane[context == c]) for c in range(3) if np.any(context == c))
+
+
+def interleaved(q: np.ndarray, g: int) -> np.ndarray:
+    """Groups of g*g consecutive components as one (h*g, w*g) plane, component i of a group at
+    (y*g + i // g, x*g + i % g): neighbours in the mosaic are other components at the same place."""
+    k, h, w = q.shape
+    n = -(-k // (g * g)) * g * g
+    full = np.zeros((n, h, w), q.dtype)
+    full[:k] = q
+    return full.reshape(n // (g * g), g, g, h, w).transpose(0, 3, 1, 4, 2).reshape(n // (g * g), h * g, w * g)
+
+
+def check_entropy(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence[int]) -> None:
+    print("| quality | JPEG 2000 (bpp) | order-0 per component | causal context | JPEG 2000 over context |")
+    print("|---|---|---|---|---|")
+    for quality in qualities:
+        plain, step = member_at(codec, quality)
+        j2k_bits = h0 = hc = pixels = 0.0
+        for img in images:
+            q = quantized(plain, analysed(codec, img, plain).z, step)
+            j2k_bits += 8 * latent_bytes(q, j2k.mosaic_columns(len(q), *q.shape[1:]))
+            h0 += sum(entropy_bits(plane) for plane in q)
+            hc += sum(context_entropy_bits(plane) for plane in q)
+            pixels += img.shape[0] * img.shape[1]
+        print(
+            f"| {quality} | {j2k_bits / pixels:.3f} | {h0 / pixels:.3f} | {hc / pixels:.3f} | "
+            f"{100 * (j2k_bits / hc - 1):+.1f}% |",
+            flush=True,
+        )
+
+
+def check_layout(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence[int]) -> None:
+    layouts: dict[str, Callable[[np.ndarray], int]] = {
+        "shipped (code-block columns)": lambda q: latent_bytes(q, j2k.mosaic_columns(len(q), *q.shape[1:])),
+        "one column": lambda q: latent_bytes(q, 1),
+        "square grid": lambda q: latent_bytes(q, _square_columns(*q.shape)),
+    }
+    for g in (2, 4):
+        layouts[f"interleaved {g}x{g}"] = lambda q, g=g: latent_bytes(
+            interleaved(q, g), j2k.mosaic_columns(-(-len(q) // (g * g)), q.shape[1] * g, q.shape[2] * g)
+        )
+    names = list(layouts)
+    print("| quality | shipped latent (bpp) | " + " | ".join(names[1:]) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for quality in qualities:
+        plain, step = member_at(codec, quality)
+        total = dict.fromkeys(names, 0)
+        pixels = 0
+        for img in images:
+            q = quantized(plain, analysed(codec, img, plain).z, step)
+            for name, size in layouts.items():
+                total[name] += size(q)
+            pixels += img.shape[0] * img.shape[1]
+        base = total[names[0]]
+        others = " | ".join(f"{100 * (total[n] / base - 1):+.2f}%" for n in names[1:])
+        print(f"| {quality} | {8 * base / pixels:.3f} | {others} |", flush=True)
+
+
+def _square_columns(k: int, h: int, w: int) -> int:
+    # the grid caec wrote before the code-block rule: as square as possible in samples
+    return min(range(1, k + 1), key=lambda c: abs(math.log(c * w / (math.ceil(k / c) * h)))) if k else 0
+
+
+def check_ceiling(codec: Codec, images: Sequence[np.ndarray], steps: Sequence[float]) -> None:
+    plain, _ = member_at(codec, quant.QUALITY_MAX)
+    print(f"`{plain.name}`, the member of the finest steps")
+    print("| step | bpp | PSNR-RGB (dB) |")
+    print("|---|---|---|")
+    analyses = [(img, analysed(codec, img, plain)) for img in images]
+    for step in steps:
+        bpp, psnr = [], []
+        for img, a in analyses:
+            data = plain.pack(a, step)
+            bpp.append(8 * len(data) / (img.shape[0] * img.shape[1]))
+            psnr.append(psnr_rgb(img, plain.decode(container.unpack(data))))
+        print(f"| {step:g} | {np.mean(bpp):.3f} | {np.mean(psnr):.2f} |", flush=True)
+
+
+def to_tiles(y: np.ndarray, side: int) -> np.ndarray:
+    """(M, H, W) latent -> (tiles, side*side positions, M), tiles in raster order."""
+    m, h, w = y.shape
+    return y.reshape(m, h // side, side, w // side, side).transpose(1, 3, 2, 4, 0).reshape(-1, side * side, m)
+
+
+def from_tiles(t: np.ndarray, h: int, w: int, side: int) -> np.ndarray:
+    m = t.shape[2]
+    return t.reshape(h // side, w // side, side, side, m).transpose(4, 0, 2, 1, 3).reshape(m, h, w)
+
+
+def centred_latent(z: np.ndarray, stored: np.ndarray) -> np.ndarray:
+    """Components in the stored basis -> the latent with the stored mean removed."""
+    m, h, w = z.shape
+    return (stored @ z.reshape(m, -1).astype(np.float64)).reshape(m, h, w)
+
+
+def rate_proxy(tiles: np.ndarray, basis: np.ndarray, step: float) -> np.ndarray:
+    """Per tile, a smooth stand-in for the bits of its coefficients in ``basis``."""
+    coefficients = tiles @ basis
+    return 0.5 * np.log2(1 + (coefficients / step) ** 2).sum(axis=(1, 2))
+
+
+def principal_directions(vectors: np.ndarray) -> np.ndarray:
+    _, vecs = np.linalg.eigh(vectors.T @ vectors / len(vectors))
+    return vecs[:, ::-1].copy()
+
+
+def fit_clustered_bases(tiles: np.ndarray, start: np.ndarray, k: int, step: float, seed: int = 0) -> list[np.ndarray]:
+    """K bases: k-means on each tile's log energy profile, then alternate PCA per cluster and
+    re-assignment of each tile to the basis of the lowest rate proxy."""
+    rng = np.random.default_rng(seed)
+    profile = np.log((tiles @ start) ** 2 + 1e-3).mean(axis=1)
+    centres = profile[rng.choice(len(profile), k, replace=False)]
+    for _ in range(10):
+        labels = ((profile[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        centres = np.stack([profile[labels == c].mean(0) if np.any(labels == c) else centres[c] for c in range(k)])
+    for _ in range(8):
+        v = [tiles[labels == c].reshape(-1, tiles.shape[2]) for c in range(k)]
+        bases = [principal_directions(vc) if len(vc) > 4 * tiles.shape[2] else start for vc in v]
+        labels = np.stack([rate_proxy(tiles, b, step) for b in bases], axis=1).argmin(1)
+    return bases
+
+
+def synthesize(
+    plain: CaePcaJ2kCodec,
+    coefficients: np.ndarray,
+    bases: Sequence[np.ndarray],
+    labels: np.ndarray,
+    step: float,
+    height: int,
+    width: int,
+) -> np.ndarray:
+    """Decode dequantized coefficients (M, H, W) whose tile t is in ``bases[labels[t]]``."""
+    side = TILE // plain.model.stride
+    m, h, w = coefficients.shape
+    tiles = to_tiles(coefficients.astype(np.float64), side)
+    mean = plain.mean.numpy().astype(np.float64)
+    y = np.stack([tiles[t] @ bases[labels[t]].T for t in range(len(tiles))]) + mean
+    y_t = torch.from_numpy(y.reshape(-1, side, side, m).transpose(0, 3, 1, 2).astype(np.float32).copy())
+    with torch.inference_mode():
+        x = ycbcr_to_rgb(plain.net.decode(y_t, float(np.float32(step)))).clamp(0, 1)  # type: ignore[operator]
+    rgb = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    image = rgb.reshape(h // side, w // side, TILE, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(h * TILE // side, -1, 3)
+    return image[:height, :width]
+
+
+def check_pca(
+    codec: Codec,
+    images: Sequence[np.ndarray],
+    train: Sequence[np.ndarray],
+    keep: Sequence[int],
+    clusters: Sequence[int],
+) -> None:
+    variants = ["stored rotation", "per-image PCA (oracle)"]
+    variants += [f"{k} stored bases, one per tile" for k in clusters] + [f"first {n} components" for n in keep]
+    curves: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+    fitted: dict[tuple[str, int], list[np.ndarray]] = {}
+    for quality in QUALITIES:
+        plain, step = member_at(codec, quality)
+        side = TILE // plain.model.stride
+        stored = plain.basis.numpy().astype(np.float64)
+        for k in clusters:
+            if (plain.name, k) not in fitted:  # one fit per member, at the step of its middle quality
+                own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
+                centred = [centred_latent(analysed(codec, t, plain).z, stored) for t in train]
+                fitted[(plain.name, k)] = fit_clustered_bases(
+                    np.concatenate([to_tiles(c, side) for c in centred]),
+                    stored,
+                    k,
+                    member_at(codec, own[len(own) // 2])[1],
+                )
+        points: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+        for img in images:
+            a = analysed(codec, img, plain)
+            m, h, w = a.z.shape
+            centred = centred_latent(a.z, stored)
+            tiles = to_tiles(centred, side)
+            options: dict[str, tuple[list[np.ndarray], np.ndarray, float]] = {
+                variants[0]: ([stored], np.zeros(len(tiles), int), 0.0),
+                variants[1]: ([principal_directions(centred.reshape(m, -1).T)], np.zeros(len(tiles), int), 0.0),
+            }
+            for k in clusters:
+                bases = fitted[(plain.name, k)]
+                labels = np.stack([rate_proxy(tiles, b, step) for b in bases], axis=1).argmin(1)
+                options[f"{k} stored bases, one per tile"] = (bases, labels, len(tiles) * math.log2(k))
+            for n in keep:
+                options[f"first {n} components"] = ([stored], np.zeros(len(tiles), int), 0.0)
+            for name, (bases, labels, side_bits) in options.items():
+                coefficients = np.stack([tiles[t] @ bases[labels[t]] for t in range(len(tiles))])
+                z = from_tiles(coefficients, h, w, side).astype(np.float32)
+                if name.startswith("first "):
+                    z[int(name.split()[1]) :] = 0
+                data = plain.pack(replace(a, z=z), step)
+                q = container.unpack(data)
+                zq = np.zeros_like(z)
+                if q.header.components:
+                    mosaic = j2k.decode_plane(
+                        q.chunks[container.LATENT],
+                        j2k.latent_mosaic_shape(q.header.components, q.header.mosaic_cols, h, w),
+                        np.dtype(np.int16),
+                        "latent",
+                    )
+                    zq[: q.header.components] = quant.dequantize(
+                        j2k.from_mosaic(mosaic, q.header.components, h, w), q.header.step
+                    )
+                rec = synthesize(plain, zq, bases, labels, q.header.step, img.shape[0], img.shape[1])
+                if name == variants[0]:  # the script's own decoder must be the codec's (batching may move 1 level)
+                    assert np.abs(rec.astype(int) - plain.decode(q)).max() <= 1, "synthesize() is not the codec"
+                points[name].append(((8 * len(data) + side_bits) / (img.shape[0] * img.shape[1]), psnr_rgb(img, rec)))
+        for name in variants:
+            curves[name].append(tuple(np.mean(points[name], axis=0)))  # type: ignore[arg-type]
+        print(
+            f"quality {quality}: "
+            + ", ".join(f"{n} {curves[n][-1][0]:.3f} bpp {curves[n][-1][1]:.2f} dB" for n in variants),
+            flush=True,
+        )
+    base = np.array(curves[variants[0]])
+    print("| variant | BD-rate against the stored rotation |")
+    print("|---|---|")
+    for name in variants[1:]:
+        c = np.array(curves[name])
+        print(f"| {name} | {bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]):+.2f}% |")
+
+
+def check_hybrid(codec: Codec, images: Sequence[np.ndarray], targets: Sequence[float], bases: Sequence[float]) -> None:
+    j2k_codec = Jpeg2000()
+    rows: dict[tuple[float, str], list[float]] = {}
+    for img in images:
+        h, w = img.shape[:2]
+        packer = codec.packer(img)
+        for target in targets:
+            budget = math.floor(target * h * w / 8)
+            alone = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(img)), budget)
+            assert alone is not None
+            rows.setdefault((target, "OpenJPEG"), []).append(psnr_rgb(img, alone[1]))
+            cae = pack_for_bpp(packer, h, w, target)
+            rows.setdefault((target, "caec"), []).append(psnr_rgb(img, codec.decode(container.unpack(cae))))
+            for base_bpp in (b for b in bases if b < target):
+                base = pack_for_bpp(packer, h, w, base_bpp)
+                base_rec = codec.decode(container.unpack(base)).astype(np.int16)
+                residual = np.clip(img - base_rec + 128, 0, 255).astype(np.uint8)
+                found = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(residual)), budget - len(base))
+                if found is None:
+                    continue
+                rec = np.clip(base_rec + found[1].astype(np.int16) - 128, 0, 255).astype(np.uint8)
+                rows.setdefault((target, f"caec {base_bpp:g} bpp + residual"), []).append(psnr_rgb(img, rec))
+    print("| bpp | coding | PSNR-RGB (dB) | images |")
+    print("|---|---|---|---|")
+    for (target, name), values in rows.items():
+        print(f"| {target:g} | {name} | {np.mean(values):.2f} | {len(values)} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--checks", default="entropy,layout,ceiling,pca,hybrid")
+    ap.add_argument("--qualities", default="1,3,5,7,9", help="for entropy and layout")
+    ap.add_argument("--steps", default="0.354,0.25,0.177,0.125,0.088,0.0625,0.03", help="for ceiling (member steps)")
+    ap.add_argument("--keep", default="128,96,64", help="for pca: components kept")
+    ap.add_argument("--clusters", default="4,16", help="for pca: numbers of stored bases ('' for none)")
+    ap.add_argument("--train", type=Path, default=Path("../shared/data/train"), help="for pca: photos to fit bases on")
+    ap.add_argument("--train-images", type=int, default=190)
+    ap.add_argument("--targets", default="0.5,1,1.5,2", help="for hybrid: total bpp")
+    ap.add_argument("--bases", default="0.25,0.4,0.6,0.9", help="for hybrid: bpp of the CAE layer")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    numbers = lambda text, kind=float: [kind(v) for v in text.split(",") if v]  # noqa: E731
+    codec = get_codec(args.model, "cpu")
+    images = [open_image(f)[:, :, :3] for f in list_images(args.dataset)[: args.images]]
+    for check in args.checks.split(","):
+        print(f"\n## {check}: {args.model}, {len(images)} images of {args.dataset}\n", flush=True)
+        if check == "entropy":
+            check_entropy(codec, images, numbers(args.qualities, int))
+        elif check == "layout":
+            check_layout(codec, images, numbers(args.qualities, int))
+        elif check == "ceiling":
+            check_ceiling(codec, images, numbers(args.steps))
+        elif check == "pca":
+            files = list_images(args.train)
+            train = [open_image(f)[:, :, :3] for f in files[:: max(1, len(files) // args.train_images)]]
+            check_pca(
+                codec,
+                images,
+                train[: args.train_images] if numbers(args.clusters, int) else [],
+                numbers(args.keep, int),
+                numbers(args.clusters, int),
+            )
+        elif check == "hybrid":
+            check_hybrid(codec, images, numbers(args.targets), numbers(args.bases))
+        else:
+            raise SystemExit(f"headroom: unknown check {check!r}")
+
+
+if __name__ == "__main__":
+    main()

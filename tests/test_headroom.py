@@ -1,0 +1,96 @@
+"""bench/headroom.py: its bounds and layouts are what they claim, and its own decoder is the codec's."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cae_codec import api, container, quant
+from tests.conftest import smooth_image
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def headroom() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("headroom", ROOT / "bench" / "headroom.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_entropies(headroom, rng) -> None:
+    assert headroom.entropy_bits(np.array([0, 0, 1, 1])) == pytest.approx(4.0)
+    assert headroom.entropy_bits(np.zeros(10)) == 0.0
+    plane = np.where(rng.random((20, 30)) < 0.3, rng.integers(-3, 4, (20, 30)), 0)
+    # conditioning never raises the empirical entropy
+    assert headroom.context_entropy_bits(plane) <= headroom.entropy_bits(plane) + 1e-9
+
+
+def test_interleaving_puts_the_components_of_one_place_side_by_side(headroom, rng) -> None:
+    q = rng.integers(-50, 50, (11, 3, 5)).astype(np.int16)
+    grouped = headroom.interleaved(q, 2)
+    assert grouped.shape == (3, 6, 10)  # 11 components padded to 12, 4 per group
+    assert grouped[1, 2 * 2 + 1, 2 * 4 + 0] == q[4 + 2, 2, 4]  # group 1, component 2 at (y=2, x=4)
+    assert sorted(grouped.ravel().tolist()) == sorted([*q.ravel().tolist(), *[0] * 15])
+
+
+def test_tiles_round_trip(headroom, rng) -> None:
+    y = rng.standard_normal((6, 16, 24))
+    tiles = headroom.to_tiles(y, 8)
+    assert tiles.shape == (6, 64, 6)
+    assert np.array_equal(tiles[1, 0], y[:, 0, 8])  # second tile of the first row, its first position
+    assert np.array_equal(headroom.from_tiles(tiles, 16, 24, 8), y)
+
+
+def test_the_scripts_decoder_is_the_codecs(headroom, rng) -> None:
+    codec = api.get_codec(api.DEFAULT_MODEL, "cpu")
+    plain, step = headroom.member_at(codec, 7)
+    img = smooth_image(rng, 130, 260, 3)
+    box = container.unpack(plain.pack(headroom.analysed(codec, img, plain), step))
+    hd = box.header
+    side = 128 // plain.model.stride
+    h, w = hd.padded_height // plain.model.stride, hd.padded_width // plain.model.stride
+    q = np.zeros((plain.model.latent_channels, h, w), np.float32)
+    mosaic = headroom.j2k.decode_plane(
+        box.chunks[container.LATENT],
+        headroom.j2k.latent_mosaic_shape(hd.components, hd.mosaic_cols, h, w),
+        np.dtype(np.int16),
+        "latent",
+    )
+    q[: hd.components] = quant.dequantize(headroom.j2k.from_mosaic(mosaic, hd.components, h, w), hd.step)
+    stored = plain.basis.numpy().astype(np.float64)
+    labels = np.zeros(len(headroom.to_tiles(q, side)), int)
+    rec = headroom.synthesize(plain, q, [stored], labels, hd.step, 130, 260)
+    assert np.abs(rec.astype(int) - plain.decode(box)).max() <= 1
+
+
+def test_clustered_bases_are_orthonormal(headroom, rng) -> None:
+    tiles = rng.standard_normal((40, 16, 6)) * np.linspace(3, 0.1, 6)
+    bases = headroom.fit_clustered_bases(tiles, np.eye(6), 2, 0.5)
+    assert len(bases) == 2
+    for b in bases:
+        assert np.allclose(b.T @ b, np.eye(6), atol=1e-9)
+
+
+def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(smooth_image(rng, 128, 256, 3)).save(photos / "a.png")
+    args = ["--dataset", str(photos), "--images", "1", "--qualities", "2,8", "--steps", "0.5", "--keep", "64"]
+    args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
+    assert all(h in result.stdout for h in headers)
+    assert "per-image PCA (oracle)" in result.stdout and "caec 0.4 bpp + residual" in result.stdout
