@@ -17,8 +17,10 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            log2(K) bits a tile charged), and keeping only the first N components.
   hybrid   the CAE at a low rate plus its pixel residual coded by OpenJPEG, against OpenJPEG
            alone and the CAE alone, at equal file size.
+  deadzone BD-rate of other encoder dead zones against the shipped one, for each member's
+           qualities on their own (a family could give each member its own).
 
-Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid --images 8
+Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid,deadzone --images 8
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 
 from cae_codec import container, j2k, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import Analysis, CaePcaJ2kCodec, Codec, FamilyCodec, pack_for_bpp
+from cae_codec.codec import Analysis, CaePcaJ2kCodec, Codec, FamilyCodec, pack_for_bpp, plain_codecs
 from cae_codec.color import ycbcr_to_rgb
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
@@ -330,12 +332,37 @@ def check_hybrid(codec: Codec, images: Sequence[np.ndarray], targets: Sequence[f
         print(f"| {target:g} | {name} | {np.mean(values):.2f} | {len(values)} |")
 
 
+def check_deadzone(codec: Codec, images: Sequence[np.ndarray], deadzones: Sequence[float]) -> None:
+    curves: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    for quality in QUALITIES:
+        plain, step = member_at(codec, quality)
+        shipped = plain.deadzone
+        for deadzone in sorted({shipped, *deadzones}):
+            plain.deadzone = deadzone
+            try:
+                points = []
+                for img in images:
+                    data = plain.pack(analysed(codec, img, plain), step)
+                    rec = plain.decode(container.unpack(data))
+                    points.append((8 * len(data) / (img.shape[0] * img.shape[1]), psnr_rgb(img, rec)))
+            finally:
+                plain.deadzone = shipped
+            curves.setdefault((plain.name, deadzone), []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
+    print("| member | dead zone | BD-rate against the shipped dead zone, on the member's qualities |")
+    print("|---|---|---|")
+    for (name, deadzone), curve in curves.items():
+        plain = next(p for p in plain_codecs(codec) if p.name == name)
+        base = np.array(curves[(name, plain.deadzone)])
+        c = np.array(curve)
+        print(f"| {name} | {deadzone:g} | {bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]):+.2f}% |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--checks", default="entropy,layout,ceiling,pca,hybrid")
+    ap.add_argument("--checks", default="entropy,layout,ceiling,pca,hybrid,deadzone")
     ap.add_argument("--qualities", default="1,3,5,7,9", help="for entropy and layout")
     ap.add_argument("--steps", default="0.354,0.25,0.177,0.125,0.088,0.0625,0.03", help="for ceiling (member steps)")
     ap.add_argument("--keep", default="128,96,64", help="for pca: components kept")
@@ -344,6 +371,7 @@ def main() -> None:
     ap.add_argument("--train-images", type=int, default=190)
     ap.add_argument("--targets", default="0.5,1,1.5,2", help="for hybrid: total bpp")
     ap.add_argument("--bases", default="0.25,0.4,0.6,0.9", help="for hybrid: bpp of the CAE layer")
+    ap.add_argument("--deadzones", default="0.06,0.14", help="for deadzone: dead zones besides the shipped one")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -368,6 +396,8 @@ def main() -> None:
                 numbers(args.keep, int),
                 numbers(args.clusters, int),
             )
+        elif check == "deadzone":
+            check_deadzone(codec, images, numbers(args.deadzones))
         elif check == "hybrid":
             check_hybrid(codec, images, numbers(args.targets), numbers(args.bases))
         else:

@@ -10,6 +10,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cae_codec import api, container, quant
@@ -86,11 +87,33 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     photos.mkdir()
     Image.fromarray(smooth_image(rng, 128, 256, 3)).save(photos / "a.png")
     args = ["--dataset", str(photos), "--images", "1", "--qualities", "2,8", "--steps", "0.5", "--keep", "64"]
-    args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4"]
+    args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4", "--deadzones", "0.06"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
     headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
+    headers += ("| member | dead zone |",)
     assert all(h in result.stdout for h in headers)
     assert "per-image PCA (oracle)" in result.stdout and "caec 0.4 bpp + residual" in result.stdout
+
+
+def test_postfilter_pilot_runs_and_starts_as_the_identity(tmp_path: Path, rng) -> None:
+    spec = importlib.util.spec_from_file_location("postfilter_pilot", ROOT / "bench" / "postfilter_pilot.py")
+    assert spec is not None and spec.loader is not None
+    pilot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pilot)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(pilot.PostFilter(8)(x), x)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(smooth_image(rng, 256, 256, 3)).save(photos / "a.png")
+    args = ["--train", str(photos), "--pairs", "2", "--channels", "4", "--minutes", "0.02", "--dataset", str(photos)]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "postfilter_pilot.py"), *args, "--images", "1", "--qualities", "8"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| 8 |" in result.stdout
