@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -113,30 +114,45 @@ def check_entropy(codec: Codec, images: Sequence[np.ndarray], qualities: Sequenc
 
 
 def check_layout(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence[int]) -> None:
-    layouts: dict[str, Callable[[np.ndarray], int]] = {
-        "shipped (code-block columns)": lambda q: latent_bytes(q, j2k.mosaic_columns(len(q), *q.shape[1:])),
-        "one column": lambda q: latent_bytes(q, 1),
-        "square grid": lambda q: latent_bytes(q, _square_columns(*q.shape)),
+    columns: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "shipped (code-block columns)": lambda q: j2k.to_mosaic(q, j2k.mosaic_columns(len(q), *q.shape[1:])),
+        "one column": lambda q: j2k.to_mosaic(q, 1),
+        "square grid": lambda q: j2k.to_mosaic(q, _square_columns(*q.shape)),
     }
     for g in (2, 4):
-        layouts[f"interleaved {g}x{g}"] = lambda q, g=g: latent_bytes(
-            interleaved(q, g), j2k.mosaic_columns(-(-len(q) // (g * g)), q.shape[1] * g, q.shape[2] * g)
-        )
-    names = list(layouts)
-    print("| quality | shipped latent (bpp) | " + " | ".join(names[1:]) + " |")
-    print("|---" * (len(names) + 1) + "|")
+        columns[f"interleaved {g}x{g}"] = lambda q, g=g: columns["shipped (code-block columns)"](interleaved(q, g))
+    names = list(columns)
+    print(
+        "| quality | shipped latent (bpp) | "
+        + " | ".join(names[1:])
+        + " | JPEG 2000 ms/image, "
+        + " / ".join(names)
+        + " |"
+    )
+    print("|---" * (len(names) + 2) + "|")
     for quality in qualities:
         plain, step = member_at(codec, quality)
         total = dict.fromkeys(names, 0)
+        seconds = dict.fromkeys(names, 0.0)
         pixels = 0
         for img in images:
             q = quantized(plain, analysed(codec, img, plain).z, step)
-            for name, size in layouts.items():
-                total[name] += size(q)
+            for name, layout in columns.items():
+                mosaic = layout(q)
+                best = math.inf
+                for _ in range(3):  # encode + decode, the fastest of three
+                    t = time.perf_counter()
+                    data = j2k.encode_plane(mosaic, 0) if len(q) else b""
+                    if data:
+                        j2k.decode_plane(data, mosaic.shape, np.dtype(np.int16), "latent")
+                    best = min(best, time.perf_counter() - t)
+                total[name] += len(data)
+                seconds[name] += best
             pixels += img.shape[0] * img.shape[1]
         base = total[names[0]]
         others = " | ".join(f"{100 * (total[n] / base - 1):+.2f}%" for n in names[1:])
-        print(f"| {quality} | {8 * base / pixels:.3f} | {others} |", flush=True)
+        times = " / ".join(f"{1000 * seconds[n] / len(images):.1f}" for n in names)
+        print(f"| {quality} | {8 * base / pixels:.3f} | {others} | {times} |", flush=True)
 
 
 def _square_columns(k: int, h: int, w: int) -> int:
