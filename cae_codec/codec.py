@@ -116,16 +116,24 @@ class CaePcaJ2kCodec:
 
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
-        q = np.empty_like(a.z, dtype=np.int16)
-        for m, plane in enumerate(a.z):  # plane by plane: no float temporaries the size of the latent
-            q[m] = quant.quantize(plane, step, self.deadzone)
-        nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
+        m_all, ph_l, pw_l = a.z.shape
+        # trailing all-zero components are not stored; quantize() is monotonic in |z|, so a
+        # component has a non-zero integer exactly when its largest magnitude quantizes to one
+        peaks = np.array([np.abs(plane).max() for plane in a.z], dtype=np.float32)
+        nonzero = np.flatnonzero(quant.quantize(peaks, step, self.deadzone))
         k = int(nonzero[-1]) + 1 if nonzero.size else 0
-        _, ph_l, pw_l = q.shape
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
         chunks: list[tuple[bytes, bytes]] = []
         if k:
-            chunks.append((LATENT, j2k.encode_plane(j2k.to_mosaic(q[:k], cols), self.latent_levels)))
+            # quantized plane by plane straight into its mosaic cell (j2k.to_mosaic's layout): no
+            # float temporaries the size of the latent, and no second int16 copy of it
+            mosaic = np.zeros(j2k.latent_mosaic_shape(k, cols, ph_l, pw_l), dtype=np.int16)
+            for m in range(k):
+                r, c = divmod(m, cols)
+                mosaic[r * ph_l : (r + 1) * ph_l, c * pw_l : (c + 1) * pw_l] = quant.quantize(
+                    a.z[m], step, self.deadzone
+                )
+            chunks.append((LATENT, j2k.encode_plane(mosaic, self.latent_levels)))
         if a.alpha_chunk is not None:
             chunks.append((ALPHA, a.alpha_chunk))
         header = Header(
@@ -140,7 +148,7 @@ class CaePcaJ2kCodec:
             weights_hash=self.model.weights_hash,
             step=step,
             quality=quality,
-            latent_channels=q.shape[0],
+            latent_channels=m_all,
             components=k,
             mosaic_cols=cols,
         )

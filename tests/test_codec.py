@@ -109,6 +109,25 @@ def test_the_mosaic_layout_is_the_encoders_choice_and_decodes_the_same(codec, rn
     assert np.array_equal(codec.decode(container.unpack(data)), codec.decode(container.unpack(one_column)))
 
 
+def test_pack_writes_the_quantized_components_as_to_mosaic_lays_them_out(codec, rng) -> None:
+    from dataclasses import replace
+
+    from cae_codec.codec import FamilyCodec
+
+    plain = codec.at(1.0)[0] if isinstance(codec, FamilyCodec) else codec
+    a = plain.analyse(smooth_image(rng, 140, 300, 3))
+    z = a.z.copy()
+    z[5] = 0.0  # an all-zero component inside the stored range
+    z[9] = 0.54  # quantizes to 0 in a plane with (0.5 + dead zone) x step as its threshold...
+    z[9, 0, 0] = 0.61  # ...except one value just past it: the component must still be stored
+    z[10:] = 0.59
+    box = container.unpack(plain.pack(replace(a, z=z), 1.0))
+    q = np.stack([quant.quantize(plane, 1.0, plain.deadzone) for plane in z])
+    assert box.header.components == 10
+    expected = j2k.to_mosaic(q[:10], box.header.mosaic_cols)
+    assert np.array_equal(j2k.decode_plane(box.chunks[container.LATENT], expected.shape, np.dtype(np.int16)), expected)
+
+
 def test_encode_rejects_non_uint8() -> None:
     with pytest.raises(CaecError, match="uint8"):
         api.encode(np.zeros((4, 4, 3), dtype=np.float32))
