@@ -291,16 +291,7 @@ def check_pca(
                 data = plain.pack(replace(a, z=z), step)
                 q = container.unpack(data)
                 zq = np.zeros_like(z)
-                if q.header.components:
-                    mosaic = j2k.decode_plane(
-                        q.chunks[container.LATENT],
-                        j2k.latent_mosaic_shape(q.header.components, q.header.mosaic_cols, h, w),
-                        np.dtype(np.int16),
-                        "latent",
-                    )
-                    zq[: q.header.components] = quant.dequantize(
-                        j2k.from_mosaic(mosaic, q.header.components, h, w), q.header.step
-                    )
+                zq[: q.header.components] = quant.dequantize(j2k.read_components(q, h, w), q.header.step)
                 rec = synthesize(plain, zq, bases, labels, q.header.step, img.shape[0], img.shape[1])
                 if name == variants[0]:  # the script's own decoder must be the codec's (batching may move 1 level)
                     assert np.abs(rec.astype(int) - plain.decode(q)).max() <= 1, "synthesize() is not the codec"

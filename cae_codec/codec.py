@@ -175,14 +175,8 @@ class CaePcaJ2kCodec:
         self.check_model(hd)
         s = self.model.stride
         j2k.check_payload(box, s)
-        lh, lw = hd.padded_height // s, hd.padded_width // s
+        q = j2k.read_components(box, hd.padded_height // s, hd.padded_width // s)
         k = hd.components
-        if k:
-            shape = j2k.latent_mosaic_shape(k, hd.mosaic_cols, lh, lw)
-            mosaic = j2k.decode_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent")
-            q = j2k.from_mosaic(mosaic, k, lh, lw)
-        else:
-            q = np.zeros((0, lh, lw), dtype=np.int16)
         colour = 3 if hd.channels >= 3 else 1
         # the output is filled in place, tiles cropped at the border, alpha in its own channel:
         # no padded, concatenated or contiguous copy of the whole image is ever made

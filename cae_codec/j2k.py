@@ -184,6 +184,15 @@ def latent_mosaic_shape(components: int, mosaic_cols: int, plane_h: int, plane_w
     return math.ceil(components / mosaic_cols) * plane_h, mosaic_cols * plane_w
 
 
+def read_components(box: Container, plane_h: int, plane_w: int) -> np.ndarray:
+    """The stored components of a ``cae-pca-j2k`` file as int16 (K, plane_h, plane_w); K may be 0."""
+    k = box.header.components
+    if not k:
+        return np.zeros((0, plane_h, plane_w), dtype=np.int16)
+    shape = latent_mosaic_shape(k, box.header.mosaic_cols, plane_h, plane_w)
+    return from_mosaic(decode_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent"), k, plane_h, plane_w)
+
+
 def check_payload(box: Container, stride: int) -> None:
     """Every check of a ``cae-pca-j2k`` payload that needs no network: chunks present, codestream shapes.
 

@@ -126,6 +126,7 @@ def test_pack_writes_the_quantized_components_as_to_mosaic_lays_them_out(codec, 
     assert box.header.components == 10
     expected = j2k.to_mosaic(q[:10], box.header.mosaic_cols)
     assert np.array_equal(j2k.decode_plane(box.chunks[container.LATENT], expected.shape, np.dtype(np.int16)), expected)
+    assert np.array_equal(j2k.read_components(box, *q.shape[1:]), q[:10])
 
 
 def test_encode_rejects_non_uint8() -> None:

@@ -61,13 +61,7 @@ def test_the_scripts_decoder_is_the_codecs(headroom, rng) -> None:
     side = 128 // plain.model.stride
     h, w = hd.padded_height // plain.model.stride, hd.padded_width // plain.model.stride
     q = np.zeros((plain.model.latent_channels, h, w), np.float32)
-    mosaic = headroom.j2k.decode_plane(
-        box.chunks[container.LATENT],
-        headroom.j2k.latent_mosaic_shape(hd.components, hd.mosaic_cols, h, w),
-        np.dtype(np.int16),
-        "latent",
-    )
-    q[: hd.components] = quant.dequantize(headroom.j2k.from_mosaic(mosaic, hd.components, h, w), hd.step)
+    q[: hd.components] = quant.dequantize(headroom.j2k.read_components(box, h, w), hd.step)
     stored = plain.basis.numpy().astype(np.float64)
     labels = np.zeros(len(headroom.to_tiles(q, side)), int)
     rec = headroom.synthesize(plain, q, [stored], labels, hd.step, 130, 260)
