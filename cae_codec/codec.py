@@ -125,14 +125,11 @@ class CaePcaJ2kCodec:
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
         chunks: list[tuple[bytes, bytes]] = []
         if k:
-            # quantized plane by plane straight into its mosaic cell (j2k.to_mosaic's layout): no
-            # float temporaries the size of the latent, and no second int16 copy of it
-            mosaic = np.zeros(j2k.latent_mosaic_shape(k, cols, ph_l, pw_l), dtype=np.int16)
-            for m in range(k):
-                r, c = divmod(m, cols)
-                mosaic[r * ph_l : (r + 1) * ph_l, c * pw_l : (c + 1) * pw_l] = quant.quantize(
-                    a.z[m], step, self.deadzone
-                )
+            # quantized plane by plane straight into its mosaic cell: no float temporaries the
+            # size of the latent, and no second int16 copy of it
+            mosaic = j2k.build_mosaic(
+                k, cols, ph_l, pw_l, lambda m: quant.quantize(a.z[m], step, self.deadzone), np.dtype(np.int16)
+            )
             chunks.append((LATENT, j2k.encode_plane(mosaic, self.latent_levels)))
         if a.alpha_chunk is not None:
             chunks.append((ALPHA, a.alpha_chunk))

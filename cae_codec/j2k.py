@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -59,13 +60,22 @@ def mosaic_columns(components: int, plane_h: int, plane_w: int) -> int:
     return max(1, min(components, CODE_BLOCK // plane_w))
 
 
+def build_mosaic(
+    components: int, cols: int, h: int, w: int, plane: Callable[[int], np.ndarray], dtype: np.dtype
+) -> np.ndarray:
+    """The (rows*h, cols*w) mosaic, component k (``plane(k)``, made one at a time so that no
+    (K, h, w) copy is needed) at grid cell (k // cols, k % cols); empty cells are 0."""
+    mosaic = np.zeros(latent_mosaic_shape(components, cols, h, w), dtype=dtype)
+    for k in range(components):
+        r, c = divmod(k, cols)
+        mosaic[r * h : (r + 1) * h, c * w : (c + 1) * w] = plane(k)
+    return mosaic
+
+
 def to_mosaic(planes: np.ndarray, cols: int) -> np.ndarray:
-    """(K, h, w) -> (rows*h, cols*w), component k at grid cell (k // cols, k % cols); empty cells are 0."""
+    """(K, h, w) -> the mosaic of :func:`build_mosaic`."""
     k, h, w = planes.shape
-    rows = math.ceil(k / cols)
-    grid = np.zeros((rows * cols, h, w), dtype=planes.dtype)
-    grid[:k] = planes
-    return grid.reshape(rows, cols, h, w).transpose(0, 2, 1, 3).reshape(rows * h, cols * w)
+    return build_mosaic(k, cols, h, w, planes.__getitem__, planes.dtype)
 
 
 def from_mosaic(mosaic: np.ndarray, components: int, h: int, w: int) -> np.ndarray:

@@ -109,6 +109,17 @@ def test_the_mosaic_layout_is_the_encoders_choice_and_decodes_the_same(codec, rn
     assert np.array_equal(codec.decode(container.unpack(data)), codec.decode(container.unpack(one_column)))
 
 
+def test_mosaic_layout_is_the_formats_and_from_mosaic_inverts_it() -> None:
+    planes = np.arange(1, 5 * 2 * 3 + 1, dtype=np.int16).reshape(5, 2, 3)
+    mosaic = j2k.to_mosaic(planes, 2)
+    assert mosaic.shape == (6, 6)  # ceil(5 / 2) rows of 2-row planes, 2 columns of 3-column planes
+    for k in range(5):  # docs/format.md: component k at grid cell (k // C, k % C)
+        r, c = divmod(k, 2)
+        assert np.array_equal(mosaic[2 * r : 2 * r + 2, 3 * c : 3 * c + 3], planes[k])
+    assert not mosaic[4:, 3:].any()  # the empty cell
+    assert np.array_equal(j2k.from_mosaic(mosaic, 5, 2, 3), planes)
+
+
 def test_pack_writes_the_quantized_components_as_to_mosaic_lays_them_out(codec, rng) -> None:
     from dataclasses import replace
 
