@@ -37,7 +37,15 @@ import torch
 
 from cae_codec import container, j2k, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import Analysis, CaePcaJ2kCodec, Codec, FamilyCodec, pack_for_bpp, plain_codecs
+from cae_codec.codec import (
+    Analysis,
+    CaePcaJ2kCodec,
+    Codec,
+    FamilyCodec,
+    pack_for_bpp,
+    plain_codecs,
+    stored_components,
+)
 from cae_codec.color import ycbcr_to_rgb
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
@@ -62,10 +70,9 @@ def analysed(codec: Codec, img: np.ndarray, plain: CaePcaJ2kCodec) -> Analysis:
 
 
 def quantized(plain: CaePcaJ2kCodec, z: np.ndarray, step: float) -> np.ndarray:
-    """The components the file stores: quantized, trailing all-zero components dropped."""
-    q = np.stack([quant.quantize(plane, step, plain.deadzone) for plane in z])
-    nonzero = np.flatnonzero(np.any(q.reshape(q.shape[0], -1) != 0, axis=1))
-    return q[: int(nonzero[-1]) + 1 if nonzero.size else 0]
+    """The components the file stores, quantized."""
+    k = stored_components(z, step, plain.deadzone)
+    return np.stack([quant.quantize(plane, step, plain.deadzone) for plane in z[:k]]) if k else z[:0].astype(np.int16)
 
 
 def latent_bytes(q: np.ndarray, cols: int) -> int:

@@ -16,7 +16,7 @@ import torch
 
 from cae_codec import container, j2k, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import FamilyCodec
+from cae_codec.codec import Analysis, FamilyCodec
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
@@ -49,15 +49,16 @@ def main() -> None:
             with torch.inference_mode():
                 x = torch.from_numpy(pad_edge(img.transpose(2, 0, 1).copy(), ph, pw))[None].float() / 255
                 y = plain.net.encode(rgb_to_ycbcr(x))
-                z = torch.einsum("bmhw,mk->bkhw", y - plain.mean.view(1, -1, 1, 1), plain.basis)
-                qz = torch.from_numpy(quant.quantize(z[0].numpy(), step_used, plain.deadzone))
-                k = int(np.flatnonzero(qz.reshape(qz.shape[0], -1).abs().sum(1).numpy())[-1]) + 1
-                cols = j2k.mosaic_columns(k, qz.shape[1], qz.shape[2])
-                stream = j2k.encode_plane(j2k.to_mosaic(qz[:k].numpy(), cols), plain.latent_levels)
-                yq = qz[None].float() * step_used
+                z = torch.einsum("bmhw,mk->bkhw", y - plain.mean.view(1, -1, 1, 1), plain.basis)[0].numpy()
+                # the whole-image latent packed as the codec packs a tiled one: same quantizer and coding
+                whole_file = plain.pack(Analysis(z, h, w, 3, (ph, pw), None), step_used)
+                whole = container.unpack(whole_file)
+                ints = np.zeros(z.shape, np.float32)
+                ints[: whole.header.components] = j2k.read_components(whole, *z.shape[1:])
+                yq = torch.from_numpy(ints)[None] * whole.header.step
                 yh = torch.einsum("bkhw,mk->bmhw", yq, plain.basis) + plain.mean.view(1, -1, 1, 1)
-                rec = (ycbcr_to_rgb(plain.net.decode(yh, step_used)).clamp(0, 1) * 255).round()[0, :, :h, :w]
-            wb.append(8 * (len(data) - len(container.unpack(data).chunks[container.LATENT]) + len(stream)) / (h * w))
+                rec = (ycbcr_to_rgb(plain.net.decode(yh, whole.header.step)).clamp(0, 1) * 255).round()[0, :, :h, :w]
+            wb.append(8 * len(whole_file) / (h * w))
             wp.append(psnr_rgb(img, rec.permute(1, 2, 0).numpy().astype(np.uint8)))
         print(f"{q:7d}  {np.mean(tb):9.3f}  {np.mean(tp):10.2f}  {np.mean(wb):9.3f}  {np.mean(wp):10.2f}", flush=True)
 

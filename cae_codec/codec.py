@@ -117,11 +117,7 @@ class CaePcaJ2kCodec:
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
         m_all, ph_l, pw_l = a.z.shape
-        # trailing all-zero components are not stored; quantize() is monotonic in |z|, so a
-        # component has a non-zero integer exactly when its largest magnitude quantizes to one
-        peaks = np.array([np.abs(plane).max() for plane in a.z], dtype=np.float32)
-        nonzero = np.flatnonzero(quant.quantize(peaks, step, self.deadzone))
-        k = int(nonzero[-1]) + 1 if nonzero.size else 0
+        k = stored_components(a.z, step, self.deadzone)
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
         chunks: list[tuple[bytes, bytes]] = []
         if k:
@@ -198,6 +194,16 @@ class CaePcaJ2kCodec:
             if progress:
                 progress(len(batch))
         return out
+
+
+def stored_components(z: np.ndarray, step: float, deadzone: float) -> int:
+    """How many leading components of ``z`` (M, h, w) a file stores at ``step``: trailing
+    components that quantize to all zeros are left out."""
+    # quantize() is monotonic in |z|, so a component has a non-zero integer exactly when its
+    # largest magnitude quantizes to one; plane by plane, no temporary the size of the latent
+    peaks = np.array([np.abs(plane).max() for plane in z], dtype=np.float32)
+    nonzero = np.flatnonzero(quant.quantize(peaks, step, deadzone))
+    return int(nonzero[-1]) + 1 if nonzero.size else 0
 
 
 def encode_analysed(
