@@ -28,7 +28,7 @@ from cae_codec.codec import CaePcaJ2kCodec, FamilyCodec
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
-from cae_codec.train import list_images
+from cae_codec.train import list_images, quantized_latent
 
 CROP = 256
 
@@ -55,10 +55,9 @@ def decoded_crop(plain: CaePcaJ2kCodec, crop: np.ndarray, step: float) -> np.nda
     """The codec's decode of a CROP x CROP crop (four tiles) at ``step``, stitched."""
     n = CROP // 128
     tiles = crop.reshape(n, 128, n, 128, 3).transpose(0, 2, 4, 1, 3).reshape(n * n, 3, 128, 128)
-    y = plain.net.encode(rgb_to_ycbcr(torch.from_numpy(tiles.copy()).float() / 255))  # type: ignore[operator]
-    mean = plain.mean.view(1, -1, 1, 1)
-    z = quant.quantize_dequantize(torch.einsum("bmhw,mk->bkhw", y - mean, plain.basis), step, plain.deadzone)
-    x = ycbcr_to_rgb(plain.net.decode(torch.einsum("bkhw,mk->bmhw", z, plain.basis) + mean, step))  # type: ignore[operator]
+    x = rgb_to_ycbcr(torch.from_numpy(tiles.copy()).float() / 255)
+    y_hat = quantized_latent(plain.net, x, plain.mean.view(1, -1, 1, 1), plain.basis, step)  # type: ignore[arg-type]  # plain.net is a CAE
+    x = ycbcr_to_rgb(plain.net.decode(y_hat, step))  # type: ignore[operator]
     rgb = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     return rgb.reshape(n, n, 3, 128, 128).transpose(0, 3, 1, 4, 2).reshape(CROP, CROP, 3)
 

@@ -202,8 +202,8 @@ def _restore(path: Path, tensors: dict[str, torch.Tensor], model: CAE, opt: torc
 
 
 @torch.no_grad()
-def _quantized_latent(
-    model: CAE, x: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, step: torch.Tensor
+def quantized_latent(
+    model: CAE, x: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, step: torch.Tensor | float
 ) -> torch.Tensor:
     """The latent the codec's decoder receives for crops ``x`` at ``step``: encoded in fp32 (as
     the codec encodes), rotated by the PCA, quantized with the encoder's dead zone, rotated back."""
@@ -367,7 +367,7 @@ def _train(cfg: TrainConfig) -> Path:
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
         if frozen_pca is not None:
-            y_hat = _quantized_latent(model, x, *pca, qstep)
+            y_hat = quantized_latent(model, x, *pca, qstep)
             with autocast:
                 x_hat = decode_fn(y_hat, qstep)
             # the decoder's output is clamped to [0,1] in RGB before it becomes pixels
