@@ -38,9 +38,9 @@ import torch
 from cae_codec import container, j2k, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.codec import (
-    Analysis,
     CaePcaJ2kCodec,
     Codec,
+    FamilyAnalysis,
     FamilyCodec,
     pack_for_bpp,
     plain_codecs,
@@ -62,11 +62,6 @@ def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
     """The model that writes ``quality``'s files and the step it quantizes with."""
     step = quant.step_for_quality(quality)
     return codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
-
-
-def analysed(codec: Codec, img: np.ndarray, plain: CaePcaJ2kCodec) -> Analysis:
-    a = codec.analyse(img)
-    return a.of(plain) if isinstance(codec, FamilyCodec) else a  # type: ignore[union-attr]
 
 
 def quantized(plain: CaePcaJ2kCodec, z: np.ndarray, step: float) -> np.ndarray:
@@ -101,18 +96,18 @@ def interleaved(q: np.ndarray, g: int) -> np.ndarray:
     return full.reshape(n // (g * g), g, g, h, w).transpose(0, 3, 1, 4, 2).reshape(n // (g * g), h * g, w * g)
 
 
-def check_entropy(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence[int]) -> None:
+def check_entropy(codec: Codec, photos: Sequence[FamilyAnalysis], qualities: Sequence[int]) -> None:
     print("| quality | JPEG 2000 (bpp) | order-0 per component | causal context | JPEG 2000 over context |")
     print("|---|---|---|---|---|")
     for quality in qualities:
         plain, step = member_at(codec, quality)
         j2k_bits = h0 = hc = pixels = 0.0
-        for img in images:
-            q = quantized(plain, analysed(codec, img, plain).z, step)
+        for photo in photos:
+            q = quantized(plain, photo.of(plain).z, step)
             j2k_bits += 8 * latent_bytes(q, j2k.mosaic_columns(len(q), *q.shape[1:]))
             h0 += sum(entropy_bits(plane) for plane in q)
             hc += sum(context_entropy_bits(plane) for plane in q)
-            pixels += img.shape[0] * img.shape[1]
+            pixels += photo.height * photo.width
         print(
             f"| {quality} | {j2k_bits / pixels:.3f} | {h0 / pixels:.3f} | {hc / pixels:.3f} | "
             f"{100 * (j2k_bits / hc - 1):+.1f}% |",
@@ -120,7 +115,7 @@ def check_entropy(codec: Codec, images: Sequence[np.ndarray], qualities: Sequenc
         )
 
 
-def check_layout(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence[int]) -> None:
+def check_layout(codec: Codec, photos: Sequence[FamilyAnalysis], qualities: Sequence[int]) -> None:
     columns: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "shipped (code-block columns)": lambda q: j2k.to_mosaic(q, j2k.mosaic_columns(len(q), *q.shape[1:])),
         "one column": lambda q: j2k.to_mosaic(q, 1),
@@ -142,8 +137,8 @@ def check_layout(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence
         total = dict.fromkeys(names, 0)
         seconds = dict.fromkeys(names, 0.0)
         pixels = 0
-        for img in images:
-            q = quantized(plain, analysed(codec, img, plain).z, step)
+        for photo in photos:
+            q = quantized(plain, photo.of(plain).z, step)
             for name, layout in columns.items():
                 mosaic = layout(q)
                 best = math.inf
@@ -155,10 +150,10 @@ def check_layout(codec: Codec, images: Sequence[np.ndarray], qualities: Sequence
                     best = min(best, time.perf_counter() - t)
                 total[name] += len(data)
                 seconds[name] += best
-            pixels += img.shape[0] * img.shape[1]
+            pixels += photo.height * photo.width
         base = total[names[0]]
         others = " | ".join(f"{100 * (total[n] / base - 1):+.2f}%" for n in names[1:])
-        times = " / ".join(f"{1000 * seconds[n] / len(images):.1f}" for n in names)
+        times = " / ".join(f"{1000 * seconds[n] / len(photos):.1f}" for n in names)
         print(f"| {quality} | {8 * base / pixels:.3f} | {others} | {times} |", flush=True)
 
 
@@ -167,18 +162,17 @@ def _square_columns(k: int, h: int, w: int) -> int:
     return min(range(1, k + 1), key=lambda c: abs(math.log(c * w / (math.ceil(k / c) * h)))) if k else 0
 
 
-def check_ceiling(codec: Codec, images: Sequence[np.ndarray], steps: Sequence[float]) -> None:
+def check_ceiling(codec: Codec, photos: Sequence[FamilyAnalysis], steps: Sequence[float]) -> None:
     plain, _ = member_at(codec, quant.QUALITY_MAX)
     print(f"`{plain.name}`, the member of the finest steps")
     print("| step | bpp | PSNR-RGB (dB) |")
     print("|---|---|---|")
-    analyses = [(img, analysed(codec, img, plain)) for img in images]
     for step in steps:
         bpp, psnr = [], []
-        for img, a in analyses:
-            data = plain.pack(a, step)
-            bpp.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-            psnr.append(psnr_rgb(img, plain.decode(container.unpack(data))))
+        for photo in photos:
+            data = plain.pack(photo.of(plain), step)
+            bpp.append(8 * len(data) / (photo.height * photo.width))
+            psnr.append(psnr_rgb(photo.image, plain.decode(container.unpack(data))))
         print(f"| {step:g} | {np.mean(bpp):.3f} | {np.mean(psnr):.2f} |", flush=True)
 
 
@@ -251,8 +245,8 @@ def synthesize(
 
 def check_pca(
     codec: Codec,
-    images: Sequence[np.ndarray],
-    train: Sequence[np.ndarray],
+    photos: Sequence[FamilyAnalysis],
+    train: Sequence[FamilyAnalysis],
     keep: Sequence[int],
     clusters: Sequence[int],
 ) -> None:
@@ -260,6 +254,7 @@ def check_pca(
     variants += [f"{k} stored bases, one per tile" for k in clusters] + [f"first {n} components" for n in keep]
     curves: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
     fitted: dict[tuple[str, int], list[np.ndarray]] = {}
+    train_tiles: dict[str, np.ndarray] = {}  # per member, shared by every K
     for quality in QUALITIES:
         plain, step = member_at(codec, quality)
         side = TILE // plain.model.stride
@@ -267,16 +262,18 @@ def check_pca(
         for k in clusters:
             if (plain.name, k) not in fitted:  # one fit per member, at the step of its middle quality
                 own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
-                centred = [centred_latent(analysed(codec, t, plain).z, stored) for t in train]
+                if plain.name not in train_tiles:
+                    centred = [centred_latent(t.of(plain).z, stored) for t in train]
+                    train_tiles[plain.name] = np.concatenate([to_tiles(c, side) for c in centred])
                 fitted[(plain.name, k)] = fit_clustered_bases(
-                    np.concatenate([to_tiles(c, side) for c in centred]),
+                    train_tiles[plain.name],
                     stored,
                     k,
                     member_at(codec, own[len(own) // 2])[1],
                 )
         points: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
-        for img in images:
-            a = analysed(codec, img, plain)
+        for photo in photos:
+            a = photo.of(plain)
             m, h, w = a.z.shape
             centred = centred_latent(a.z, stored)
             tiles = to_tiles(centred, side)
@@ -299,10 +296,11 @@ def check_pca(
                 q = container.unpack(data)
                 zq = np.zeros_like(z)
                 zq[: q.header.components] = quant.dequantize(j2k.read_components(q, h, w), q.header.step)
-                rec = synthesize(plain, zq, bases, labels, q.header.step, img.shape[0], img.shape[1])
+                rec = synthesize(plain, zq, bases, labels, q.header.step, photo.height, photo.width)
                 if name == variants[0]:  # the script's own decoder must be the codec's (batching may move 1 level)
                     assert np.abs(rec.astype(int) - plain.decode(q)).max() <= 1, "synthesize() is not the codec"
-                points[name].append(((8 * len(data) + side_bits) / (img.shape[0] * img.shape[1]), psnr_rgb(img, rec)))
+                bpp = (8 * len(data) + side_bits) / (photo.height * photo.width)
+                points[name].append((bpp, psnr_rgb(photo.image, rec)))
         for name in variants:
             curves[name].append(tuple(np.mean(points[name], axis=0)))  # type: ignore[arg-type]
         print(
@@ -318,11 +316,13 @@ def check_pca(
         print(f"| {name} | {bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]):+.2f}% |")
 
 
-def check_hybrid(codec: Codec, images: Sequence[np.ndarray], targets: Sequence[float], bases: Sequence[float]) -> None:
+def check_hybrid(
+    codec: Codec, photos: Sequence[FamilyAnalysis], targets: Sequence[float], bases: Sequence[float]
+) -> None:
     j2k_codec = Jpeg2000()
     rows: dict[tuple[float, str], list[float]] = {}
-    for img in images:
-        h, w = img.shape[:2]
+    for photo in photos:
+        img, h, w = photo.image, photo.height, photo.width
         packer = codec.packer(img)
         for target in targets:
             budget = math.floor(target * h * w / 8)
@@ -346,7 +346,7 @@ def check_hybrid(codec: Codec, images: Sequence[np.ndarray], targets: Sequence[f
         print(f"| {target:g} | {name} | {np.mean(values):.2f} | {len(values)} |")
 
 
-def check_deadzone(codec: Codec, images: Sequence[np.ndarray], deadzones: Sequence[float]) -> None:
+def check_deadzone(codec: Codec, photos: Sequence[FamilyAnalysis], deadzones: Sequence[float]) -> None:
     curves: dict[tuple[str, float], list[tuple[float, float]]] = {}
     for quality in QUALITIES:
         plain, step = member_at(codec, quality)
@@ -355,10 +355,10 @@ def check_deadzone(codec: Codec, images: Sequence[np.ndarray], deadzones: Sequen
             plain.deadzone = deadzone
             try:
                 points = []
-                for img in images:
-                    data = plain.pack(analysed(codec, img, plain), step)
+                for photo in photos:
+                    data = plain.pack(photo.of(plain), step)
                     rec = plain.decode(container.unpack(data))
-                    points.append((8 * len(data) / (img.shape[0] * img.shape[1]), psnr_rgb(img, rec)))
+                    points.append((8 * len(data) / (photo.height * photo.width), psnr_rgb(photo.image, rec)))
             finally:
                 plain.deadzone = shipped
             curves.setdefault((plain.name, deadzone), []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
@@ -391,29 +391,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     numbers = lambda text, kind=float: [kind(v) for v in text.split(",") if v]  # noqa: E731
     codec = get_codec(args.model, "cpu")
-    images = [open_image(f)[:, :, :3] for f in list_images(args.dataset)[: args.images]]
+    # each photo keeps what each model's encoder made of it, for every check and quality
+    photos = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in list_images(args.dataset)[: args.images]]
     for check in args.checks.split(","):
-        print(f"\n## {check}: {args.model}, {len(images)} images of {args.dataset}\n", flush=True)
+        print(f"\n## {check}: {args.model}, {len(photos)} images of {args.dataset}\n", flush=True)
         if check == "entropy":
-            check_entropy(codec, images, numbers(args.qualities, int))
+            check_entropy(codec, photos, numbers(args.qualities, int))
         elif check == "layout":
-            check_layout(codec, images, numbers(args.qualities, int))
+            check_layout(codec, photos, numbers(args.qualities, int))
         elif check == "ceiling":
-            check_ceiling(codec, images, numbers(args.steps))
+            check_ceiling(codec, photos, numbers(args.steps))
         elif check == "pca":
-            files = list_images(args.train)
-            train = [open_image(f)[:, :, :3] for f in files[:: max(1, len(files) // args.train_images)]]
-            check_pca(
-                codec,
-                images,
-                train[: args.train_images] if numbers(args.clusters, int) else [],
-                numbers(args.keep, int),
-                numbers(args.clusters, int),
-            )
+            clusters = numbers(args.clusters, int)
+            files = list_images(args.train) if clusters else []
+            every = max(1, len(files) // args.train_images)
+            train = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in files[::every][: args.train_images]]
+            check_pca(codec, photos, train, numbers(args.keep, int), clusters)
         elif check == "deadzone":
-            check_deadzone(codec, images, numbers(args.deadzones))
+            check_deadzone(codec, photos, numbers(args.deadzones))
         elif check == "hybrid":
-            check_hybrid(codec, images, numbers(args.targets), numbers(args.bases))
+            check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
         else:
             raise SystemExit(f"headroom: unknown check {check!r}")
 

@@ -244,16 +244,17 @@ def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: f
 
 
 class FamilyAnalysis:
-    """An image as each member of a family sees it; a member's encoder runs on first use only."""
+    """An image as each member of a family (or any single-model codec) sees it; a member's
+    encoder runs on first use only."""
 
     def __init__(self, img: np.ndarray) -> None:
-        self._img = img
+        self.image = img
         self._by_member: dict[str, Analysis] = {}
         self.height, self.width = img.shape[:2]
 
     def of(self, member: CaePcaJ2kCodec) -> Analysis:
         if member.name not in self._by_member:
-            self._by_member[member.name] = member.analyse(self._img)
+            self._by_member[member.name] = member.analyse(self.image)
         return self._by_member[member.name]
 
 

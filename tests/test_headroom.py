@@ -56,7 +56,7 @@ def test_the_scripts_decoder_is_the_codecs(headroom, rng) -> None:
     codec = api.get_codec(api.DEFAULT_MODEL, "cpu")
     plain, step = headroom.member_at(codec, 7)
     img = smooth_image(rng, 130, 260, 3)
-    box = container.unpack(plain.pack(headroom.analysed(codec, img, plain), step))
+    box = container.unpack(plain.pack(plain.analyse(img), step))
     hd = box.header
     side = 128 // plain.model.stride
     h, w = hd.padded_height // plain.model.stride, hd.padded_width // plain.model.stride
