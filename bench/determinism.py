@@ -31,12 +31,11 @@ work = Path(sys.argv[2])
 for cae in sorted(work.glob("*.cae")):
     data = cae.read_bytes()
     np.save(work / f"{cae.stem}.px{sys.argv[1]}.npy", api.decode(data, device="cpu"))
-    hd = container.unpack(data).header
-    rows = -(-hd.components // hd.mosaic_cols)
+    box = container.unpack(data)
+    hd = box.header
     stride = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
-    shape = (rows * hd.padded_height // stride, hd.mosaic_cols * hd.padded_width // stride)
-    latent = container.unpack(data).chunks[container.LATENT]
-    np.save(work / f"{cae.stem}.q{sys.argv[1]}.npy", j2k.decode_plane(latent, shape, np.dtype(np.int16)))
+    q = j2k.read_components(box, hd.padded_height // stride, hd.padded_width // stride)
+    np.save(work / f"{cae.stem}.q{sys.argv[1]}.npy", q)
 print(torch.get_num_threads())
 """
 

@@ -715,10 +715,8 @@ data = open(sys.argv[2], "rb").read()
 box = container.unpack(data)
 np.save(sys.argv[3], api.decode(data, device="cpu"))
 hd = box.header
-rows = -(-hd.components // hd.mosaic_cols)
 s = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
-shape = (rows * hd.padded_height // s, hd.mosaic_cols * hd.padded_width // s)
-np.save(sys.argv[4], j2k.decode_plane(box.chunks[container.LATENT], shape, np.dtype(np.int16)))
+np.save(sys.argv[4], j2k.read_components(box, hd.padded_height // s, hd.padded_width // s))
 """
 
 
