@@ -47,6 +47,7 @@ from cae_codec.codec import (
     stored_components,
 )
 from cae_codec.color import ycbcr_to_rgb
+from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import psnr_rgb
@@ -56,6 +57,7 @@ from cae_codec.tiling import TILE
 from cae_codec.train import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
+CHECKS = ("entropy", "layout", "ceiling", "pca", "hybrid", "deadzone")
 
 
 def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
@@ -376,7 +378,7 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--checks", default="entropy,layout,ceiling,pca,hybrid,deadzone")
+    ap.add_argument("--checks", default=",".join(CHECKS))
     ap.add_argument("--qualities", default="1,3,5,7,9", help="for entropy and layout")
     ap.add_argument("--steps", default="0.354,0.25,0.177,0.125,0.088,0.0625,0.03", help="for ceiling (member steps)")
     ap.add_argument("--keep", default="128,96,64", help="for pca: components kept")
@@ -388,12 +390,23 @@ def main() -> None:
     ap.add_argument("--deadzones", default="0.06,0.14", help="for deadzone: dead zones besides the shipped one")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    checks = args.checks.split(",")
+    unknown = [c for c in checks if c not in CHECKS]
+    if unknown:  # before any check runs: some take many minutes
+        raise SystemExit(f"headroom: unknown check {unknown[0]!r} (choose from {', '.join(CHECKS)})")
     torch.set_num_threads(args.threads)
+    try:
+        run(args, checks)
+    except CaecError as e:
+        raise SystemExit(f"headroom: {e}") from None
+
+
+def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
     numbers = lambda text, kind=float: [kind(v) for v in text.split(",") if v]  # noqa: E731
     codec = get_codec(args.model, "cpu")
     # each photo keeps what each model's encoder made of it, for every check and quality
     photos = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in list_images(args.dataset)[: args.images]]
-    for check in args.checks.split(","):
+    for check in checks:
         print(f"\n## {check}: {args.model}, {len(photos)} images of {args.dataset}\n", flush=True)
         if check == "entropy":
             check_entropy(codec, photos, numbers(args.qualities, int))
@@ -409,10 +422,8 @@ def main() -> None:
             check_pca(codec, photos, train, numbers(args.keep, int), clusters)
         elif check == "deadzone":
             check_deadzone(codec, photos, numbers(args.deadzones))
-        elif check == "hybrid":
-            check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
         else:
-            raise SystemExit(f"headroom: unknown check {check!r}")
+            check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
 
 
 if __name__ == "__main__":

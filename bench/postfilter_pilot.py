@@ -26,6 +26,7 @@ from cae_codec import container, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.codec import CaePcaJ2kCodec, FamilyCodec
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
 from cae_codec.train import list_images, quantized_latent
@@ -65,6 +66,8 @@ def decoded_crop(plain: CaePcaJ2kCodec, crop: np.ndarray, step: float) -> np.nda
 def make_pairs(plain: CaePcaJ2kCodec, files: list[Path], count: int, steps: tuple[float, float], seed: int):
     rng = np.random.default_rng(seed)
     photos = [p for p in (open_image(f)[:, :, :3] for f in files) if min(p.shape[:2]) >= CROP]
+    if not photos:
+        raise CaecError(f"no training photo is at least {CROP}x{CROP}")
     originals = np.empty((count, CROP, CROP, 3), np.uint8)
     decodes = np.empty_like(originals)
     for i in range(count):
@@ -92,8 +95,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    try:
+        run(args)
+    except CaecError as e:
+        raise SystemExit(f"postfilter_pilot: {e}") from None
+
+
+def run(args: argparse.Namespace) -> None:
     codec = get_codec(args.model, "cpu")
-    plain = codec.members[args.member] if isinstance(codec, FamilyCodec) else codec
+    plain = codec.members.get(args.member) if isinstance(codec, FamilyCodec) else codec
+    if plain is None:
+        raise CaecError(f"{args.member!r} is not a member of {codec.name} ({', '.join(codec.members)})")
+    qualities = [int(q) for q in args.qualities.split(",")]
+    member_steps = {}  # checked before the pairs and the training, which take minutes
+    for quality in qualities:
+        step = quant.step_for_quality(quality)
+        member, member_steps[quality] = codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
+        if member is not plain:
+            raise CaecError(f"quality {quality} is not served by {plain.name}")
+    images = [open_image(f)[:, :, :3] for f in list_images(args.dataset)[: args.images]]
     t0 = time.time()
     originals, decodes = make_pairs(plain, list_images(args.train), args.pairs, (args.step_min, args.step_max), 0)
     print(f"{args.pairs} pairs in {time.time() - t0:.0f} s", flush=True)
@@ -123,15 +143,10 @@ def main() -> None:
 
     print("| quality | PSNR decoded (dB) | PSNR filtered (dB) | gain (dB) |")
     print("|---|---|---|---|")
-    images = [open_image(f)[:, :, :3] for f in list_images(args.dataset)[: args.images]]
-    for quality in (int(q) for q in args.qualities.split(",")):
-        step = quant.step_for_quality(quality)
-        member, member_step = codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
-        if member is not plain:
-            raise SystemExit(f"postfilter_pilot: quality {quality} is not served by {plain.name}")
+    for quality in qualities:
         before, after = [], []
         for img in images:
-            rec = plain.decode(container.unpack(plain.pack(plain.analyse(img), member_step)))
+            rec = plain.decode(container.unpack(plain.pack(plain.analyse(img), member_steps[quality])))
             with torch.inference_mode():
                 out = net(torch.from_numpy(rec).permute(2, 0, 1)[None].float() / 255)
             filtered = (out.clamp(0, 1) * 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()

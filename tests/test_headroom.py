@@ -111,3 +111,41 @@ def test_postfilter_pilot_runs_and_starts_as_the_identity(tmp_path: Path, rng) -
     )
     assert result.returncode == 0, result.stderr
     assert "| 8 |" in result.stdout
+
+
+def _one_line_failure(script: str, args: list[str]) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_headroom_refuses_an_unknown_check_before_running_any(tmp_path: Path) -> None:
+    line = _one_line_failure("headroom.py", ["--checks", "entropy,entropyy", "--dataset", str(tmp_path)])
+    assert line == "headroom: unknown check 'entropyy' (choose from entropy, layout, ceiling, pca, hybrid, deadzone)"
+
+
+def test_headroom_refuses_a_folder_without_photos(tmp_path: Path) -> None:
+    line = _one_line_failure("headroom.py", ["--checks", "entropy", "--dataset", str(tmp_path)])
+    assert line.startswith("headroom: no images (") and line.endswith(f") in {tmp_path}")
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--member", "cae-gdn-v9"], "postfilter_pilot: 'cae-gdn-v9' is not a member of cae-gdn-v3"),
+        (["--qualities", "2"], "postfilter_pilot: quality 2 is not served by cae-gdn-v3-high"),
+        (["--qualities", "8"], "postfilter_pilot: no training photo is at least 256x256"),
+    ],
+)
+def test_postfilter_pilot_refuses_bad_settings_in_one_line(tmp_path: Path, rng, args: list[str], expected: str) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(smooth_image(rng, 128, 128, 3)).save(photos / "small.png")
+    line = _one_line_failure(
+        "postfilter_pilot.py", ["--model", "cae-gdn-v3", "--train", str(photos), "--dataset", str(photos), *args]
+    )
+    assert line.startswith(expected)
