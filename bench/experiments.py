@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,12 @@ def _no_pca(codec: CaePcaJ2kCodec) -> None:
     m = codec.model.latent_channels
     codec.basis = torch.eye(m, device=codec.device)
     codec.mean = torch.zeros(m, device=codec.device)
+
+
+def _encode_options(name: str) -> dict[str, int]:
+    """Options of ``codec.encode`` that a variant sets: ``refine-N`` refines the latent N times."""
+    m = re.fullmatch(r"refine-(\d+)", name)
+    return {"refine": int(m.group(1))} if m else {}
 
 
 VARIANTS: dict[str, Variant] = {
@@ -134,14 +141,19 @@ def main() -> None:
     memos = [MemoEncoder(lambda k, img=img: j2k.encode(img, k)) for img in images]
     results: dict[str, object] = {"images": [f.name for f in files]}
     print(f"{'variant':14s} {'BD-rate PSNR':>13s} {'BD-rate MS-SSIM':>16s} {'s/image':>8s}  bpp range")
-    for name in args.variants.split(","):
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS and not _encode_options(n)]
+    if unknown:
+        raise SystemExit(f"unknown variant {unknown[0]!r} (known: {', '.join(VARIANTS)}, refine-N)")
+    for name in names:
         codec = get_codec(args.model, "cpu")
         for member in plain_codecs(codec):  # a family: the variant applies to every member
-            VARIANTS[name](member)
+            VARIANTS.get(name, lambda c: None)(member)
+        options = _encode_options(name)
         c, anchor = measure(
             images,
             qualities,
-            lambda img, q, codec=codec: codec.encode(img, quality=q),
+            lambda img, q, codec=codec, options=options: codec.encode(img, quality=q, **options),
             lambda data, codec=codec: codec.decode(container.unpack(data)),
             memos,
         )

@@ -14,6 +14,7 @@ from cae_codec.errors import CaecError, FormatError, ModelError
 from cae_codec.family import read_family, resolve_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
+from cae_codec.quant import REFINE_MAX
 
 if TYPE_CHECKING:
     import torch
@@ -72,17 +73,23 @@ def encode(
     model: str | os.PathLike[str] = DEFAULT_MODEL,
     device: str = "auto",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    refine: int = 0,
 ) -> bytes:
     """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA).
+
+    ``refine`` > 0 refines the latent by that many gradient steps through the decoder
+    (cae_codec.refine): smaller files at equal quality, slower encoding, same decoding.
 
     Images above ``max_pixels`` (default: Pillow's decompression-bomb limit, which decode
     applies too) are refused unless it is None.
     """
     if quality is not None and bpp is not None:
         raise CaecError("give quality or bpp, not both")
+    if not 0 <= refine <= REFINE_MAX:
+        raise CaecError(f"refine must be 0..{REFINE_MAX}, got {refine}")
     arr = _as_hwc(image)
     check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")
-    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp)
+    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=refine)
 
 
 def decode(

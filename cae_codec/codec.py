@@ -22,6 +22,7 @@ from cae_codec.container import ALPHA, LATENT, Container, Header
 from cae_codec.errors import CaecError, FormatError, ModelError
 from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
+from cae_codec.refine import refine_latent
 from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model
 
@@ -147,9 +148,12 @@ class CaePcaJ2kCodec:
         )
         return container.pack(header, chunks)
 
-    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
+    def encode(
+        self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0
+    ) -> bytes:
         a = self.analyse(img)
-        return encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
+        data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
+        return refined_file(self, a, img, data, bpp, refine) if refine else data
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs the encoder once; the result packs the image at any quantization step."""
@@ -215,6 +219,19 @@ def encode_analysed(
         return pack_for_bpp(lambda step: pack(step, 0), height, width, bpp)
     q = quant.QUALITY_DEFAULT if quality is None else quality
     return pack(quant.step_for_quality(q), q)
+
+
+def refined_file(
+    member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, first: bytes, bpp: float | None, iterations: int
+) -> bytes:
+    """The file for the same request as ``first`` (made by ``member`` from ``a``) from a latent
+    refined at ``first``'s step (cae_codec.refine); for --bpp the step is searched again, since
+    refinement moves the rate a little."""
+    hd = container.unpack(first).header
+    r = refine_latent(member, a, img, hd.step, iterations)
+    if bpp is None:
+        return member.pack(r, hd.step, hd.quality)
+    return pack_for_bpp(lambda step: member.pack(r, step), a.height, a.width, bpp)
 
 
 def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
@@ -297,9 +314,16 @@ class FamilyCodec:
         a = self.analyse(img)
         return lambda step: self.pack(a, step)
 
-    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None) -> bytes:
+    def encode(
+        self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0
+    ) -> bytes:
         a = self.analyse(img)
-        return encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
+        data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
+        if not refine:
+            return data
+        # the member that made the file refines its own latent, and only it is searched again
+        member = self.members[container.unpack(data).header.model]
+        return refined_file(member, a.of(member), img, data, bpp, refine)
 
     def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
         member = self.members.get(box.header.model)

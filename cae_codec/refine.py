@@ -1,0 +1,149 @@
+"""Encode-time refinement of the latent (``caec encode --refine N``).
+
+The encoder is amortized: one forward pass guesses, for any image, the latent its decoder
+was trained to receive. For one image at one step a better set of integers exists, and the
+encoder can look for it: ``N`` iterations of Adam on the PCA components of each tile,
+through the fixed decoder of the step's band, minimizing the training objective
+(distortion in RGB plus the model's own rate estimate). Rounding is made differentiable by
+stochastic Gumbel annealing (Yang, Bamler and Mandt, "Improving Inference for Neural Image
+Compression", NeurIPS 2020): each value is a random soft mix of its two nearest lattice
+points, drawn harder towards one of them as the temperature falls.
+
+Only the choice of integers changes: the decoder, the format and every decoder that reads
+the file are the same, so a refined file decodes anywhere an ordinary one does. Tiles are
+decoded independently, so each batch of tiles is refined on its own, which bounds memory
+and is the same optimization as over the whole image (Adam works per coordinate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from cae_codec.color import ycbcr_to_rgb
+from cae_codec.quant import REFINE_MAX
+from cae_codec.tiling import TILE, tile_origins
+
+if TYPE_CHECKING:
+    from cae_codec.codec import Analysis, CaePcaJ2kCodec
+
+# Pilot on Kodak (docs/experiments.md, "Encode-time refinement"): Adam moving each component
+# about 1% of a step per iteration, with the distortion weighted at half the training
+# lambda (0.013 / step^2): at the full lambda the refined files grew 4-9% in rate, because
+# the model's density underestimates what the extra non-zeros cost JPEG 2000
+LEARNING_RATE = 0.01  # in quantization steps
+DISTORTION_WEIGHT = 0.0065  # lambda / step^2 per squared 8-bit error per pixel and channel
+TAU_START, TAU_END = 0.5, 0.025  # soft-rounding temperature, annealed geometrically
+BATCH_TILES = 24
+
+
+@contextmanager
+def _frozen(net: torch.nn.Module) -> Iterator[None]:
+    """Gradients for the latent only: the (shared, cached) network keeps its flags."""
+    flags = [p.requires_grad for p in net.parameters()]
+    try:
+        for p in net.parameters():
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, f in zip(net.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+
+
+def soft_round(u: torch.Tensor, tau: float, g: torch.Generator) -> torch.Tensor:
+    """A random soft mix of floor(u) and floor(u) + 1, weighted by closeness at temperature
+    ``tau`` (the SGA relaxation); as ``tau`` falls it becomes plain rounding."""
+    f = torch.floor(u)
+    r = u - f
+    eps = 1e-5
+    logit_floor = -torch.atanh(r.clamp(eps - 1, 1 - eps)) / tau
+    logit_ceil = -torch.atanh((1 - r).clamp(eps - 1, 1 - eps)) / tau
+    noise = torch.rand((2, *u.shape), generator=g, device=u.device).clamp(1e-10, 1 - 1e-7)
+    gumbel = -torch.log(-torch.log(noise))
+    w_ceil = torch.sigmoid((logit_ceil + gumbel[1]) - (logit_floor + gumbel[0]))
+    return f + w_ceil
+
+
+def relaxed_quantize(z: torch.Tensor, step: float, deadzone: float, tau: float, g: torch.Generator) -> torch.Tensor:
+    """The relaxed counterpart of :func:`quant.quantize_dequantize` with its dead zone: the dead
+    zone's quantizer is rounding of |z|/step shrunk by ``deadzone``, so that is what is relaxed."""
+    v = z / step
+    shrunk = torch.sign(v) * torch.relu(v.abs() - deadzone)
+    return soft_round(shrunk, tau, g) * step
+
+
+def refine_latent(
+    codec: CaePcaJ2kCodec,
+    a: Analysis,
+    img: np.ndarray,
+    step: float,
+    iterations: int,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Analysis:
+    """``a`` with its PCA components refined for quantization at ``step`` (``img`` is the
+    image ``a`` was analysed from). Seeded, so the same machine makes the same file."""
+    if not 0 <= iterations <= REFINE_MAX:
+        raise ValueError(f"refine iterations must be 0..{REFINE_MAX}, got {iterations}")
+    if iterations == 0 or a.z.shape[0] == 0:
+        return a
+    step = float(np.float32(step))
+    net, device = codec.net, codec.device
+    s = codec.model.stride
+    t = TILE // s
+    colour = 3 if a.channels >= 3 else 1
+    decoder = net.decoders()[net.band_of(step)]  # type: ignore[operator]
+    basis, mean = codec.basis, codec.mean.view(1, -1, 1, 1)
+    z_out = a.z.copy()
+    origins = tile_origins(*a.padded)
+    weight = DISTORTION_WEIGHT / step**2 * 255.0**2
+    with _frozen(net), torch.enable_grad():
+        for first in range(0, len(origins), BATCH_TILES):
+            batch = origins[first : first + BATCH_TILES]
+            target, mask = _targets(img, batch, colour, device)
+            z0 = np.stack([a.z[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
+            z = torch.from_numpy(z0).to(device).requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=LEARNING_RATE * step)
+            g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + first)
+            pixels = len(batch) * TILE * TILE
+            for i in range(iterations):
+                tau = TAU_START * (TAU_END / TAU_START) ** (i / max(iterations - 1, 1))
+                z_hat = relaxed_quantize(z, step, codec.deadzone, tau, g)
+                y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
+                x = decoder(y_hat.contiguous(memory_format=torch.channels_last)) + 0.5
+                x = (ycbcr_to_rgb(x.float()) if colour == 3 else x[:, :1].float()).clamp(0, 1)
+                sq_err = (((x - target) ** 2) * mask).sum() / colour
+                # the rate of the unrounded latent: the density's mass of the bin around it
+                y = torch.einsum("bkhw,mk->bmhw", z, basis) + mean
+                bits = net.rate_bits(y, step).sum()  # type: ignore[operator]
+                loss = (weight * sq_err + bits) / pixels
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            z_new = z.detach().cpu().numpy()
+            for (y0, x0), zt in zip(batch, z_new, strict=True):
+                z_out[:, y0 // s : y0 // s + t, x0 // s : x0 // s + t] = zt
+            if progress:
+                progress(len(batch))
+    return replace(a, z=z_out)
+
+
+def _targets(
+    img: np.ndarray, batch: list[tuple[int, int]], colour: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tiles' pixels in [0,1] and a mask of those inside the image: what lies past the
+    border is padding that the decoder's output is cropped from, so it costs nothing."""
+    target = np.zeros((len(batch), colour, TILE, TILE), dtype=np.float32)
+    mask = np.zeros((len(batch), 1, TILE, TILE), dtype=np.float32)
+    for i, (y, x) in enumerate(batch):
+        tile = img[y : y + TILE, x : x + TILE, :colour]
+        th, tw = tile.shape[:2]
+        target[i, :, :th, :tw] = tile.transpose(2, 0, 1) / 255.0
+        mask[i, :, :th, :tw] = 1.0
+    return torch.from_numpy(target).to(device), torch.from_numpy(mask).to(device)
+
