@@ -148,12 +148,10 @@ class CaePcaJ2kCodec:
         )
         return container.pack(header, chunks)
 
-    def encode(
-        self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0
-    ) -> bytes:
+    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
         a = self.analyse(img)
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
-        return refined_file(self, a, img, data, bpp, refine) if refine else data
+        return refined_file(self, a, img, data, _budget(a, bpp), refine) if refine else data
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs the encoder once; the result packs the image at any quantization step."""
@@ -222,26 +220,48 @@ def encode_analysed(
 
 
 def refined_file(
-    member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, first: bytes, bpp: float | None, iterations: int
+    member: CaePcaJ2kCodec,
+    a: Analysis | FamilyAnalysis,
+    img: np.ndarray,
+    first: bytes,
+    budget: int | None,
+    iterations: int,
 ) -> bytes:
-    """The file for the same request as ``first`` (made by ``member`` from ``a``) from a latent
-    refined at ``first``'s step (cae_codec.refine); for --bpp the step is searched again, since
-    refinement moves the rate a little."""
+    """``first`` (a file ``member`` made of ``img``, analysed as ``a``) made again from a latent
+    refined at its step (cae_codec.refine). With a ``budget`` in bytes the step is searched
+    again within it, since refinement moves the rate a little; else the step stays."""
+    if isinstance(a, FamilyAnalysis):
+        a = a.of(member)
     hd = container.unpack(first).header
     r = refine_latent(member, a, img, hd.step, iterations)
-    if bpp is None:
+    if budget is None:
         return member.pack(r, hd.step, hd.quality)
-    return pack_for_bpp(lambda step: member.pack(r, step), a.height, a.width, bpp)
+    return pack_within(lambda step: member.pack(r, step), budget, a.height, a.width)
+
+
+def member_of(codec: Codec, data: bytes) -> CaePcaJ2kCodec:
+    """The single-model codec behind a file ``codec`` made: itself, or the family member it names."""
+    if isinstance(codec, FamilyCodec):
+        return codec.members[container.unpack(data).header.model]
+    return codec
+
+
+def _budget(a: Analysis | FamilyAnalysis, bpp: float | None) -> int | None:
+    return None if bpp is None else math.floor(bpp * a.height * a.width / 8)
 
 
 def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
     """The file of the smallest quantization step that fits ``bpp`` (bisection on log step)."""
-    budget = math.floor(bpp * height * width / 8)
+    return pack_within(pack, math.floor(bpp * height * width / 8), height, width)
+
+
+def pack_within(pack: Callable[[float], bytes], budget: int, height: int, width: int) -> bytes:
+    """The file of the smallest quantization step not over ``budget`` bytes."""
     lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
     coarsest = pack(quant.STEP_MAX)
     if len(coarsest) > budget:
         raise CaecError(
-            f"cannot reach {bpp} bpp: the smallest file for this image is "
+            f"cannot reach {8 * budget / (height * width):.4g} bpp: the smallest file for this image is "
             f"{8 * len(coarsest) / (height * width):.4f} bpp"
         )
     best = coarsest
@@ -314,16 +334,13 @@ class FamilyCodec:
         a = self.analyse(img)
         return lambda step: self.pack(a, step)
 
-    def encode(
-        self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0
-    ) -> bytes:
+    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
         a = self.analyse(img)
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
         if not refine:
             return data
-        # the member that made the file refines its own latent, and only it is searched again
-        member = self.members[container.unpack(data).header.model]
-        return refined_file(member, a.of(member), img, data, bpp, refine)
+        member = member_of(self, data)
+        return refined_file(member, a.of(member), img, data, _budget(a, bpp), refine)
 
     def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
         member = self.members.get(box.header.model)

@@ -146,4 +146,3 @@ def _targets(
         target[i, :, :th, :tw] = tile.transpose(2, 0, 1) / 255.0
         mask[i, :, :th, :tw] = 1.0
     return torch.from_numpy(target).to(device), torch.from_numpy(mask).to(device)
-

@@ -44,6 +44,11 @@ class ImageCodec(ABC):
     @abstractmethod
     def encode(self, img: np.ndarray, knob: float) -> bytes: ...
 
+    def finish(self, img: np.ndarray, data: bytes, budget_bytes: int) -> bytes:
+        """A last pass on the file the rate search chose for ``img``, kept within the budget;
+        most codecs have none (caec's ``--refine`` is one)."""
+        return data
+
     @abstractmethod
     def decode(self, data: bytes) -> np.ndarray: ...
 

@@ -23,6 +23,7 @@ from cae_codec.api import DEFAULT_MODEL
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import atomic_write
 from cae_codec.progress import progress_bar
+from cae_codec.quant import REFINE_MAX
 
 if TYPE_CHECKING:
     from cae_codec.evaluate.runner import Point, Task
@@ -80,11 +81,11 @@ def parse_codecs(text: str, extra: Sequence[str] = ()) -> list[str]:
     return available
 
 
-def _describe_all(names: Sequence[str], model: str, device: str) -> dict[str, dict[str, Any]]:
+def _describe_all(names: Sequence[str], model: str, device: str, refine: int = 0) -> dict[str, dict[str, Any]]:
     """Library versions and settings; loads caec's model here, so a bad --model fails before any work."""
     from cae_codec.evaluate.runner import make_codec
 
-    return {name: make_codec(name, model, device).describe() for name in names}
+    return {name: make_codec(name, model, device, refine).describe() for name in names}
 
 
 def _check_outputs(paths: Sequence[Path], force: bool) -> None:
@@ -132,6 +133,15 @@ ModelOpt = Annotated[
     str,
     typer.Option("--model", "-m", help="caec model name (models/, $CAEC_MODELS) or .safetensors path."),
 ]
+RefineOpt = Annotated[
+    int,
+    typer.Option(
+        "--refine",
+        min=0,
+        max=REFINE_MAX,
+        help="caec files refined by N gradient steps, as `caec encode --refine N` makes them (0: off).",
+    ),
+]
 DeviceOpt = Annotated[str, typer.Option(help="Device for caec: cpu (default, timings comparable) or cuda.")]
 CodecsOpt = Annotated[str, typer.Option("--codecs", help=f"Comma-separated codecs out of {DEFAULT_CODECS}.")]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: one per core).")]
@@ -147,6 +157,7 @@ def compare(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Results as JSON on stdout instead of the table.")] = False,
     model: ModelOpt = DEFAULT_MODEL,
+    refine: RefineOpt = 0,
     device: DeviceOpt = "cpu",
     jobs: JobsOpt = None,
     force: ForceOpt = False,
@@ -164,7 +175,7 @@ def compare(
         raise _fail("two inputs have the same name; their outputs would collide", EXIT_USAGE)
     try:
         pictures = {p.stem: as_rgb8(open_image(p)) for p in images}
-        versions = _describe_all(names, model, device)
+        versions = _describe_all(names, model, device, refine)
     except CaecError as e:
         raise _fail(str(e)) from None
     planned: list[Path] = []
@@ -178,7 +189,7 @@ def compare(
                     planned += [out / stem / f"{name}_{t:g}bpp.png", out / stem / f"{name}_{t:g}bpp{suffix}"]
         _check_outputs(planned, force)
     tasks = [
-        Task(stem, pictures[stem], name, tuple(targets), model, device, keep=out is not None)
+        Task(stem, pictures[stem], name, tuple(targets), model, device, keep=out is not None, refine=refine)
         for stem in stems
         for name in names
     ]
@@ -259,6 +270,7 @@ def bdrate(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a results page (Markdown).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Use only the first N images.")] = None,
     model: ModelOpt = DEFAULT_MODEL,
+    refine: RefineOpt = 0,
     device: DeviceOpt = "cpu",
     jobs: JobsOpt = None,
     force: ForceOpt = False,
@@ -294,11 +306,13 @@ def bdrate(
             refs.append(ref)
         ds = resolve_dataset(dataset, data_dir)
         paths = ds.images[:limit] if limit else ds.images
-        versions = _describe_all(names, model, device)
+        versions = _describe_all(names, model, device, refine)
         pictures = [(p.stem, as_rgb8(open_image(p))) for p in paths]
     except CaecError as e:
         raise _fail(str(e)) from None
-    tasks = [Task(stem, img, name, tuple(targets), model, device) for stem, img in pictures for name in names]
+    tasks = [
+        Task(stem, img, name, tuple(targets), model, device, refine=refine) for stem, img in pictures for name in names
+    ]
     n_jobs = _jobs(jobs, len(pictures) * len(names))
     t0 = time.perf_counter()
     try:
@@ -329,7 +343,7 @@ def bdrate(
             ref.name = f"{ref.name} (published)"
     rows = bd_rows(measured[anchor], list(measured.values()), refs)
     run = {
-        "command": _bdrate_command(dataset, data_dir, anchor, names, targets, refs, limit, model),
+        "command": _bdrate_command(dataset, data_dir, anchor, names, targets, refs, limit, model, refine),
         "caec": __version__,
         "python": platform.python_version(),
         "machine": _machine(),
@@ -374,6 +388,7 @@ def _bdrate_command(
     refs: Sequence[Any],
     limit: int | None,
     model: str,
+    refine: int = 0,
 ) -> str:
     """The command line that reproduces the run (without output paths), for the results page."""
     args = ["caec", "bdrate", "--dataset", dataset]
@@ -381,6 +396,8 @@ def _bdrate_command(
         args += ["--data-dir", str(data_dir)]
     args += ["--anchor", anchor, "--codecs", ",".join(names), "--rates", ",".join(f"{t:g}" for t in targets)]
     args += ["--model", model]
+    if refine:
+        args += ["--refine", str(refine)]
     if limit:
         args += ["--limit", str(limit)]
     for r in refs:

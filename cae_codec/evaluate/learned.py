@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cae_codec import __version__, container, quant
-from cae_codec.codec import Codec, plain_codecs
+from cae_codec.codec import Codec, member_of, plain_codecs, refined_file
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
 from cae_codec.evaluate.ratesearch import Knob
@@ -25,8 +25,9 @@ class CaecCodec(ImageCodec):
     name, label, suffix = "caec", "caec", ".cae"
     knob = Knob("quantization step", quant.STEP_MIN, quant.STEP_MAX, rate_increases=False, log=True, steps=12)
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, refine: int = 0) -> None:
         self.codec = codec
+        self.refine = refine
 
     def describe(self) -> dict[str, Any]:
         models = [c.model for c in plain_codecs(self.codec)]
@@ -42,7 +43,7 @@ class CaecCodec(ImageCodec):
             "device": str(self.codec.device),
             "latent coder": imagecodecs.jpeg2k_version(),
             "knob": self.knob.name,
-            "settings": {"tile": 128},
+            "settings": {"tile": 128, "refine": self.refine},
         }
 
     def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
@@ -50,6 +51,14 @@ class CaecCodec(ImageCodec):
 
     def encode(self, img: np.ndarray, knob: float) -> bytes:
         return self.prepare(img)(knob)
+
+    def finish(self, img: np.ndarray, data: bytes, budget_bytes: int) -> bytes:
+        """With ``refine``: the chosen file again from a latent refined at its step, searched
+        again within the budget (what ``caec encode --bpp --refine`` does)."""
+        if not self.refine:
+            return data
+        member = member_of(self.codec, data)
+        return refined_file(member, member.analyse(img), img, data, budget_bytes, self.refine)
 
     def decode(self, data: bytes) -> np.ndarray:
         return as_rgb8(self.codec.decode(container.unpack(data)))
