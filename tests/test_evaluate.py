@@ -316,6 +316,17 @@ def test_bdrate_end_to_end(runner: CliRunner, photo_dir: Path, tmp_path: Path, a
     assert len(json.loads((out / "points.json").read_text())) == 2 * 4 * 2
 
 
+def test_bdrate_refine_is_recorded_and_reproducible(runner: CliRunner, photo_dir: Path, tmp_path: Path) -> None:
+    out, md = tmp_path / "bd", tmp_path / "results.md"
+    args = ["bdrate", "--dataset", str(photo_dir), "--rates", "0.4,1.2", "--codecs", "caec", "--limit", "1"]
+    r = runner.invoke(app, [*args, "--refine", "3", "--out", str(out), "--markdown", str(md), "-j", "1"])
+    assert r.exit_code == 0, r.output
+    curve = json.loads((out / "caec.json").read_text())
+    assert curve["caec"]["codec"]["settings"]["refine"] == 3
+    assert all(b <= t for b, t in zip(curve["results"]["bpp"], curve["caec"]["target_bpp"], strict=True))
+    assert "--refine 3" in md.read_text()  # the command that regenerates the page
+
+
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
