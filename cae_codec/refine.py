@@ -17,9 +17,9 @@ and is the same optimization as over the whole image (Adam works per coordinate)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,14 +32,23 @@ from cae_codec.tiling import TILE, tile_origins
 if TYPE_CHECKING:
     from cae_codec.codec import Analysis, CaePcaJ2kCodec
 
-# Pilot on Kodak (docs/experiments.md, "Encode-time refinement"): Adam moving each component
-# about 1% of a step per iteration, with the distortion weighted at half the training
-# lambda (0.013 / step^2): at the full lambda the refined files grew 4-9% in rate, because
-# the model's density underestimates what the extra non-zeros cost JPEG 2000
-LEARNING_RATE = 0.01  # in quantization steps
-DISTORTION_WEIGHT = 0.0065  # lambda / step^2 per squared 8-bit error per pixel and channel
-TAU_START, TAU_END = 0.5, 0.025  # soft-rounding temperature, annealed geometrically
 BATCH_TILES = 24
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """How the search runs; the defaults won on Kodak (docs/experiments.md, "Encode-time
+    refinement", `bench/refine_sweep.py`)."""
+
+    # Adam's step, in quantization steps: each component moves about 1% of a step per iteration
+    learning_rate: float = 0.01
+    # weight of the squared 8-bit error (per pixel and channel) against bits per pixel, times
+    # 1 / step^2: half the training lambda (0.013). At the full lambda the refined files grew
+    # 4-9% in rate, as the model's density underestimates what extra non-zeros cost JPEG 2000
+    distortion_weight: float = 0.0065
+    # soft-rounding temperature, annealed geometrically from start to end
+    tau_start: float = 0.5
+    tau_end: float = 0.025
 
 
 @contextmanager
@@ -84,7 +93,7 @@ def refine_latent(
     step: float,
     iterations: int,
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    settings: RefineSettings = RefineSettings(),  # frozen: one shared default is safe
 ) -> Analysis:
     """``a`` with its PCA components refined for quantization at ``step`` (``img`` is the
     image ``a`` was analysed from). Seeded, so the same machine makes the same file."""
@@ -101,18 +110,18 @@ def refine_latent(
     basis, mean = codec.basis, codec.mean.view(1, -1, 1, 1)
     z_out = a.z.copy()
     origins = tile_origins(*a.padded)
-    weight = DISTORTION_WEIGHT / step**2 * 255.0**2
+    weight = settings.distortion_weight / step**2 * 255.0**2
     with _frozen(net), torch.enable_grad():
         for first in range(0, len(origins), BATCH_TILES):
             batch = origins[first : first + BATCH_TILES]
             target, mask = _targets(img, batch, colour, device)
             z0 = np.stack([a.z[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
             z = torch.from_numpy(z0).to(device).requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=LEARNING_RATE * step)
+            opt = torch.optim.Adam([z], lr=settings.learning_rate * step)
             g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + first)
             pixels = len(batch) * TILE * TILE
             for i in range(iterations):
-                tau = TAU_START * (TAU_END / TAU_START) ** (i / max(iterations - 1, 1))
+                tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (i / max(iterations - 1, 1))
                 z_hat = relaxed_quantize(z, step, codec.deadzone, tau, g)
                 y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
                 x = decoder(y_hat.contiguous(memory_format=torch.channels_last)) + 0.5
@@ -128,8 +137,6 @@ def refine_latent(
             z_new = z.detach().cpu().numpy()
             for (y0, x0), zt in zip(batch, z_new, strict=True):
                 z_out[:, y0 // s : y0 // s + t, x0 // s : x0 // s + t] = zt
-            if progress:
-                progress(len(batch))
     return replace(a, z=z_out)
 
 

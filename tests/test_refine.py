@@ -30,12 +30,12 @@ def crop(kodak_dir: Path) -> np.ndarray:
 def _objective(img: np.ndarray, data: bytes, codec) -> float:
     """What refinement minimizes, measured on the real file: distortion weighted as in
     cae_codec.refine plus bits per pixel."""
-    from cae_codec.refine import DISTORTION_WEIGHT
+    from cae_codec.refine import RefineSettings
 
     rec = codec.decode(container.unpack(data))
     step = container.unpack(data).header.step
     mse = float(np.mean((rec.astype(np.float64) - img.astype(np.float64)) ** 2))
-    return DISTORTION_WEIGHT / step**2 * mse + 8 * len(data) / (img.shape[0] * img.shape[1])
+    return RefineSettings().distortion_weight / step**2 * mse + 8 * len(data) / (img.shape[0] * img.shape[1])
 
 
 @pytest.mark.parametrize("quality", [2, 7])
