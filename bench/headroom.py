@@ -11,6 +11,9 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            only the rate moves.
   ceiling  PSNR of the member that serves the finest steps as the step shrinks to almost
            nothing: the network's reconstruction ceiling.
+  decoder  whose ceiling that is: PSNR of that member's finest decoder from the encoder's
+           unquantized latent, and from a latent optimized for the decoder alone (Adam on
+           the pixel error, ``--decoder-iterations``): what a perfect encoder would reach.
   pca      BD-rate against the stored rotation of: an oracle per-image PCA (its basis is not
            charged: it would cost M x M coefficients per file), ``--clusters`` stored bases
            with one chosen per 128x128 tile by a rate proxy (fitted on ``--train`` photos,
@@ -53,11 +56,12 @@ from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.evaluate.ratesearch import MemoEncoder
 from cae_codec.imageio import open_image
-from cae_codec.tiling import TILE
+from cae_codec.refine import frozen_network, tile_targets
+from cae_codec.tiling import TILE, tile_origins
 from cae_codec.train import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
-CHECKS = ("entropy", "layout", "ceiling", "pca", "hybrid", "deadzone")
+CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone")
 
 
 def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
@@ -176,6 +180,41 @@ def check_ceiling(codec: Codec, photos: Sequence[FamilyAnalysis], steps: Sequenc
             bpp.append(8 * len(data) / (photo.height * photo.width))
             psnr.append(psnr_rgb(photo.image, plain.decode(container.unpack(data))))
         print(f"| {step:g} | {np.mean(bpp):.3f} | {np.mean(psnr):.2f} |", flush=True)
+
+
+def check_decoder(codec: Codec, photos: Sequence[FamilyAnalysis], iterations: int, lr: float) -> None:
+    plain, _ = member_at(codec, quant.QUALITY_MAX)
+    net = plain.net
+    decoder = net.decoders()[0]  # type: ignore[operator]  # band 0: the finest steps
+    s = plain.model.stride
+    t = TILE // s
+    marks = sorted({0, *range(0, iterations + 1, max(1, iterations // 4)), iterations})
+    print(f"`{plain.name}`, its finest decoder, unquantized latents; Adam lr {lr:g} on the pixel MSE")
+    print("| photo | " + " | ".join(f"{n} iterations" for n in marks) + " |")
+    print("|---|" + "---|" * len(marks))
+    table: list[list[float]] = []
+    for i, photo in enumerate(photos):
+        a = photo.of(plain)
+        origins = tile_origins(*a.padded)
+        target, mask = tile_targets(photo.image, origins, 3, plain.device)
+        z = torch.from_numpy(np.stack([a.z[:, y // s : y // s + t, x // s : x // s + t] for y, x in origins]))
+        z.requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        row = []
+        with frozen_network(net):
+            for n in range(iterations + 1):
+                y = torch.einsum("bkhw,mk->bmhw", z, plain.basis) + plain.mean.view(1, -1, 1, 1)
+                x = ycbcr_to_rgb(decoder(y) + 0.5).clamp(0, 1)
+                # float output, before 8-bit rounding; over the pixels inside the photo
+                mse = (((x - target) ** 2) * mask).sum() / (3 * mask.sum())
+                if n in marks:
+                    row.append(10 * math.log10(1 / float(mse.detach())))
+                opt.zero_grad(set_to_none=True)
+                mse.backward()
+                opt.step()
+        table.append(row)
+        print(f"| {i + 1} | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
+    print("| mean | " + " | ".join(f"{v:.2f}" for v in np.mean(table, axis=0)) + " |")
 
 
 def to_tiles(y: np.ndarray, side: int) -> np.ndarray:
@@ -381,6 +420,8 @@ def main() -> None:
     ap.add_argument("--checks", default=",".join(CHECKS))
     ap.add_argument("--qualities", default="1,3,5,7,9", help="for entropy and layout")
     ap.add_argument("--steps", default="0.354,0.25,0.177,0.125,0.088,0.0625,0.03", help="for ceiling (member steps)")
+    ap.add_argument("--decoder-iterations", type=int, default=200, help="for decoder: Adam steps")
+    ap.add_argument("--decoder-lr", type=float, default=0.01, help="for decoder: Adam's step (latent units)")
     ap.add_argument("--keep", default="128,96,64", help="for pca: components kept")
     ap.add_argument("--clusters", default="4,16", help="for pca: numbers of stored bases ('' for none)")
     ap.add_argument("--train", type=Path, default=Path("../shared/data/train"), help="for pca: photos to fit bases on")
@@ -414,6 +455,8 @@ def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
             check_layout(codec, photos, numbers(args.qualities, int))
         elif check == "ceiling":
             check_ceiling(codec, photos, numbers(args.steps))
+        elif check == "decoder":
+            check_decoder(codec, photos, args.decoder_iterations, args.decoder_lr)
         elif check == "pca":
             clusters = numbers(args.clusters, int)
             files = list_images(args.train) if clusters else []

@@ -52,7 +52,7 @@ class RefineSettings:
 
 
 @contextmanager
-def _frozen(net: torch.nn.Module) -> Iterator[None]:
+def frozen_network(net: torch.nn.Module) -> Iterator[None]:
     """Gradients for the latent only: the (shared, cached) network keeps its flags."""
     flags = [p.requires_grad for p in net.parameters()]
     try:
@@ -111,10 +111,10 @@ def refine_latent(
     z_out = a.z.copy()
     origins = tile_origins(*a.padded)
     weight = settings.distortion_weight / step**2 * 255.0**2
-    with _frozen(net), torch.enable_grad():
+    with frozen_network(net), torch.enable_grad():
         for first in range(0, len(origins), BATCH_TILES):
             batch = origins[first : first + BATCH_TILES]
-            target, mask = _targets(img, batch, colour, device)
+            target, mask = tile_targets(img, batch, colour, device)
             z0 = np.stack([a.z[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
             z = torch.from_numpy(z0).to(device).requires_grad_(True)
             opt = torch.optim.Adam([z], lr=settings.learning_rate * step)
@@ -140,7 +140,7 @@ def refine_latent(
     return replace(a, z=z_out)
 
 
-def _targets(
+def tile_targets(
     img: np.ndarray, batch: list[tuple[int, int]], colour: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The tiles' pixels in [0,1] and a mask of those inside the image: what lies past the
