@@ -7,7 +7,9 @@ The network is most of caec's time; the rest (PCA, quantization, JPEG 2000, I/O)
 change with the layout, so the last column estimates `make bench`'s ratio of means for the
 layout from the measured one (docs/bench.json), taking the first layout as the one bench ran.
 
-Usage: python bench/layout_speed.py 64 32,64,192 48,96,160 [--latent 192]
+A layout ENC/DEC gives the encoder and the decoder their own widths (``--decoder-hidden``).
+
+Usage: python bench/layout_speed.py 64 32,64,192 48,96,160 32,64,128/64,96,192 [--latent 192]
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ def network_seconds(configs: list[CAEConfig], repeats: int) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("layouts", nargs="+", help="hidden widths: one, or one per stage boundary (e.g. 32,64,192)")
+    ap.add_argument(
+        "layouts",
+        nargs="+",
+        help="hidden widths: one, or one per stage boundary (e.g. 32,64,192); ENC/DEC for a decoder of its own",
+    )
     ap.add_argument("--latent", type=int, default=192)
     ap.add_argument("--stages", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=7)
@@ -53,8 +59,14 @@ def main() -> None:
     torch.set_num_threads(1)
     configs = []
     for text in args.layouts:
-        widths = tuple(int(v) for v in text.split(","))
-        configs.append(CAEConfig(3, widths[0] if len(widths) == 1 else widths, args.latent, args.stages))
+        parts = [tuple(int(v) for v in part.split(",")) for part in text.split("/")]
+        if len(parts) > 2:
+            raise SystemExit(f"layout {text!r}: at most one '/' (encoder/decoder widths)")
+        hidden, decoder = [w[0] if len(w) == 1 else w for w in parts] + [None] * (2 - len(parts))
+        try:
+            configs.append(CAEConfig(3, hidden, args.latent, args.stages, decoder_hidden=decoder))
+        except ValueError as e:
+            raise SystemExit(f"layout {text!r}: {e}") from None
     summary = json.loads(args.bench.read_text())["summary"]
     mean = summary["mean"]
     caec_s = mean["caec_encode_s"] + mean["caec_decode_s"]
@@ -66,7 +78,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for cfg, s in zip(configs, seconds, strict=True):
         est = (caec_s - base + s) / j2k_s
-        print(f"| {cfg.hidden} | {macs_per_pixel(cfg):,.0f} | {s:.3f} | {s / base:.2f}x | {est:.2f} |", flush=True)
+        name = f"{cfg.hidden}" if cfg.decoder_hidden is None else f"{cfg.hidden} / {cfg.decoder_hidden}"
+        print(f"| {name} | {macs_per_pixel(cfg):,.0f} | {s:.3f} | {s / base:.2f}x | {est:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

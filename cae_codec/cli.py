@@ -312,7 +312,8 @@ def models(
         else:
             cfg = e["config"]
             bands = len(cfg.get("decoder_bands", [])) + 1
-            what = f"{e['architecture']} {cfg.get('hidden')}/{cfg.get('latent')}" + (
+            decoder = f", decoder {cfg['decoder_hidden']}" if cfg.get("decoder_hidden") is not None else ""
+            what = f"{e['architecture']} {cfg.get('hidden')}/{cfg.get('latent')}{decoder}" + (
                 f", {bands} decoders" if bands > 1 else ""
             )
             digest = (e["weights_hash"] or "")[:12]  # as error messages show it; --json has all
@@ -321,18 +322,18 @@ def models(
     Console().print(table)
 
 
-def _parse_widths(text: str, stages: int) -> int | tuple[int, ...]:
+def _parse_widths(text: str, stages: int, option: str = "--hidden") -> int | tuple[int, ...]:
     from cae_codec.nn.cae import CAEConfig
 
     try:
         widths = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise typer.BadParameter(f"--hidden takes integers separated by commas, got {text!r}") from None
+        raise typer.BadParameter(f"{option} takes integers separated by commas, got {text!r}") from None
     hidden = widths[0] if len(widths) == 1 else widths
     try:  # the network's own bounds, as a weights file's config is checked
         CAEConfig(hidden=hidden, stages=stages)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--hidden") from None
+        raise typer.BadParameter(str(e).replace("hidden=", f"{option.lstrip('-')}="), param_hint=option) from None
     return hidden
 
 
@@ -354,6 +355,14 @@ def train(
             "from fine to coarse, e.g. 32,64,192 with 4 stages."
         ),
     ] = "64",
+    decoder_hidden: Annotated[
+        str | None,
+        typer.Option(
+            "--decoder-hidden",
+            help="The decoder's own hidden widths, given like --hidden (new models only; default: the "
+            "encoder's, mirrored).",
+        ),
+    ] = None,
     latent: Annotated[int, typer.Option(help="Feature maps in the latent (new models only).")] = 96,
     stages: Annotated[int, typer.Option(help="Stride-2 stages; the latent is 2**stages times smaller.")] = 4,
     density: Annotated[
@@ -406,6 +415,7 @@ def train(
     if minutes is not None and minutes <= 0:
         raise typer.BadParameter("--minutes must be positive")
     widths = _parse_widths(hidden, stages)
+    decoder_widths = None if decoder_hidden is None else _parse_widths(decoder_hidden, stages, "--decoder-hidden")
     cfg = TrainConfig(
         data_dir=data_dir,
         output=output,
@@ -423,6 +433,7 @@ def train(
         init=init,
         compile=compile,
         hidden=widths,
+        decoder_hidden=decoder_widths,
         latent=latent,
         stages=stages,
         density=density,

@@ -65,6 +65,7 @@ class TrainConfig:
     init: Path | None = None
     compile: bool | None = None
     hidden: int | tuple[int, ...] = 64  # one width, or one per stage boundary (nn/cae.py)
+    decoder_hidden: int | tuple[int, ...] | None = None  # the decoder's, when not the encoder's mirror
     latent: int = 96
     stages: int = 4
     kernel: int = 5
@@ -309,10 +310,12 @@ def _train(cfg: TrainConfig) -> Path:
     elif cfg.decoder_only:
         raise CaecError("--decoder-only fine-tunes existing weights: give --init WEIGHTS")
     else:
-        model = CAE(CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density))
+        model = CAE(
+            CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density, decoder_hidden=cfg.decoder_hidden)
+        )
     # the record says what was trained: --hidden / --latent / --density only shape new models
     arch = model.config
-    for name in ("hidden", "latent", "stages", "kernel", "density"):
+    for name in ("hidden", "decoder_hidden", "latent", "stages", "kernel", "density"):
         setattr(cfg, name, getattr(arch, name))
     model.to(device)
     if device.type == "cuda":

@@ -41,6 +41,10 @@ class CAEConfig:
     # ascending step boundaries: band 0 (the main ``decoder``) takes steps below the first, band
     # i the steps from boundary i-1 up; empty for a single decoder
     decoder_bands: tuple[float, ...] = field(default=())
+    # the decoder's own widths, the same way (fine to coarse), when it is not the encoder's
+    # mirror: a perfect encoder gains less than a bigger decoder at high rates
+    # (docs/experiments.md, "Whose ceiling are the high rates?")
+    decoder_hidden: int | tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.density not in DENSITIES:
@@ -55,21 +59,34 @@ class CAEConfig:
             value = getattr(self, name)
             if not _is_count(value, top):
                 raise ValueError(f"CAE config {name}={value!r} outside 1..{top}")
-        hidden = self.hidden
-        if isinstance(hidden, list):  # JSON gives a list
-            hidden = tuple(hidden)
-            object.__setattr__(self, "hidden", hidden)
-        if isinstance(hidden, tuple):
-            if len(hidden) != self.stages - 1 or not all(_is_count(w, 1024) for w in hidden):
-                raise ValueError(f"CAE config hidden={hidden!r}: {self.stages - 1} widths in 1..1024, one per stage")
-        elif not _is_count(hidden, 1024):
-            raise ValueError(f"CAE config hidden={hidden!r} outside 1..1024")
+        for name in ("hidden", "decoder_hidden"):
+            hidden = getattr(self, name)
+            if isinstance(hidden, list):  # JSON gives a list
+                hidden = tuple(hidden)
+                object.__setattr__(self, name, hidden)
+            if hidden is None and name == "decoder_hidden":
+                continue
+            if isinstance(hidden, tuple):
+                if len(hidden) != self.stages - 1 or not all(_is_count(w, 1024) for w in hidden):
+                    raise ValueError(
+                        f"CAE config {name}={hidden!r}: {self.stages - 1} widths in 1..1024, one per stage"
+                    )
+            elif not _is_count(hidden, 1024):
+                raise ValueError(f"CAE config {name}={hidden!r} outside 1..1024")
+
+    def _chain(self, hidden: int | tuple[int, ...]) -> tuple[int, ...]:
+        per_stage = hidden if isinstance(hidden, tuple) else (hidden,) * (self.stages - 1)
+        return (self.in_channels, *per_stage, self.latent)
 
     @property
     def widths(self) -> tuple[int, ...]:
-        """Channels from the input to the latent: in_channels, the hidden widths, latent."""
-        hidden = self.hidden if isinstance(self.hidden, tuple) else (self.hidden,) * (self.stages - 1)
-        return (self.in_channels, *hidden, self.latent)
+        """The encoder's channels from the input to the latent: in_channels, the hidden widths, latent."""
+        return self._chain(self.hidden)
+
+    @property
+    def decoder_widths(self) -> tuple[int, ...]:
+        """The decoder's channels, listed the same way (from the image side to the latent)."""
+        return self._chain(self.hidden if self.decoder_hidden is None else self.decoder_hidden)
 
     @property
     def stride(self) -> int:
@@ -91,7 +108,7 @@ def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
 
 def _stack(config: CAEConfig, decoder: bool) -> nn.Sequential:
     """The encoder (stride-2 convolutions, GDN between) or its mirror, the decoder."""
-    chain = config.widths[::-1] if decoder else config.widths
+    chain = config.decoder_widths[::-1] if decoder else config.widths
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(itertools.pairwise(chain)):
         layers.append((_up if decoder else _down)(cin, cout, config.kernel))
@@ -126,8 +143,11 @@ class CAE(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         d = asdict(self.config)
-        if isinstance(d["hidden"], tuple):
-            d["hidden"] = list(d["hidden"])
+        for name in ("hidden", "decoder_hidden"):
+            if isinstance(d[name], tuple):
+                d[name] = list(d[name])
+        if d["decoder_hidden"] is None:
+            del d["decoder_hidden"]  # mirrored decoders' configs read as they did before
         if not d["decoder_bands"]:
             del d["decoder_bands"]  # single-decoder configs read as they did before bands existed
         else:
@@ -183,5 +203,9 @@ class CAE(nn.Module):
 
 def macs_per_pixel(config: CAEConfig) -> float:
     """Multiply-accumulates per input pixel for encoder + decoder (for the model card)."""
-    w, k = config.widths, config.kernel
-    return sum(2 * w[i] * w[i + 1] * k * k / 4 ** (i + 1) for i in range(config.stages))
+    k = config.kernel
+    return sum(
+        w[i] * w[i + 1] * k * k / 4 ** (i + 1)
+        for w in (config.widths, config.decoder_widths)
+        for i in range(config.stages)
+    )
