@@ -44,7 +44,7 @@ class RefineSettings:
     learning_rate: float = 0.01
     # weight of the squared 8-bit error (per pixel and channel) against bits per pixel, times
     # 1 / step^2: half the training lambda (0.013). At the full lambda the refined files grew
-    # 4-9% in rate, as the model's density underestimates what extra non-zeros cost JPEG 2000
+    # 4-21% in rate, as the model's density underestimates what extra non-zeros cost JPEG 2000
     distortion_weight: float = 0.0065
     # soft-rounding temperature, annealed geometrically from start to end
     tau_start: float = 0.5
