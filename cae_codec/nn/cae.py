@@ -42,8 +42,8 @@ class CAEConfig:
     # i the steps from boundary i-1 up; empty for a single decoder
     decoder_bands: tuple[float, ...] = field(default=())
     # the decoder's own widths, the same way (fine to coarse), when it is not the encoder's
-    # mirror: a perfect encoder gains less than a bigger decoder at high rates
-    # (docs/experiments.md, "Whose ceiling are the high rates?")
+    # mirror: the encoder and the decoder each bound the high rates, by different amounts
+    # (docs/experiments.md, "Whose ceiling are the high rates?"), so each may be widened alone
     decoder_hidden: int | tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
