@@ -130,7 +130,7 @@ def _one_line_failure(script: str, args: list[str]) -> str:
 
 def test_headroom_refuses_an_unknown_check_before_running_any(tmp_path: Path) -> None:
     line = _one_line_failure("headroom.py", ["--checks", "entropy,entropyy", "--dataset", str(tmp_path)])
-    assert line == "headroom: unknown check 'entropyy' (choose from entropy, layout, ceiling, pca, hybrid, deadzone)"
+    assert line == "headroom: unknown check 'entropyy' (choose from entropy, layout, ceiling, decoder, pca, hybrid, deadzone)"
 
 
 def test_headroom_refuses_a_folder_without_photos(tmp_path: Path) -> None:
