@@ -1,6 +1,7 @@
 """Peak memory and time of `caec encode` / `caec decode` on huge photos.
 
     python bench/huge.py --sizes 12 48 100 --kodak ../shared/data/kodak
+    python bench/huge.py --sizes 12 --refine 20     # the encoder's slow mode
 
 For each size (megapixels) a smooth photo-like PNG is synthesized (Kodak images upscaled 2x
 and tiled side by side, 3:2 aspect), then `caec encode` and `caec decode` each run in a
@@ -78,11 +79,13 @@ def main() -> int:
     ap.add_argument("--kodak", type=Path, default=KODAK)
     ap.add_argument("--workdir", type=Path, default=None, help="where the big files go (default: a temp dir)")
     ap.add_argument("--model", default=None, help="passed to `caec encode --model`")
+    ap.add_argument("--refine", type=int, default=0, help="passed to `caec encode --refine`")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
 
     caec = [sys.executable, "-m", "cae_codec"]
     model = ["--model", args.model] if args.model else []
+    model += ["--refine", str(args.refine)] if args.refine else []
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)

@@ -229,11 +229,12 @@ def refined_file(
 ) -> bytes:
     """``first`` (a file ``member`` made of ``img``, analysed as ``a``) made again from a latent
     refined at its step (cae_codec.refine). With a ``budget`` in bytes the step is searched
-    again within it, since refinement moves the rate a little; else the step stays."""
+    again within it, since refinement moves the rate a little; else the step stays. ``a`` is
+    refined in place (no second copy of a huge latent): callers hand it over."""
     if isinstance(a, FamilyAnalysis):
         a = a.of(member)
     hd = container.unpack(first).header
-    r = refine_latent(member, a, img, hd.step, iterations)
+    r = refine_latent(member, a, img, hd.step, iterations, in_place=True)
     if budget is None:
         return member.pack(r, hd.step, hd.quality)
     return pack_within(lambda step: member.pack(r, step), budget, a.height, a.width)

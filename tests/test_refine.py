@@ -134,3 +134,13 @@ def test_cli_encode_refine_and_its_bad_values(tmp_path: Path, rng) -> None:
         assert not (tmp_path / "x.cae").exists()
     with pytest.raises(CaecError, match="refine must be"):
         api.encode(smooth_image(rng, 20, 20, 3), refine=-1)
+
+
+def test_in_place_refinement_is_the_same_as_on_a_copy(codec, crop) -> None:
+    member = plain_codecs(codec)[0]
+    a = member.analyse(crop)
+    before = a.z.copy()
+    copied = refine_latent(member, a, crop, 0.7, 3)
+    assert np.array_equal(a.z, before) and copied.z is not a.z  # the caller's latent is untouched
+    in_place = refine_latent(member, a, crop, 0.7, 3, in_place=True)
+    assert in_place.z is a.z and np.array_equal(in_place.z, copied.z)
