@@ -66,26 +66,26 @@ def frozen_network(net: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
-def soft_round(u: torch.Tensor, tau: float, g: torch.Generator) -> torch.Tensor:
+def soft_round(u: torch.Tensor, tau: float, uniform: torch.Tensor) -> torch.Tensor:
     """A random soft mix of floor(u) and floor(u) + 1, weighted by closeness at temperature
-    ``tau`` (the SGA relaxation); as ``tau`` falls it becomes plain rounding."""
+    ``tau`` (the SGA relaxation); as ``tau`` falls it becomes plain rounding. ``uniform`` is
+    (2, *u.shape) noise in [0, 1), turned into the Gumbel noise of the two choices."""
     f = torch.floor(u)
     r = u - f
     eps = 1e-5
     logit_floor = -torch.atanh(r.clamp(eps - 1, 1 - eps)) / tau
     logit_ceil = -torch.atanh((1 - r).clamp(eps - 1, 1 - eps)) / tau
-    noise = torch.rand((2, *u.shape), generator=g, device=u.device).clamp(1e-10, 1 - 1e-7)
-    gumbel = -torch.log(-torch.log(noise))
+    gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-7)))
     w_ceil = torch.sigmoid((logit_ceil + gumbel[1]) - (logit_floor + gumbel[0]))
     return f + w_ceil
 
 
-def relaxed_quantize(z: torch.Tensor, step: float, deadzone: float, tau: float, g: torch.Generator) -> torch.Tensor:
+def relaxed_quantize(z: torch.Tensor, step: float, deadzone: float, tau: float, uniform: torch.Tensor) -> torch.Tensor:
     """The relaxed counterpart of :func:`quant.quantize_dequantize` with its dead zone: the dead
     zone's quantizer is rounding of |z|/step shrunk by ``deadzone``, so that is what is relaxed."""
     v = z / step
     shrunk = torch.sign(v) * torch.relu(v.abs() - deadzone)
-    return soft_round(shrunk, tau, g) * step
+    return soft_round(shrunk, tau, uniform) * step
 
 
 def refine_latent(
@@ -124,11 +124,14 @@ def refine_latent(
             z0 = np.stack([a.z[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
             z = torch.from_numpy(z0).to(device).requires_grad_(True)
             opt = torch.optim.Adam([z], lr=settings.learning_rate * step)
-            g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + first)
-            pixels = len(batch) * TILE * TILE
+            # one random stream per tile, so that the file does not depend on the batching
+            streams = [
+                torch.Generator(device=device).manual_seed(seed * 1_000_003 + first + j) for j in range(len(batch))
+            ]
             for i in range(iterations):
                 tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (i / max(iterations - 1, 1))
-                z_hat = relaxed_quantize(z, step, codec.deadzone, tau, g)
+                uniform = torch.stack([torch.rand((2, *z.shape[1:]), generator=g, device=device) for g in streams], 1)
+                z_hat = relaxed_quantize(z, step, codec.deadzone, tau, uniform)
                 y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
                 x = decoder(y_hat.contiguous(memory_format=torch.channels_last)) + 0.5
                 x = (ycbcr_to_rgb(x.float()) if colour == 3 else x[:, :1].float()).clamp(0, 1)
@@ -136,7 +139,8 @@ def refine_latent(
                 # the rate of the unrounded latent: the density's mass of the bin around it
                 y = torch.einsum("bkhw,mk->bmhw", z, basis) + mean
                 bits = net.rate_bits(y, step).sum()  # type: ignore[operator]
-                loss = (weight * sq_err + bits) / pixels
+                # per tile, not per batch, so that each tile's gradient is the same in any batch
+                loss = (weight * sq_err + bits) / (TILE * TILE)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
