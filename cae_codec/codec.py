@@ -151,7 +151,9 @@ class CaePcaJ2kCodec:
     def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
         a = self.analyse(img)
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
-        return refined_file(self, a, img, data, _budget(a, bpp), refine) if refine else data
+        if not refine:
+            return data
+        return refined_file(self, a, img, container.unpack(data).header, _budget(a, bpp), refine)
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs the encoder once; the result packs the image at any quantization step."""
@@ -220,31 +222,22 @@ def encode_analysed(
 
 
 def refined_file(
-    member: CaePcaJ2kCodec,
-    a: Analysis | FamilyAnalysis,
-    img: np.ndarray,
-    first: bytes,
-    budget: int | None,
-    iterations: int,
+    member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, hd: Header, budget: int | None, iterations: int
 ) -> bytes:
-    """``first`` (a file ``member`` made of ``img``, analysed as ``a``) made again from a latent
-    refined at its step (cae_codec.refine). With a ``budget`` in bytes the step is searched
-    again within it, since refinement moves the rate a little; else the step stays. ``a`` is
-    refined in place (no second copy of a huge latent): callers hand it over."""
-    if isinstance(a, FamilyAnalysis):
-        a = a.of(member)
-    hd = container.unpack(first).header
+    """The file whose header is ``hd`` (made by ``member`` from ``img``, analysed as ``a``) made
+    again from a latent refined at its step (cae_codec.refine). With a ``budget`` in bytes the
+    step is searched again within it, since refinement moves the rate a little; else the step
+    stays. ``a`` is refined in place (no second copy of a huge latent): callers hand it over."""
     r = refine_latent(member, a, img, hd.step, iterations, in_place=True)
     if budget is None:
         return member.pack(r, hd.step, hd.quality)
     return pack_within(lambda step: member.pack(r, step), budget, a.height, a.width)
 
 
-def member_of(codec: Codec, data: bytes) -> CaePcaJ2kCodec:
-    """The single-model codec behind a file ``codec`` made: itself, or the family member it names."""
-    if isinstance(codec, FamilyCodec):
-        return codec.members[container.unpack(data).header.model]
-    return codec
+def member_of(codec: Codec, hd: Header) -> CaePcaJ2kCodec:
+    """The single-model codec behind a file ``codec`` made (``hd`` its header): itself, or the
+    family member it names."""
+    return codec.members[hd.model] if isinstance(codec, FamilyCodec) else codec
 
 
 def _budget(a: Analysis | FamilyAnalysis, bpp: float | None) -> int | None:
@@ -340,8 +333,9 @@ class FamilyCodec:
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
         if not refine:
             return data
-        member = member_of(self, data)
-        return refined_file(member, a.of(member), img, data, _budget(a, bpp), refine)
+        hd = container.unpack(data).header
+        member = member_of(self, hd)
+        return refined_file(member, a.of(member), img, hd, _budget(a, bpp), refine)
 
     def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
         member = self.members.get(box.header.model)

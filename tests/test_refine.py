@@ -117,7 +117,7 @@ def test_the_evaluation_refines_the_searched_file_within_its_budget(codec, crop)
     assert plain.finish(crop, searched, budget) == searched
     data = refining.finish(crop, searched, budget)
     assert len(data) <= budget and data != searched
-    assert member_of(codec, data).name == container.unpack(data).header.model
+    assert member_of(codec, container.unpack(data).header).name == container.unpack(data).header.model
     assert refining.describe()["settings"]["refine"] == 5
 
 

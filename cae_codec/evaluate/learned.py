@@ -57,8 +57,9 @@ class CaecCodec(ImageCodec):
         again within the budget (what ``caec encode --bpp --refine`` does)."""
         if not self.refine:
             return data
-        member = member_of(self.codec, data)
-        return refined_file(member, member.analyse(img), img, data, budget_bytes, self.refine)
+        hd = container.unpack(data).header
+        member = member_of(self.codec, hd)
+        return refined_file(member, member.analyse(img), img, hd, budget_bytes, self.refine)
 
     def decode(self, data: bytes) -> np.ndarray:
         return as_rgb8(self.codec.decode(container.unpack(data)))
