@@ -322,18 +322,20 @@ def models(
     Console().print(table)
 
 
-def _parse_widths(text: str, stages: int, option: str = "--hidden") -> int | tuple[int, ...]:
+def _parse_widths(text: str, stages: int, decoder: bool = False) -> int | tuple[int, ...]:
+    """--hidden, or with ``decoder`` --decoder-hidden: one width, or one per stage boundary."""
     from cae_codec.nn.cae import CAEConfig
 
+    option = "--decoder-hidden" if decoder else "--hidden"
     try:
         widths = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise typer.BadParameter(f"{option} takes integers separated by commas, got {text!r}") from None
     hidden = widths[0] if len(widths) == 1 else widths
     try:  # the network's own bounds, as a weights file's config is checked
-        CAEConfig(hidden=hidden, stages=stages)
+        CAEConfig(stages=stages, decoder_hidden=hidden) if decoder else CAEConfig(stages=stages, hidden=hidden)
     except ValueError as e:
-        raise typer.BadParameter(str(e).replace("hidden=", f"{option.lstrip('-')}="), param_hint=option) from None
+        raise typer.BadParameter(str(e), param_hint=option) from None
     return hidden
 
 
@@ -415,7 +417,7 @@ def train(
     if minutes is not None and minutes <= 0:
         raise typer.BadParameter("--minutes must be positive")
     widths = _parse_widths(hidden, stages)
-    decoder_widths = None if decoder_hidden is None else _parse_widths(decoder_hidden, stages, "--decoder-hidden")
+    decoder_widths = None if decoder_hidden is None else _parse_widths(decoder_hidden, stages, decoder=True)
     cfg = TrainConfig(
         data_dir=data_dir,
         output=output,
