@@ -59,7 +59,10 @@ def main() -> None:
     torch.set_num_threads(1)
     configs = []
     for text in args.layouts:
-        parts = [tuple(int(v) for v in part.split(",")) for part in text.split("/")]
+        try:
+            parts = [tuple(int(v) for v in part.split(",")) for part in text.split("/")]
+        except ValueError:
+            raise SystemExit(f"layout {text!r}: widths are integers separated by commas") from None
         if len(parts) > 2:
             raise SystemExit(f"layout {text!r}: at most one '/' (encoder/decoder widths)")
         hidden, decoder = [w[0] if len(w) == 1 else w for w in parts] + [None] * (2 - len(parts))

@@ -23,6 +23,7 @@ import torch
 from cae_codec import container, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.codec import FamilyAnalysis, FamilyCodec
+from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
@@ -57,7 +58,10 @@ def main() -> None:
     iterations = [int(n) for n in _floats(args.iterations)]
     if any(not 1 <= n <= quant.REFINE_MAX for n in iterations):
         raise SystemExit(f"iterations must be 1..{quant.REFINE_MAX}")
-    files = list_images(args.dataset)[: args.images] if args.dataset.is_dir() else []
+    try:
+        files = list_images(args.dataset)[: args.images] if args.dataset.is_dir() else []
+    except CaecError:  # a folder without images
+        files = []
     if not files:
         raise SystemExit(f"no photos in {args.dataset}")
     codec = get_codec(args.model, "cpu")

@@ -155,3 +155,23 @@ def test_postfilter_pilot_refuses_bad_settings_in_one_line(tmp_path: Path, rng, 
         "postfilter_pilot.py", ["--model", "cae-gdn-v3", "--train", str(photos), "--dataset", str(photos), *args]
     )
     assert line.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expected"),
+    [
+        ("refine_sweep.py", ["--lr", "0.01,fast"], "expected comma-separated numbers, got '0.01,fast'"),
+        ("refine_sweep.py", ["--qualities", "0,4"], "qualities must be 1..10"),
+        ("refine_sweep.py", ["--iterations", "0"], "iterations must be 1..1000"),
+        ("refine_sweep.py", ["--dataset", "{empty}"], "no photos in {empty}"),
+        ("layout_speed.py", ["64", "32,x"], "layout '32,x': widths are integers separated by commas"),
+        ("layout_speed.py", ["64", "8/16/32"], "layout '8/16/32': at most one '/' (encoder/decoder widths)"),
+        ("layout_speed.py", ["64/8,16"], "layout '64/8,16': CAE config decoder_hidden=(8, 16): 3 widths in 1..1024"),
+    ],
+)
+def test_refine_sweep_and_layout_speed_refuse_bad_settings_in_one_line(
+    tmp_path: Path, script: str, args: list[str], expected: str
+) -> None:
+    args = [a.replace("{empty}", str(tmp_path)) for a in args]
+    line = _one_line_failure(script, args)
+    assert line.startswith(expected.replace("{empty}", str(tmp_path))), line
