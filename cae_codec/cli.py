@@ -388,6 +388,14 @@ def train(
             "and so every bitstream stay as they were.",
         ),
     ] = False,
+    encoder_only: Annotated[
+        bool,
+        typer.Option(
+            "--encoder-only",
+            help="Fine-tune only the encoder (and its rate model) of --init for its fixed decoders, on truly "
+            "quantized latents; the decoders and the PCA stay, so its files decode with them.",
+        ),
+    ] = False,
     compile: Annotated[
         bool | None, typer.Option("--compile/--no-compile", help="torch.compile the step (default: on CUDA).")
     ] = None,
@@ -397,8 +405,8 @@ def train(
         int | None, typer.Option(help="CPU threads for torch (default: torch's choice, one per core).")
     ] = None,
 ) -> None:
-    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation (or, with --decoder-only,
-    fine-tune the decoder of existing weights)."""
+    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation (or, with --decoder-only
+    or --encoder-only, fine-tune one half of existing weights)."""
     from cae_codec.nn.density import DENSITIES
     from cae_codec.train import TrainConfig
     from cae_codec.train import train as run_training
@@ -444,6 +452,7 @@ def train(
         max_images=max_images,
         threads=threads,
         decoder_only=decoder_only,
+        encoder_only=encoder_only,
     )
     try:
         run_training(cfg)

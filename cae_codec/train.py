@@ -14,6 +14,15 @@ repeatable. Multi-GPU / multi-node training is PyTorch's DistributedDataParallel
 exactly as the codec quantizes them (PCA rotation, dead zone, rounding) rather than on the
 additive noise that stands in for rounding in full training: the encoder, the PCA and so
 every bitstream stay as they were, and the decoder learns the error that rounding really makes.
+
+``encoder_only`` is the other half: it fine-tunes the encoder (and the rate model that prices its
+latent) of existing weights for the decoders it ships with, which stay fixed. The decoders were
+tuned on the codec's real quantization after the encoder stopped training, and the encoder was
+trained for noise and for the decoder before that tuning; here it learns to pick latents whose
+real quantization (PCA rotation, dead zone, rounding, with a straight-through gradient) those very
+decoders reconstruct best. Decoders, PCA and format stay as they were, so files of the new
+encoder decode with the old decoders; what `caec encode --refine` finds per image, the encoder
+learns once for all images, at no cost at encode time.
 """
 
 from __future__ import annotations
@@ -75,6 +84,7 @@ class TrainConfig:
     max_images: int | None = None
     threads: int | None = None
     decoder_only: bool = False
+    encoder_only: bool = False
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
 
 
@@ -168,6 +178,14 @@ def _save_checkpoint(
     os.replace(tmp, path)
 
 
+def _mode_of(settings: Any) -> str:
+    """'decoder-only', 'encoder-only' or 'full', of a TrainConfig or a checkpoint's state."""
+    get = settings.get if isinstance(settings, dict) else lambda k: getattr(settings, k)
+    if get("decoder_only"):
+        return "decoder-only"
+    return "encoder-only" if get("encoder_only") else "full"
+
+
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """Tensors, training state and model config of a checkpoint, from one read of the file."""
     from safetensors import safe_open
@@ -179,8 +197,8 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         state: dict[str, Any] = json.loads(meta["state"])
         config: dict[str, Any] = json.loads(meta["config"])
         CAEConfig(**config)
-        if state.get("decoder_only") and not {PCA_MEAN, PCA_BASIS} <= tensors.keys():
-            raise KeyError("a decoder-only checkpoint without the PCA it was trained with")
+        if _mode_of(state) != "full" and not {PCA_MEAN, PCA_BASIS} <= tensors.keys():
+            raise KeyError(f"a {_mode_of(state)} checkpoint without the PCA it was trained with")
     except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
         raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
     return tensors, state, config
@@ -260,8 +278,11 @@ def train(cfg: TrainConfig) -> Path:
 
 def _train(cfg: TrainConfig) -> Path:
     world, rank, local = _dist_info()
-    if cfg.decoder_only and world > 1:  # refused before a process group is joined: it would wait for peers
-        raise CaecError("--decoder-only runs as one process (it is a short fine-tune), not under torchrun")
+    mode = _mode_of(cfg)
+    if cfg.decoder_only and cfg.encoder_only:
+        raise CaecError("--decoder-only and --encoder-only exclude each other: a run tunes one half")
+    if mode != "full" and world > 1:  # refused before a process group is joined: it would wait for peers
+        raise CaecError(f"--{mode} runs as one process (it is a short fine-tune), not under torchrun")
     device = pick_device(cfg.device)
     if world > 1:
         if device.type == "cuda":
@@ -286,15 +307,15 @@ def _train(cfg: TrainConfig) -> Path:
     if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
         cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
     resuming = cfg.resume and ckpt.exists()
-    # a decoder-only run keeps the PCA its encoder's bitstreams were made with
+    # a fine-tune of one half keeps the PCA the bitstreams (and the decoders) were made with
     frozen_pca: tuple[torch.Tensor, torch.Tensor] | None = None
     if resuming:
         ckpt_tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
-        was_decoder_only = bool(ckpt_state.get("decoder_only"))
-        if was_decoder_only != cfg.decoder_only:
-            kind, how = ("decoder-only", "with") if was_decoder_only else ("full", "without")
-            raise CaecError(f"{ckpt} is a checkpoint of a {kind} run: resume it {how} --decoder-only")
-        if cfg.decoder_only:
+        was = _mode_of(ckpt_state)
+        if was != mode:
+            how = "without --decoder-only or --encoder-only" if was == "full" else f"with --{was}"
+            raise CaecError(f"{ckpt} is a checkpoint of a {was} run: resume it {how}")
+        if mode != "full":
             frozen_pca = ckpt_tensors[PCA_MEAN], ckpt_tensors[PCA_BASIS]
         # the checkpoint's own architecture, whatever --latent / --density say this time
         model = CAE(CAEConfig(**ckpt_config))
@@ -302,13 +323,13 @@ def _train(cfg: TrainConfig) -> Path:
         base = load_model(cfg.init)
         model = CAE(CAEConfig(**base.config))
         model.load_state_dict(base.network.state_dict())
-        if cfg.decoder_only:
+        if mode != "full":
             frozen_pca = base.pca_mean.clone(), base.pca_basis.clone()
         prior = base.metadata
         state["history"] = [*prior.get("history", []), run_record(prior)] if prior else []
         log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
-    elif cfg.decoder_only:
-        raise CaecError("--decoder-only fine-tunes existing weights: give --init WEIGHTS")
+    elif mode != "full":
+        raise CaecError(f"--{mode} fine-tunes existing weights: give --init WEIGHTS")
     else:
         model = CAE(
             CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density, decoder_hidden=cfg.decoder_hidden)
@@ -323,6 +344,9 @@ def _train(cfg: TrainConfig) -> Path:
     if cfg.decoder_only:
         model.encoder.requires_grad_(False)
         model.density.requires_grad_(False)
+    if cfg.encoder_only:
+        for decoder in model.decoders():
+            decoder.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]  # every band's decoder, if several
     opt = torch.optim.Adam(trained, lr=cfg.lr)
     if resuming:
@@ -336,6 +360,9 @@ def _train(cfg: TrainConfig) -> Path:
     if frozen_pca is not None:
         decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
         pca = frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device)
+        if cfg.encoder_only:
+            step_fn = _EncoderTuning(model, *pca)
+            step_fn = torch.compile(step_fn) if use_compile else step_fn
     else:
         net: torch.nn.Module = model
         if world > 1:
@@ -369,7 +396,17 @@ def _train(cfg: TrainConfig) -> Path:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
-        if frozen_pca is not None:
+        if cfg.encoder_only:
+            lam = cfg.lmbda / qstep.view(-1) ** 2
+            side = cfg.patch_size // model.config.stride
+            noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
+            with autocast:
+                x_hat, bits = step_fn(x, noise, qstep)
+            # clamped as the codec clamps: no gradient asks the encoder for pixels the codec cuts off
+            mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+            bpp = bits / pixels
+            loss = (lam * 255.0**2 * mse + bpp).mean()
+        elif frozen_pca is not None:
             y_hat = quantized_latent(model, x, *pca, qstep)
             with autocast:
                 x_hat = decode_fn(y_hat, qstep)
@@ -421,6 +458,7 @@ def _train(cfg: TrainConfig) -> Path:
         if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
             state["seconds"] = seconds_before + time.perf_counter() - run_start
             state["decoder_only"] = cfg.decoder_only
+            state["encoder_only"] = cfg.encoder_only
             extra = {PCA_MEAN: frozen_pca[0], PCA_BASIS: frozen_pca[1]} if frozen_pca is not None else {}
             _save_checkpoint(ckpt, model, opt, state, extra)
     bar.close()
@@ -440,6 +478,25 @@ def _train(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return out
+
+
+class _EncoderTuning(torch.nn.Module):
+    """The encoder-only training pass: the decoder gets the latent exactly as the codec quantizes
+    it (PCA rotation, dead zone, rounding), the gradient passes the rounding straight through,
+    and the rate model prices the latent with additive noise as in full training (rounded
+    values would give it no gradient)."""
+
+    def __init__(self, model: CAE, mean: torch.Tensor, basis: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.mean, self.basis = mean, basis  # the stored rotation, fixed: the decoders were tuned in it
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.model.encode(x).float()
+        z = torch.einsum("bmhw,mk->bkhw", y - self.mean, self.basis)
+        z_hat = z + (quant.quantize_dequantize(z.detach(), step, quant.DEADZONE) - z).detach()
+        y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, self.basis) + self.mean
+        return self.model.decode(y_hat, step), self.model.rate_bits(y + noise * step, step)
 
 
 class _TimeBudget:

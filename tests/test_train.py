@@ -181,14 +181,67 @@ def test_decoder_only_fine_tune_keeps_encoder_pca_and_bitstream(train_dir: Path,
     assert _encode_tiny(base) == _encode_tiny(tuned), "the same encoder must write the same latent bitstream"
 
 
-def test_decoder_only_resume_matches_an_uninterrupted_run(
+def test_encoder_only_fine_tune_keeps_decoders_and_pca(train_dir: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    tuned = tmp_path / "enc.safetensors"
+    run_train(train_dir, tuned, "--steps", "3", "--init", str(base), "--encoder-only", "--lr", "1e-2")
+    a, b = load_model(base), load_model(tuned)
+    sa, sb = a.network.state_dict(), b.network.state_dict()
+    decoder = [k for k in sa if k.startswith("decoder.")]
+    assert decoder and all(torch.equal(sa[k], sb[k]) for k in decoder), "the decoder must not move"
+    for part in ("encoder.", "density."):
+        assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith(part)), f"{part} must train"
+    assert torch.equal(a.pca_mean, b.pca_mean) and torch.equal(a.pca_basis, b.pca_basis), "PCA is kept, not refit"
+    assert b.metadata["train_config"]["encoder_only"] is True and len(b.metadata["history"]) == 1
+    assert _encode_tiny(base) != _encode_tiny(tuned), "a new encoder writes new latents"
+
+
+def test_encoder_only_trains_the_encoder_through_the_codecs_quantization(
     train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the decoder must see the latent exactly as the codec quantizes it, and the encoder must
+    # get a gradient through that rounding
+    import cae_codec.train as tr
+    from cae_codec import quant
+
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "2")
+    model = load_model(base)
+    model.network.requires_grad_(True)  # loaded for inference; training turns the flags on
+    mean, basis = model.pca_mean.view(1, -1, 1, 1), model.pca_basis
+    tuning = tr._EncoderTuning(model.network, mean, basis)
+    x = torch.rand(2, 3, 32, 32)
+    step = torch.full((2, 1, 1, 1), 0.05)
+    x_hat, bits = tuning(x, torch.zeros(2, 6, 8, 8), step)
+    with torch.no_grad():
+        expected = model.network.decode(tr.quantized_latent(model.network, x, mean, basis, step), step)
+    assert torch.allclose(x_hat, expected, atol=1e-6) and bits.shape == (2,)
+    x_hat.sum().backward()
+    grads = [p.grad for p in model.network.encoder.parameters()]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert quant.DEADZONE > 0  # the dead zone is part of what the decoder sees
+
+
+def test_fine_tuning_one_half_excludes_the_other(train_dir: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    run_train(train_dir, base, "--steps", "1")
+    out = tmp_path / "both.safetensors"
+    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--init", str(base)]
+    r = CliRunner().invoke(app, [*args, "--decoder-only", "--encoder-only"])
+    assert r.exit_code == 1 and "exclude each other" in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["--decoder-only", "--encoder-only"])
+def test_fine_tune_resume_matches_an_uninterrupted_run(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     import cae_codec.train as tr
 
     base = tmp_path / "base.safetensors"
     run_train(train_dir, base, "--steps", "2")
-    tune = ["--init", str(base), "--decoder-only", "--lr", "1e-2", "--steps", "4", "--checkpoint-every", "2"]
+    tune = ["--init", str(base), mode, "--lr", "1e-2", "--steps", "4", "--checkpoint-every", "2"]
     full = tmp_path / "full.safetensors"
     run_train(train_dir, full, *tune)
     out = tmp_path / "cut.safetensors"
@@ -196,14 +249,15 @@ def test_decoder_only_resume_matches_an_uninterrupted_run(
     assert CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune]).exit_code != 0
     monkeypatch.setattr(tr.PatchSampler, "sample", real)
     r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "4", "--resume"])
-    assert r.exit_code == 1 and "resume it with --decoder-only" in r.output, "the mode must not flip on resume"
+    assert r.exit_code == 1 and f"resume it with {mode}" in r.output, "the mode must not flip on resume"
     run_train(train_dir, out, *tune, "--resume")
     assert load_model(out).weights_hash == load_model(full).weights_hash
 
 
-def test_decoder_only_needs_weights_to_start_from(train_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["--decoder-only", "--encoder-only"])
+def test_fine_tune_needs_weights_to_start_from(train_dir: Path, tmp_path: Path, mode: str) -> None:
     out = tmp_path / "nothing.safetensors"
-    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--decoder-only"])
+    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", mode])
     assert r.exit_code == 1 and "give --init" in r.output and not out.exists()
 
 
@@ -217,13 +271,14 @@ def test_training_leaves_the_process_float_settings_as_it_found_them(train_dir: 
     assert (_denormals_flushed(), torch.get_num_threads()) == before
 
 
-def test_decoder_only_is_refused_under_torchrun(
-    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("mode", ["--decoder-only", "--encoder-only"])
+def test_fine_tune_is_refused_under_torchrun(
+    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     # refused before any process group is joined, which would wait for peers that never come
     monkeypatch.setenv("WORLD_SIZE", "2")
     out = tmp_path / "ddp.safetensors"
-    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", "--decoder-only", "--init", str(out)]
+    args = ["train", str(train_dir), "-o", str(out), *TINY, "--steps", "2", mode, "--init", str(out)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1 and "not under torchrun" in r.output and "Traceback" not in r.output
     assert not out.exists()
