@@ -82,6 +82,7 @@ def test_equal_qualities_keep_the_cheaper_point() -> None:
     [
         ([0.5], [30.0], "at least two"),
         ([0.5, 1.0], [30.0, math.nan], "at least two"),
+        ([0.5, 1.0], [math.inf, math.inf], "at least two"),  # every point dropped: was an IndexError
         ([0.0, 1.0], [30.0, 35.0], "positive"),
         ([0.1, 0.2], [45.0, 50.0], "overlap"),
     ],

@@ -30,6 +30,8 @@ def _log_rate_curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np
         raise BDRateError("rate and quality must be 1-D sequences of the same length")
     keep = np.isfinite(r) & np.isfinite(q)
     r, q = r[keep], q[keep]
+    if q.size < 2:
+        raise BDRateError("a curve needs at least two points of different quality")
     if np.any(r <= 0):
         raise BDRateError("rates must be positive")
     order = np.lexsort((r, q))  # by quality, then rate: the first of equal qualities is the cheapest
