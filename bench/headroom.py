@@ -22,6 +22,10 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            alone and the CAE alone, at equal file size.
   deadzone BD-rate of other encoder dead zones against the shipped one, for each member's
            qualities on their own (a family could give each member its own).
+  isolated BD-rate against the shipped quantizer of a context-adaptive dead zone: a +-1 with no
+           non-zero among its 8 neighbours in its component (what EBCOT codes dearest: it
+           breaks a run of zeros) is zeroed when its magnitude is below 0.5 + dead zone + E
+           steps, for each E of ``--isolated``; qualities 1-10 of the whole model.
 
 Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid,deadzone --images 8
 """
@@ -51,9 +55,9 @@ from cae_codec.codec import (
 )
 from cae_codec.color import ycbcr_to_rgb
 from cae_codec.errors import CaecError
-from cae_codec.evaluate.bdrate import bd_rate
+from cae_codec.evaluate.bdrate import BDRateError, bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
-from cae_codec.evaluate.metrics import psnr_rgb
+from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.ratesearch import MemoEncoder
 from cae_codec.imageio import open_image
 from cae_codec.refine import frozen_network, tile_targets
@@ -61,7 +65,7 @@ from cae_codec.tiling import TILE, tile_origins
 from cae_codec.train import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
-CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone")
+CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated")
 
 
 def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
@@ -412,6 +416,54 @@ def check_deadzone(codec: Codec, photos: Sequence[FamilyAnalysis], deadzones: Se
         print(f"| {name} | {deadzone:g} | {bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]):+.2f}% |")
 
 
+def zero_isolated_ones(plane: np.ndarray, step: float, deadzone: float, extra: float) -> np.ndarray:
+    """``quant.quantize``, then every +-1 without a non-zero among its 8 neighbours set to zero
+    where its magnitude is below 0.5 + deadzone + extra steps."""
+    q = quant.quantize(plane, step, deadzone)
+    nonzero = np.pad(q != 0, 1).astype(np.int8)
+    h, w = q.shape
+    neighbours = sum(nonzero[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    lone = (np.abs(q) == 1) & (neighbours == 1) & (np.abs(plane / np.float32(step)) < 0.5 + deadzone + extra)
+    return np.where(lone, 0, q).astype(np.int16)
+
+
+def check_isolated(codec: Codec, photos: Sequence[FamilyAnalysis], extras: Sequence[float]) -> None:
+    curves: dict[float | None, list[tuple[float, float, float]]] = {}
+    for quality in QUALITIES:
+        plain, step = member_at(codec, quality)
+        for extra in (None, *extras):
+            if extra is not None:
+                plain.quantize_plane = lambda z, s, e=extra, p=plain: zero_isolated_ones(z, s, p.deadzone, e)  # type: ignore[method-assign]
+            try:
+                points = []
+                for photo in photos:
+                    data = plain.pack(photo.of(plain), step)
+                    rec = plain.decode(container.unpack(data))
+                    px = photo.height * photo.width
+                    points.append(
+                        (8 * len(data) / px, psnr_rgb(photo.image, rec), ms_ssim_db(ms_ssim_rgb(photo.image, rec)))
+                    )
+            finally:
+                vars(plain).pop("quantize_plane", None)
+            curves.setdefault(extra, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
+    base = np.array(curves[None])
+    print("| isolated +-1 zeroed below (steps) | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | bpp at quality 1 / 10 |")
+    print("|---|---|---|---|")
+    for extra, curve in curves.items():
+        c = np.array(curve)
+        label = "never (shipped)" if extra is None else f"0.5 + dead zone + {extra:g}"
+        bd_p, bd_m = (_bd_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
+        print(f"| {label} | {bd_p} | {bd_m} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
+
+
+def _bd_text(rate_a: np.ndarray, q_a: np.ndarray, rate_b: np.ndarray, q_b: np.ndarray) -> str:
+    """BD-rate as a table cell; MS-SSIM has no value on photos under 161 pixels a side."""
+    try:
+        return f"{bd_rate(rate_a, q_a, rate_b, q_b):+.2f}%"
+    except BDRateError:
+        return "n/a"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -429,6 +481,7 @@ def main() -> None:
     ap.add_argument("--targets", default="0.5,1,1.5,2", help="for hybrid: total bpp")
     ap.add_argument("--bases", default="0.25,0.4,0.6,0.9", help="for hybrid: bpp of the CAE layer")
     ap.add_argument("--deadzones", default="0.06,0.14", help="for deadzone: dead zones besides the shipped one")
+    ap.add_argument("--isolated", default="0.15,0.3,0.6", help="for isolated: E of each variant (steps)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     checks = args.checks.split(",")
@@ -465,6 +518,8 @@ def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
             check_pca(codec, photos, train, numbers(args.keep, int), clusters)
         elif check == "deadzone":
             check_deadzone(codec, photos, numbers(args.deadzones))
+        elif check == "isolated":
+            check_isolated(codec, photos, numbers(args.isolated))
         else:
             check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
 

@@ -125,7 +125,7 @@ class CaePcaJ2kCodec:
             # quantized plane by plane straight into its mosaic cell: no float temporaries the
             # size of the latent, and no second int16 copy of it
             mosaic = j2k.build_mosaic(
-                k, cols, ph_l, pw_l, lambda m: quant.quantize(a.z[m], step, self.deadzone), np.dtype(np.int16)
+                k, cols, ph_l, pw_l, lambda m: self.quantize_plane(a.z[m], step), np.dtype(np.int16)
             )
             chunks.append((LATENT, j2k.encode_plane(mosaic, self.latent_levels)))
         if a.alpha_chunk is not None:
@@ -147,6 +147,11 @@ class CaePcaJ2kCodec:
             mosaic_cols=cols,
         )
         return container.pack(header, chunks)
+
+    def quantize_plane(self, plane: np.ndarray, step: float) -> np.ndarray:
+        """One component's integers; a method so experiments can vary the quantizer
+        (bench/headroom.py --checks isolated)."""
+        return quant.quantize(plane, step, self.deadzone)
 
     def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
         a = self.analyse(img)

@@ -76,19 +76,33 @@ def test_clustered_bases_are_orthonormal(headroom, rng) -> None:
         assert np.allclose(b.T @ b, np.eye(6), atol=1e-9)
 
 
+def test_only_lone_ones_below_the_threshold_are_zeroed(headroom) -> None:
+    step, deadzone = 2.0, 0.1
+    z = np.zeros((6, 6), dtype=np.float32)
+    z[0, 0] = 1.3  # lone 1 (0.65 steps): under 0.5 + 0.1 + 0.3
+    z[0, 5] = 1.9  # lone 1 (0.95 steps): over the threshold, kept
+    z[3, 3], z[4, 4] = 1.3, 1.3  # two 1s touching diagonally: neither is alone
+    z[5, 0] = -5.0  # a lone 3 (-2.5 steps rounds away from zero): only 1s are zeroed
+    q = headroom.zero_isolated_ones(z, step, deadzone, 0.3)
+    plain = quant.quantize(z, step, deadzone)
+    assert plain[0, 0] == 1 and q[0, 0] == 0
+    assert q[0, 5] == 1 and q[3, 3] == q[4, 4] == 1 and q[5, 0] == plain[5, 0] == -2
+    assert q.dtype == np.int16 and np.count_nonzero(q != plain) == 1
+
+
 def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.fromarray(smooth_image(rng, 128, 256, 3)).save(photos / "a.png")
     args = ["--dataset", str(photos), "--images", "1", "--qualities", "2,8", "--steps", "0.5", "--keep", "64"]
     args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4", "--deadzones", "0.06"]
-    args += ["--decoder-iterations", "3"]
+    args += ["--decoder-iterations", "3", "--isolated", "0.3"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
     headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
-    headers += ("| member | dead zone |",)
+    headers += ("| member | dead zone |", "| isolated +-1 zeroed below (steps) |")
     assert all(h in result.stdout for h in headers)
     assert "per-image PCA (oracle)" in result.stdout and "caec 0.4 bpp + residual" in result.stdout
     # a latent optimized for the decoder reconstructs better than the encoder's, step by step
