@@ -26,6 +26,14 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            non-zero among its 8 neighbours in its component (what EBCOT codes dearest: it
            breaks a run of zeros) is zeroed when its magnitude is below 0.5 + dead zone + E
            steps, for each E of ``--isolated``; qualities 1-10 of the whole model.
+  components
+           one step per component: how much the RGB output of each member's decoder moves per
+           unit of each PCA component (finite differences around quantized latents of
+           ``--train`` photos, at the step of the member's middle quality), then the BD-rate
+           against equal steps of steps scaled by (s_mean / s_k) ** (alpha / 2) for each alpha
+           of ``--alphas`` (alpha 1 is the high-rate optimum, s_mean the geometric mean);
+           qualities 1-10, decoded by the script's own tile decoder (the file cannot say the
+           scales, which would be model data).
 
 Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid,deadzone --images 8
 """
@@ -65,7 +73,7 @@ from cae_codec.tiling import TILE, tile_origins
 from cae_codec.train import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
-CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated")
+CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated", "components")
 
 
 def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
@@ -464,6 +472,90 @@ def _bd_text(rate_a: np.ndarray, q_a: np.ndarray, rate_b: np.ndarray, q_b: np.nd
         return "n/a"
 
 
+def component_sensitivity(
+    plain: CaePcaJ2kCodec, images: Sequence[np.ndarray], step: float, tiles_per_image: int = 4, eps: float = 0.05
+) -> np.ndarray:
+    """Mean squared change of the RGB output (in [0,1] units, per pixel and channel) per squared
+    unit of each PCA component, measured by moving it eps * step around the quantized latent of
+    ``tiles_per_image`` tiles of each image; one decoder pass per component and tile."""
+    side = TILE // plain.model.stride
+    m = plain.model.latent_channels
+    total = np.zeros(m)
+    count = 0
+    for img in images:
+        z = plain.analyse(img).z
+        rows, cols = z.shape[1] // side, z.shape[2] // side
+        for t in range(tiles_per_image):
+            ty, tx = (3 * t) % rows, (5 * t) % cols  # spread over the photo, the same tiles every run
+            tile = z[:, ty * side : (ty + 1) * side, tx * side : (tx + 1) * side]
+            zq = torch.from_numpy(quant.dequantize(quant.quantize(tile, step, plain.deadzone), step))
+            y0 = torch.einsum("khw,mk->mhw", zq, plain.basis)[None] + plain.mean.view(1, -1, 1, 1)
+            with torch.inference_mode():
+                x0 = ycbcr_to_rgb(plain.net.decode(y0, step))  # type: ignore[operator]
+                for first in range(0, m, 48):
+                    ks = range(first, min(m, first + 48))
+                    moved = y0.repeat(len(ks), 1, 1, 1) + eps * step * plain.basis[:, list(ks)].T[:, :, None, None]
+                    x = ycbcr_to_rgb(plain.net.decode(moved, step))  # type: ignore[operator]
+                    total[first : first + len(ks)] += ((x - x0) ** 2).mean(dim=(1, 2, 3)).double().numpy()
+            count += 1
+    return total / count / (eps * step) ** 2
+
+
+def check_components(
+    codec: Codec, photos: Sequence[FamilyAnalysis], train: Sequence[np.ndarray], alphas: Sequence[float]
+) -> None:
+    members = {member_at(codec, q)[0].name: member_at(codec, q)[0] for q in QUALITIES}
+    gains: dict[str, np.ndarray] = {}
+    print("| member | step | s_k / s_mean: min | 10% | median | 90% | max | first 4 | last 4 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, plain in members.items():
+        own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
+        step = member_at(codec, own[len(own) // 2])[1]
+        sens = component_sensitivity(plain, train, step)
+        rel = sens / np.exp(np.mean(np.log(sens)))
+        gains[name] = 1 / rel
+        qs = np.quantile(rel, [0, 0.1, 0.5, 0.9, 1])
+        print(
+            f"| {name} | {step:.3g} | "
+            + " | ".join(f"{v:.2f}" for v in qs)
+            + f" | {', '.join(f'{v:.2f}' for v in rel[:4])} | {', '.join(f'{v:.2f}' for v in rel[-4:])} |"
+        )
+    curves: dict[float, list[tuple[float, float, float]]] = {}
+    for quality in QUALITIES:
+        plain, step = member_at(codec, quality)
+        stored = plain.basis.numpy().astype(np.float64)
+        for alpha in (0.0, *alphas):
+            scale = (gains[plain.name] ** (alpha / 2)).astype(np.float32)[:, None, None]
+            points = []
+            for photo in photos:
+                a = photo.of(plain)
+                h, w = a.z.shape[1:]
+                # quantizing z_k with step * scale_k is quantizing z_k / scale_k with step
+                data = plain.pack(replace(a, z=a.z / scale), step)
+                box = container.unpack(data)
+                k = box.header.components
+                zq = np.zeros_like(a.z)
+                zq[:k] = quant.dequantize(j2k.read_components(box, h, w), box.header.step) * scale[:k]
+                labels = np.zeros(h * w // (TILE // plain.model.stride) ** 2, int)
+                rec = synthesize(plain, zq, [stored], labels, box.header.step, photo.height, photo.width)
+                px = photo.height * photo.width
+                points.append(
+                    (8 * len(data) / px, psnr_rgb(photo.image, rec), ms_ssim_db(ms_ssim_rgb(photo.image, rec)))
+                )
+            curves.setdefault(alpha, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
+    base = np.array(curves[0.0])
+    print(
+        "\n| steps scaled by (s_mean / s_k) ** (alpha / 2) | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB "
+        "| bpp at quality 1 / 10 |"
+    )
+    print("|---|---|---|---|")
+    for alpha, curve in curves.items():
+        c = np.array(curve)
+        bd_p, bd_m = (_bd_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
+        label = "alpha 0 (equal steps, shipped)" if alpha == 0 else f"alpha {alpha:g}"
+        print(f"| {label} | {bd_p} | {bd_m} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -482,6 +574,8 @@ def main() -> None:
     ap.add_argument("--bases", default="0.25,0.4,0.6,0.9", help="for hybrid: bpp of the CAE layer")
     ap.add_argument("--deadzones", default="0.06,0.14", help="for deadzone: dead zones besides the shipped one")
     ap.add_argument("--isolated", default="0.15,0.3,0.6", help="for isolated: E of each variant (steps)")
+    ap.add_argument("--alphas", default="0.25,0.5,1", help="for components: exponents of the step scales")
+    ap.add_argument("--sensitivity-images", type=int, default=6, help="for components: --train photos measured")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     checks = args.checks.split(",")
@@ -520,6 +614,9 @@ def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
             check_deadzone(codec, photos, numbers(args.deadzones))
         elif check == "isolated":
             check_isolated(codec, photos, numbers(args.isolated))
+        elif check == "components":
+            train = [open_image(f)[:, :, :3] for f in list_images(args.train)[: args.sensitivity_images]]
+            check_components(codec, photos, train, numbers(args.alphas))
         else:
             check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
 

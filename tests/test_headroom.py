@@ -96,13 +96,14 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     Image.fromarray(smooth_image(rng, 128, 256, 3)).save(photos / "a.png")
     args = ["--dataset", str(photos), "--images", "1", "--qualities", "2,8", "--steps", "0.5", "--keep", "64"]
     args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4", "--deadzones", "0.06"]
-    args += ["--decoder-iterations", "3", "--isolated", "0.3"]
+    args += ["--decoder-iterations", "3", "--isolated", "0.3", "--alphas", "1", "--sensitivity-images", "1"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
     headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
-    headers += ("| member | dead zone |", "| isolated +-1 zeroed below (steps) |")
+    headers += ("| member | dead zone |", "| isolated +-1 zeroed below (steps) |", "| member | step | s_k / s_mean")
+    headers += ("| alpha 0 (equal steps, shipped) | +0.00% |",)
     assert all(h in result.stdout for h in headers)
     assert "per-image PCA (oracle)" in result.stdout and "caec 0.4 bpp + residual" in result.stdout
     # a latent optimized for the decoder reconstructs better than the encoder's, step by step
