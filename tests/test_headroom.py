@@ -145,7 +145,7 @@ def _one_line_failure(script: str, args: list[str]) -> str:
 
 def test_headroom_refuses_an_unknown_check_before_running_any(tmp_path: Path) -> None:
     line = _one_line_failure("headroom.py", ["--checks", "entropy,entropyy", "--dataset", str(tmp_path)])
-    known = "entropy, layout, ceiling, decoder, pca, hybrid, deadzone"
+    known = "entropy, layout, ceiling, decoder, pca, hybrid, deadzone, isolated, components"
     assert line == f"headroom: unknown check 'entropyy' (choose from {known})"
 
 
