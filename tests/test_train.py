@@ -166,34 +166,38 @@ def _encode_tiny(path: Path) -> bytes:
     return unpack(codec.pack(codec.analyse(img), step=1 / 64)).chunks[LATENT]
 
 
-def test_decoder_only_fine_tune_keeps_encoder_pca_and_bitstream(train_dir: Path, tmp_path: Path) -> None:
-    base = tmp_path / "base.safetensors"
+def _fine_tune(train_dir: Path, tmp_path: Path, mode: str) -> tuple[Path, Path]:
+    """A 2-step base model and a 3-step ``mode`` fine-tune of it: their paths, their weights
+    checked for the PCA kept and the run recorded."""
+    base, tuned = tmp_path / "base.safetensors", tmp_path / "tuned.safetensors"
     run_train(train_dir, base, "--steps", "2")
-    tuned = tmp_path / "dec.safetensors"
-    run_train(train_dir, tuned, "--steps", "3", "--init", str(base), "--decoder-only", "--lr", "1e-2")
+    run_train(train_dir, tuned, "--steps", "3", "--init", str(base), f"--{mode}", "--lr", "1e-2")
     a, b = load_model(base), load_model(tuned)
-    sa, sb = a.network.state_dict(), b.network.state_dict()
+    assert torch.equal(a.pca_mean, b.pca_mean) and torch.equal(a.pca_basis, b.pca_basis), "PCA is kept, not refit"
+    assert b.metadata["train_config"][mode.replace("-", "_")] is True and len(b.metadata["history"]) == 1
+    return base, tuned
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path).network.state_dict()
+
+
+def test_decoder_only_fine_tune_keeps_encoder_pca_and_bitstream(train_dir: Path, tmp_path: Path) -> None:
+    base, tuned = _fine_tune(train_dir, tmp_path, "decoder-only")
+    sa, sb = _weights(base), _weights(tuned)
     frozen = [k for k in sa if not k.startswith("decoder.")]
     assert frozen and all(torch.equal(sa[k], sb[k]) for k in frozen), "encoder and density must not move"
     assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("decoder.")), "the decoder must train"
-    assert torch.equal(a.pca_mean, b.pca_mean) and torch.equal(a.pca_basis, b.pca_basis), "PCA is kept, not refit"
-    assert b.metadata["train_config"]["decoder_only"] is True and len(b.metadata["history"]) == 1
     assert _encode_tiny(base) == _encode_tiny(tuned), "the same encoder must write the same latent bitstream"
 
 
 def test_encoder_only_fine_tune_keeps_decoders_and_pca(train_dir: Path, tmp_path: Path) -> None:
-    base = tmp_path / "base.safetensors"
-    run_train(train_dir, base, "--steps", "2")
-    tuned = tmp_path / "enc.safetensors"
-    run_train(train_dir, tuned, "--steps", "3", "--init", str(base), "--encoder-only", "--lr", "1e-2")
-    a, b = load_model(base), load_model(tuned)
-    sa, sb = a.network.state_dict(), b.network.state_dict()
+    base, tuned = _fine_tune(train_dir, tmp_path, "encoder-only")
+    sa, sb = _weights(base), _weights(tuned)
     decoder = [k for k in sa if k.startswith("decoder.")]
     assert decoder and all(torch.equal(sa[k], sb[k]) for k in decoder), "the decoder must not move"
     for part in ("encoder.", "density."):
         assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith(part)), f"{part} must train"
-    assert torch.equal(a.pca_mean, b.pca_mean) and torch.equal(a.pca_basis, b.pca_basis), "PCA is kept, not refit"
-    assert b.metadata["train_config"]["encoder_only"] is True and len(b.metadata["history"]) == 1
     assert _encode_tiny(base) != _encode_tiny(tuned), "a new encoder writes new latents"
 
 
