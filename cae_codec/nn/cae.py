@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from cae_codec.nn.density import DENSITIES
-from cae_codec.nn.layers import GDN
+from cae_codec.nn.layers import GDN, UpConv
 from cae_codec.nn.registry import register_architecture
 
 
@@ -102,8 +102,9 @@ def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=2, padding=k // 2)
 
 
-def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=k // 2, output_padding=1)
+def _up(cin: int, cout: int, k: int, last: bool) -> UpConv:
+    # the image layer's few output channels run faster as a sub-pixel convolution (nn/layers.py)
+    return UpConv(cin, cout, k, subpixel=last)
 
 
 def _stack(config: CAEConfig, decoder: bool) -> nn.Sequential:
@@ -111,7 +112,8 @@ def _stack(config: CAEConfig, decoder: bool) -> nn.Sequential:
     chain = config.decoder_widths[::-1] if decoder else config.widths
     layers: list[nn.Module] = []
     for i, (cin, cout) in enumerate(itertools.pairwise(chain)):
-        layers.append((_up if decoder else _down)(cin, cout, config.kernel))
+        last = i == config.stages - 1
+        layers.append(_up(cin, cout, config.kernel, last) if decoder else _down(cin, cout, config.kernel))
         if i < config.stages - 1:
             layers.append(GDN(cout, inverse=decoder))
     return nn.Sequential(*layers)
