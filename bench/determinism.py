@@ -5,7 +5,9 @@
 Every Kodak image is encoded once; then each thread count decodes all the files in its
 own process (torch.set_num_threads before anything runs) and saves the pixels and the
 integers read from the JPEG2000 codestream. The report gives, per pair of thread counts,
-the number of images and pixels that differ and the largest difference.
+the number of images and pixels that differ and the largest difference. ``--versus-transposed``
+also decodes with the image layer run as the transposed convolution it is stored as, instead
+of its sub-pixel form (nn/layers.py): what decoders from before that change would show.
 """
 
 from __future__ import annotations
@@ -27,15 +29,19 @@ import numpy as np
 import torch
 torch.set_num_threads(int(sys.argv[1]))
 from cae_codec import api, container, j2k
-work = Path(sys.argv[2])
+from cae_codec.nn.layers import UpConv
+work, tag = Path(sys.argv[2]), sys.argv[1]
+if sys.argv[3] == "transposed":
+    UpConv.forward = torch.nn.ConvTranspose2d.forward
+    tag += "t"
 for cae in sorted(work.glob("*.cae")):
     data = cae.read_bytes()
-    np.save(work / f"{cae.stem}.px{sys.argv[1]}.npy", api.decode(data, device="cpu"))
+    np.save(work / f"{cae.stem}.px{tag}.npy", api.decode(data, device="cpu"))
     box = container.unpack(data)
     hd = box.header
     stride = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
     q = j2k.read_components(box, hd.padded_height // stride, hd.padded_width // stride)
-    np.save(work / f"{cae.stem}.q{sys.argv[1]}.npy", q)
+    np.save(work / f"{cae.stem}.q{tag}.npy", q)
 print(torch.get_num_threads())
 """
 
@@ -46,6 +52,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--quality", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="only the first N images")
+    ap.add_argument("--versus-transposed", action="store_true", help="also compare with the transposed image layer")
     args = ap.parse_args()
 
     from cae_codec import api
@@ -57,11 +64,14 @@ def main() -> int:
         work = Path(tmp)
         for src in sources:
             (work / f"{src.stem}.cae").write_bytes(codec.encode(open_image(src), quality=args.quality))
-        for t in args.threads:
-            ran = subprocess.run([sys.executable, "-c", CHILD, str(t), str(work)], check=True, capture_output=True)
-            print(f"decoded {len(sources)} files with {ran.stdout.decode().strip()} thread(s)")
-        base = args.threads[0]
-        for t in args.threads[1:]:
+        runs = [(str(t), "subpixel") for t in args.threads]
+        runs += [(str(args.threads[0]), "transposed")] if args.versus_transposed else []
+        for t, layer in runs:
+            ran = subprocess.run([sys.executable, "-c", CHILD, t, str(work), layer], check=True, capture_output=True)
+            print(f"decoded {len(sources)} files with {ran.stdout.decode().strip()} thread(s), {layer} image layer")
+        base = str(args.threads[0])
+        others = [str(t) for t in args.threads[1:]] + ([f"{base}t"] if args.versus_transposed else [])
+        for t in others:
             images = pixels = worst = 0
             for src in sources:
                 a = np.load(work / f"{src.stem}.px{base}.npy").astype(np.int16)
@@ -73,8 +83,13 @@ def main() -> int:
                 pixels += differ
                 worst = max(worst, int(np.abs(a - b).max()))
             total = sum(np.load(work / f"{s.stem}.px{base}.npy").size for s in sources)
+            what = (
+                f"{base} vs {t} threads"
+                if not t.endswith("t")
+                else f"sub-pixel vs transposed image layer ({base} thread)"
+            )
             print(
-                f"{base} vs {t} threads: {images} of {len(sources)} images differ, "
+                f"{what}: {images} of {len(sources)} images differ, "
                 f"{pixels} of {total} samples, largest difference {worst}"
             )
     return 0
