@@ -26,6 +26,9 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            non-zero among its 8 neighbours in its component (what EBCOT codes dearest: it
            breaks a run of zeros) is zeroed when its magnitude is below 0.5 + dead zone + E
            steps, for each E of ``--isolated``; qualities 1-10 of the whole model.
+  chroma   how caec and OpenJPEG (at caec's file size) split their error between Y, Cb and Cr,
+           and the BD-rate of low-passing the chroma before the encoder (down and up by each
+           factor of ``--chroma-factors``, as 4:2:0 would) against the shipped encoder.
   components
            one step per component: how much the RGB output of each member's decoder moves per
            unit of each PCA component (finite differences around quantized latents of
@@ -61,7 +64,7 @@ from cae_codec.codec import (
     plain_codecs,
     stored_components,
 )
-from cae_codec.color import ycbcr_to_rgb
+from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import BDRateError, bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
@@ -73,7 +76,7 @@ from cae_codec.tiling import TILE, tile_origins
 from cae_codec.train import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
-CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated", "components")
+CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated", "components", "chroma")
 
 
 def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
@@ -556,6 +559,64 @@ def check_components(
         print(f"| {label} | {bd_p} | {bd_m} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
 
 
+def ycbcr_planes(img: np.ndarray) -> np.ndarray:
+    """(3, H, W) float64 YCbCr in 8-bit units of an RGB uint8 image, the codec's conversion."""
+    rgb = torch.from_numpy(img).permute(2, 0, 1).double() / 255.0
+    return rgb_to_ycbcr(rgb).numpy() * 255.0
+
+
+def chroma_lowpassed(img: np.ndarray, factor: int) -> np.ndarray:
+    """``img`` with Cb and Cr averaged over factor x factor blocks and bilinearly brought back to
+    full size (what 4:2:0 keeps, for factor 2), Y untouched; RGB uint8 again."""
+    rgb = torch.from_numpy(img).permute(2, 0, 1).float()[None] / 255.0
+    ycc = rgb_to_ycbcr(rgb)
+    h, w = img.shape[:2]
+    small = torch.nn.functional.avg_pool2d(ycc[:, 1:], factor, ceil_mode=True)
+    ycc[:, 1:] = torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    out = ycbcr_to_rgb(ycc).clamp(0, 1)[0].permute(1, 2, 0) * 255.0
+    return out.round().to(torch.uint8).numpy()
+
+
+def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequence[int]) -> None:
+    j2k_codec = Jpeg2000()
+    split: dict[tuple[int, str], list[np.ndarray]] = {}
+    curves: dict[int, list[tuple[float, float]]] = {}
+    lowpassed = {f: [FamilyAnalysis(chroma_lowpassed(p.image, f)) for p in photos] for f in factors}
+    for quality in QUALITIES:
+        step = quant.step_for_quality(quality)
+        points: dict[int, list[tuple[float, float]]] = {}
+        for i, photo in enumerate(photos):
+            img, px = photo.image, photo.height * photo.width
+            ref = ycbcr_planes(img)
+            data = codec.pack(photo, step, quality)  # type: ignore[arg-type]
+            rec = codec.decode(container.unpack(data))
+            points.setdefault(1, []).append((8 * len(data) / px, psnr_rgb(img, rec)))
+            if quality in (2, 5, 8):
+                j2k = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(img)), len(data))
+                assert j2k is not None
+                for name, out in (("caec", rec), ("OpenJPEG", j2k[1])):
+                    mse = ((ycbcr_planes(out) - ref) ** 2).mean(axis=(1, 2))
+                    split.setdefault((quality, name), []).append(np.append(mse, 8 * len(data) / px))
+            for f in factors:
+                data = codec.pack(lowpassed[f][i], step, quality)  # type: ignore[arg-type]
+                rec = codec.decode(container.unpack(data))
+                points.setdefault(f, []).append((8 * len(data) / px, psnr_rgb(img, rec)))
+        for f, pts in points.items():
+            curves.setdefault(f, []).append(tuple(np.mean(pts, axis=0)))  # type: ignore[arg-type]
+    print("| quality | coding | bpp | MSE Y | MSE Cb | MSE Cr | chroma share of the YCbCr error |")
+    print("|---|---|---|---|---|---|---|")
+    for (quality, name), rows in split.items():
+        y, cb, cr, bpp = np.mean(rows, axis=0)
+        print(f"| {quality} | {name} | {bpp:.3f} | {y:.2f} | {cb:.2f} | {cr:.2f} | {(cb + cr) / (y + cb + cr):.0%} |")
+    base = np.array(curves[1])
+    print("\n| chroma before the encoder | BD-rate PSNR-RGB (against the original photo) | bpp at quality 1 / 10 |")
+    print("|---|---|---|")
+    for f, curve in curves.items():
+        c = np.array(curve)
+        label = "as is (shipped)" if f == 1 else f"averaged over {f}x{f} and interpolated back"
+        print(f"| {label} | {_bd_text(base[:, 0], base[:, 1], c[:, 0], c[:, 1])} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -576,6 +637,7 @@ def main() -> None:
     ap.add_argument("--isolated", default="0.15,0.3,0.6", help="for isolated: E of each variant (steps)")
     ap.add_argument("--alphas", default="0.25,0.5,1", help="for components: exponents of the step scales")
     ap.add_argument("--sensitivity-images", type=int, default=6, help="for components: --train photos measured")
+    ap.add_argument("--chroma-factors", default="2", help="for chroma: low-pass factors of Cb and Cr")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     checks = args.checks.split(",")
@@ -614,6 +676,8 @@ def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
             check_deadzone(codec, photos, numbers(args.deadzones))
         elif check == "isolated":
             check_isolated(codec, photos, numbers(args.isolated))
+        elif check == "chroma":
+            check_chroma(codec, photos, numbers(args.chroma_factors, int))
         elif check == "components":
             train = [open_image(f)[:, :, :3] for f in list_images(args.train)[: args.sensitivity_images]]
             check_components(codec, photos, train, numbers(args.alphas))

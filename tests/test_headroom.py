@@ -90,6 +90,18 @@ def test_only_lone_ones_below_the_threshold_are_zeroed(headroom) -> None:
     assert q.dtype == np.int16 and np.count_nonzero(q != plain) == 1
 
 
+def test_chroma_lowpass_keeps_luma_and_flattens_chroma_detail(headroom) -> None:
+    grey = np.full((8, 8, 3), 120, np.uint8)
+    grey[:, :4] = 30  # luma detail only: nothing for the chroma low-pass to remove
+    assert np.abs(headroom.chroma_lowpassed(grey, 2).astype(int) - grey).max() <= 1
+    checker = np.full((8, 8, 3), 128, np.uint8)
+    checker[::2, ::2, 0] = checker[1::2, 1::2, 0] = 160  # a redder checkerboard: chroma detail
+    out = headroom.ycbcr_planes(headroom.chroma_lowpassed(checker, 2))
+    ref = headroom.ycbcr_planes(checker)
+    assert np.ptp(out[1:], axis=(1, 2)).max() < 2 < 5 < np.ptp(ref[1:], axis=(1, 2)).min()
+    assert np.abs(out[0] - ref[0]).max() < 1.5  # luma stays, to 8-bit rounding
+
+
 def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -97,6 +109,7 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     args = ["--dataset", str(photos), "--images", "1", "--qualities", "2,8", "--steps", "0.5", "--keep", "64"]
     args += ["--clusters", "2", "--train", str(photos), "--targets", "1", "--bases", "0.4", "--deadzones", "0.06"]
     args += ["--decoder-iterations", "3", "--isolated", "0.3", "--alphas", "1", "--sensitivity-images", "1"]
+    args += ["--chroma-factors", "2"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
@@ -104,6 +117,7 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
     headers += ("| member | dead zone |", "| isolated +-1 zeroed below (steps) |", "| member | step | s_k / s_mean")
     headers += ("| alpha 0 (equal steps, shipped) | +0.00% |",)
+    headers += ("| 5 | OpenJPEG |", "| averaged over 2x2 and interpolated back |")
     assert all(h in result.stdout for h in headers)
     assert "per-image PCA (oracle)" in result.stdout and "caec 0.4 bpp + residual" in result.stdout
     # a latent optimized for the decoder reconstructs better than the encoder's, step by step
@@ -145,7 +159,7 @@ def _one_line_failure(script: str, args: list[str]) -> str:
 
 def test_headroom_refuses_an_unknown_check_before_running_any(tmp_path: Path) -> None:
     line = _one_line_failure("headroom.py", ["--checks", "entropy,entropyy", "--dataset", str(tmp_path)])
-    known = "entropy, layout, ceiling, decoder, pca, hybrid, deadzone, isolated, components"
+    known = "entropy, layout, ceiling, decoder, pca, hybrid, deadzone, isolated, components, chroma"
     assert line == f"headroom: unknown check 'entropyy' (choose from {known})"
 
 
