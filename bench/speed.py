@@ -44,7 +44,16 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path("docs/bench.json"))
     ap.add_argument("--markdown", type=Path, default=Path("docs/benchmark.md"))
+    ap.add_argument(
+        "--transposed-image-layer",
+        action="store_true",
+        help="run the decoder's image layer as the transposed convolution, not its sub-pixel form (nn/layers.py)",
+    )
     args = ap.parse_args()
+    if args.transposed_image_layer:
+        from cae_codec.nn.layers import UpConv
+
+        UpConv.forward = torch.nn.ConvTranspose2d.forward  # type: ignore[method-assign,assignment]
     torch.set_num_threads(args.threads)
     files = sorted(args.dataset.glob("*.png"))[: args.images]
     if not files:
