@@ -78,6 +78,10 @@ class UpConv(nn.ConvTranspose2d):
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if not self.subpixel or output_size is not None or (torch.is_grad_enabled() and self.weight.requires_grad):
             return super().forward(x, output_size)
+        return self.subpixel_forward(x)
+
+    def subpixel_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer in its sub-pixel form, whatever ``subpixel`` says (bench/layer_speed.py)."""
         kernel, bias = self.subpixel_kernel()
         if x.is_contiguous(memory_format=torch.channels_last):
             kernel = kernel.contiguous(memory_format=torch.channels_last)
