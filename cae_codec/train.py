@@ -358,11 +358,12 @@ def _train(cfg: TrainConfig) -> Path:
 
     step_fn: Callable[..., Any] = model
     if frozen_pca is not None:
-        decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
         pca = frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device)
-        if cfg.encoder_only:
-            step_fn = _EncoderTuning(model, *pca)
-            step_fn = torch.compile(step_fn) if use_compile else step_fn
+        if cfg.decoder_only:
+            decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
+        else:
+            tuning = _EncoderTuning(model, *pca)
+            step_fn = torch.compile(tuning) if use_compile else tuning
     else:
         net: torch.nn.Module = model
         if world > 1:
@@ -396,17 +397,7 @@ def _train(cfg: TrainConfig) -> Path:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
-        if cfg.encoder_only:
-            lam = cfg.lmbda / qstep.view(-1) ** 2
-            side = cfg.patch_size // model.config.stride
-            noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
-            with autocast:
-                x_hat, bits = step_fn(x, noise, qstep)
-            # clamped as the codec clamps: no gradient asks the encoder for pixels the codec cuts off
-            mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
-            bpp = bits / pixels
-            loss = (lam * 255.0**2 * mse + bpp).mean()
-        elif frozen_pca is not None:
+        if cfg.decoder_only:
             y_hat = quantized_latent(model, x, *pca, qstep)
             with autocast:
                 x_hat = decode_fn(y_hat, qstep)
@@ -416,7 +407,7 @@ def _train(cfg: TrainConfig) -> Path:
             # minus the mean PSNR: every step of the range counts alike in dB, where a plain MSE
             # would let the coarsest steps (the largest errors) decide everything
             loss = 10 * torch.log10(mse.clamp_min(1e-10)).mean()
-        else:
+        else:  # full training, or the encoder for its fixed decoders: the same rate-distortion loss
             lam = cfg.lmbda / qstep.view(-1) ** 2
             side = cfg.patch_size // model.config.stride
             noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
@@ -424,7 +415,11 @@ def _train(cfg: TrainConfig) -> Path:
                 x_hat, bits = step_fn(x, noise, qstep)
             # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
             # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
-            mse = ((ycbcr_to_rgb(x_hat.float()) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+            rgb_hat = ycbcr_to_rgb(x_hat.float())
+            if cfg.encoder_only:
+                # clamped as the codec clamps: no gradient asks the encoder for pixels the codec cuts off
+                rgb_hat = rgb_hat.clamp(0, 1)
+            mse = ((rgb_hat - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
             bpp = bits / pixels
             loss = (lam * 255.0**2 * mse + bpp).mean()
         opt.zero_grad(set_to_none=True)
