@@ -22,9 +22,8 @@ from cae_codec import container, quant
 from cae_codec.api import get_codec
 from cae_codec.codec import plain_codecs
 from cae_codec.errors import CaecError
-from cae_codec.evaluate.bdrate import BDRateError, bd_rate
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.report import rewrite_marked
+from cae_codec.evaluate.report import bd_rate_text, rewrite_marked
 from cae_codec.imageio import open_image
 
 START, END = "<!-- encoder-gain:start -->", "<!-- encoder-gain:end -->"
@@ -68,13 +67,6 @@ def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, float, 
     return rows
 
 
-def _bd(rate_a: np.ndarray, q_a: np.ndarray, rate_b: np.ndarray, q_b: np.ndarray) -> str:
-    try:
-        return f"{bd_rate(rate_a, q_a, rate_b, q_b):+.2f}%"
-    except BDRateError as e:
-        return f"n/a ({e})"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True)
@@ -108,8 +100,8 @@ def main() -> None:
         f"--qualities {args.qualities}{f' --images {args.images}' if args.images else ''}`).",
         "",
         f"BD-rate of {args.tuned} against {args.base}: PSNR-RGB "
-        f"{_bd(mean[:, 0], mean[:, 1], mean[:, 3], mean[:, 4])}, MS-SSIM-RGB "
-        f"{_bd(mean[:, 0], ssim_db(mean[:, 2]), mean[:, 3], ssim_db(mean[:, 5]))}.",
+        f"{bd_rate_text(mean[:, 0], mean[:, 1], mean[:, 3], mean[:, 4])}, MS-SSIM-RGB "
+        f"{bd_rate_text(mean[:, 0], ssim_db(mean[:, 2]), mean[:, 3], ssim_db(mean[:, 5]))}.",
         "",
         "| quality | bpp base | PSNR base | MS-SSIM base | bpp tuned | PSNR tuned | MS-SSIM tuned |",
         "|---|---|---|---|---|---|---|",

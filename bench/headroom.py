@@ -66,10 +66,11 @@ from cae_codec.codec import (
 )
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError
-from cae_codec.evaluate.bdrate import BDRateError, bd_rate
+from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.ratesearch import MemoEncoder
+from cae_codec.evaluate.report import bd_rate_text
 from cae_codec.imageio import open_image
 from cae_codec.refine import frozen_network, tile_targets
 from cae_codec.tiling import TILE, tile_origins
@@ -463,16 +464,8 @@ def check_isolated(codec: Codec, photos: Sequence[FamilyAnalysis], extras: Seque
     for extra, curve in curves.items():
         c = np.array(curve)
         label = "never (shipped)" if extra is None else f"0.5 + dead zone + {extra:g}"
-        bd_p, bd_m = (_bd_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
+        bd_p, bd_m = (bd_rate_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
         print(f"| {label} | {bd_p} | {bd_m} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
-
-
-def _bd_text(rate_a: np.ndarray, q_a: np.ndarray, rate_b: np.ndarray, q_b: np.ndarray) -> str:
-    """BD-rate as a table cell; MS-SSIM has no value on photos under 161 pixels a side."""
-    try:
-        return f"{bd_rate(rate_a, q_a, rate_b, q_b):+.2f}%"
-    except BDRateError:
-        return "n/a"
 
 
 def component_sensitivity(
@@ -554,7 +547,7 @@ def check_components(
     print("|---|---|---|---|")
     for alpha, curve in curves.items():
         c = np.array(curve)
-        bd_p, bd_m = (_bd_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
+        bd_p, bd_m = (bd_rate_text(base[:, 0], base[:, i], c[:, 0], c[:, i]) for i in (1, 2))
         label = "alpha 0 (equal steps, shipped)" if alpha == 0 else f"alpha {alpha:g}"
         print(f"| {label} | {bd_p} | {bd_m} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
 
@@ -614,7 +607,9 @@ def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequen
     for f, curve in curves.items():
         c = np.array(curve)
         label = "as is (shipped)" if f == 1 else f"averaged over {f}x{f} and interpolated back"
-        print(f"| {label} | {_bd_text(base[:, 0], base[:, 1], c[:, 0], c[:, 1])} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |")
+        print(
+            f"| {label} | {bd_rate_text(base[:, 0], base[:, 1], c[:, 0], c[:, 1])} | {c[0, 0]:.3f} / {c[-1, 0]:.3f} |"
+        )
 
 
 def main() -> None:

@@ -125,3 +125,10 @@ def test_published_curves_rank_as_published(anchors_dir: Path) -> None:
     # the hyperprior model is the better of the two, and both beat OpenJPEG-through-ffmpeg JPEG2000
     assert bd_h < bd_f < 0
     assert bd_h > -60
+
+
+def test_bd_rate_as_a_table_cell() -> None:
+    from cae_codec.evaluate.report import bd_rate_text
+
+    assert bd_rate_text(RATE, PSNR, [r / 2 for r in RATE], PSNR) == "-50.00%"
+    assert bd_rate_text(RATE, PSNR, [0.5, 1.0], [math.inf, math.inf]).startswith("n/a (a curve needs at least two")

@@ -82,6 +82,15 @@ def _bd(anchor_bpp: list[float], anchor_q: list[float], bpp: list[float], q: lis
         return None, str(e)
 
 
+def bd_rate_text(
+    anchor_rate: Sequence[float], anchor_q: Sequence[float], rate: Sequence[float], q: Sequence[float]
+) -> str:
+    """BD-rate as a table cell (two decimals), or 'n/a (why)' when the curves cannot be compared
+    (e.g. MS-SSIM, which has no value on photos under 161 pixels a side)."""
+    value, why = _bd(list(anchor_rate), list(anchor_q), list(rate), list(q))
+    return f"n/a ({why})" if value is None else f"{value:+.2f}%"
+
+
 def bd_rows(anchor: RDCurve, measured: Sequence[RDCurve], references: Sequence[RDCurve]) -> list[BDRow]:
     """BD-rate of every curve against the anchor, in PSNR-RGB and in MS-SSIM-RGB (dB)."""
 
