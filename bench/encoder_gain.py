@@ -47,7 +47,7 @@ def same_decoders(base: str, tuned: str) -> str | None:
     return None
 
 
-def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, float, float, float, float, float]]:
+def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, ...]]:
     """Per quality: bpp, PSNR, MS-SSIM of BASE's file, then of TUNED's."""
     torch.set_num_threads(1)
     base_name, tuned_name, path, qualities = job
@@ -63,7 +63,7 @@ def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, float, 
             data = codec.pack(analysis, step, q)  # type: ignore[arg-type]
             rec = codec.decode(container.unpack(data))
             row += [8 * len(data) / pixels, psnr_rgb(img, rec), ms_ssim_rgb(img, rec)]
-        rows.append((row[0], row[1], row[2], row[3], row[4], row[5]))
+        rows.append(tuple(row))
     return rows
 
 

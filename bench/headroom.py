@@ -86,6 +86,18 @@ def member_at(codec: Codec, quality: int) -> tuple[CaePcaJ2kCodec, float]:
     return codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
 
 
+def middle_step(codec: Codec, plain: CaePcaJ2kCodec) -> float:
+    """The step ``plain`` quantizes with at the middle of the qualities it serves."""
+    own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
+    return member_at(codec, own[len(own) // 2])[1]
+
+
+def rd_point(image: np.ndarray, nbytes: int, rec: np.ndarray) -> tuple[float, float, float]:
+    """bpp, PSNR-RGB and MS-SSIM-RGB in dB of a decoded file of ``nbytes``."""
+    bpp = 8 * nbytes / (image.shape[0] * image.shape[1])
+    return bpp, psnr_rgb(image, rec), ms_ssim_db(ms_ssim_rgb(image, rec))
+
+
 def quantized(plain: CaePcaJ2kCodec, z: np.ndarray, step: float) -> np.ndarray:
     """The components the file stores, quantized."""
     k = stored_components(z, step, plain.deadzone)
@@ -318,7 +330,6 @@ def check_pca(
         stored = plain.basis.numpy().astype(np.float64)
         for k in clusters:
             if (plain.name, k) not in fitted:  # one fit per member, at the step of its middle quality
-                own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
                 if plain.name not in train_tiles:
                     centred = [centred_latent(t.of(plain).z, stored) for t in train]
                     train_tiles[plain.name] = np.concatenate([to_tiles(c, side) for c in centred])
@@ -326,7 +337,7 @@ def check_pca(
                     train_tiles[plain.name],
                     stored,
                     k,
-                    member_at(codec, own[len(own) // 2])[1],
+                    middle_step(codec, plain),
                 )
         points: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
         for photo in photos:
@@ -450,11 +461,7 @@ def check_isolated(codec: Codec, photos: Sequence[FamilyAnalysis], extras: Seque
                 points = []
                 for photo in photos:
                     data = plain.pack(photo.of(plain), step)
-                    rec = plain.decode(container.unpack(data))
-                    px = photo.height * photo.width
-                    points.append(
-                        (8 * len(data) / px, psnr_rgb(photo.image, rec), ms_ssim_db(ms_ssim_rgb(photo.image, rec)))
-                    )
+                    points.append(rd_point(photo.image, len(data), plain.decode(container.unpack(data))))
             finally:
                 vars(plain).pop("quantize_plane", None)
             curves.setdefault(extra, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
@@ -500,13 +507,12 @@ def component_sensitivity(
 def check_components(
     codec: Codec, photos: Sequence[FamilyAnalysis], train: Sequence[np.ndarray], alphas: Sequence[float]
 ) -> None:
-    members = {member_at(codec, q)[0].name: member_at(codec, q)[0] for q in QUALITIES}
+    members = {plain.name: plain for plain in (member_at(codec, q)[0] for q in QUALITIES)}
     gains: dict[str, np.ndarray] = {}
     print("| member | step | s_k / s_mean: min | 10% | median | 90% | max | first 4 | last 4 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, plain in members.items():
-        own = [q for q in QUALITIES if member_at(codec, q)[0] is plain]
-        step = member_at(codec, own[len(own) // 2])[1]
+        step = middle_step(codec, plain)
         sens = component_sensitivity(plain, train, step)
         rel = sens / np.exp(np.mean(np.log(sens)))
         gains[name] = 1 / rel
@@ -534,10 +540,7 @@ def check_components(
                 zq[:k] = quant.dequantize(j2k.read_components(box, h, w), box.header.step) * scale[:k]
                 labels = np.zeros(h * w // (TILE // plain.model.stride) ** 2, int)
                 rec = synthesize(plain, zq, [stored], labels, box.header.step, photo.height, photo.width)
-                px = photo.height * photo.width
-                points.append(
-                    (8 * len(data) / px, psnr_rgb(photo.image, rec), ms_ssim_db(ms_ssim_rgb(photo.image, rec)))
-                )
+                points.append(rd_point(photo.image, len(data), rec))
             curves.setdefault(alpha, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
     base = np.array(curves[0.0])
     print(
@@ -575,12 +578,12 @@ def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequen
     split: dict[tuple[int, str], list[np.ndarray]] = {}
     curves: dict[int, list[tuple[float, float]]] = {}
     lowpassed = {f: [FamilyAnalysis(chroma_lowpassed(p.image, f)) for p in photos] for f in factors}
+    references = [ycbcr_planes(p.image) for p in photos]
     for quality in QUALITIES:
         step = quant.step_for_quality(quality)
         points: dict[int, list[tuple[float, float]]] = {}
         for i, photo in enumerate(photos):
             img, px = photo.image, photo.height * photo.width
-            ref = ycbcr_planes(img)
             data = codec.pack(photo, step, quality)  # type: ignore[arg-type]
             rec = codec.decode(container.unpack(data))
             points.setdefault(1, []).append((8 * len(data) / px, psnr_rgb(img, rec)))
@@ -588,7 +591,7 @@ def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequen
                 j2k = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(img)), len(data))
                 assert j2k is not None
                 for name, out in (("caec", rec), ("OpenJPEG", j2k[1])):
-                    mse = ((ycbcr_planes(out) - ref) ** 2).mean(axis=(1, 2))
+                    mse = ((ycbcr_planes(out) - references[i]) ** 2).mean(axis=(1, 2))
                     split.setdefault((quality, name), []).append(np.append(mse, 8 * len(data) / px))
             for f in factors:
                 data = codec.pack(lowpassed[f][i], step, quality)  # type: ignore[arg-type]
