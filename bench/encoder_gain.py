@@ -80,16 +80,18 @@ def main() -> None:
     try:
         qualities = _parse_qualities(args.qualities)
     except ValueError:
-        raise SystemExit(f"--qualities {args.qualities!r}: give qualities in 1..10 as 6-10 or 1,3,5") from None
-    files = sorted(args.dataset.glob("*.png"))[: args.images]
-    if not files:
-        raise SystemExit(f"no .png images in {args.dataset}")
+        raise SystemExit(
+            f"encoder_gain: --qualities {args.qualities!r}: give qualities in 1..10 as 6-10 or 1,3,5"
+        ) from None
     try:
         why = same_decoders(args.base, args.tuned)
     except CaecError as e:
-        raise SystemExit(str(e)) from None
+        raise SystemExit(f"encoder_gain: {e}") from None
     if why:
-        raise SystemExit(f"not an encoder-only change: {why}")
+        raise SystemExit(f"encoder_gain: not an encoder-only change: {why}")
+    files = sorted(args.dataset.glob("*.png"))[: args.images]
+    if not files:
+        raise SystemExit(f"encoder_gain: no .png images in {args.dataset}")
     with ProcessPoolExecutor(args.workers) as pool:
         per_image = list(pool.map(one_image, [(args.base, args.tuned, str(f), qualities) for f in files]))
     mean = np.mean(np.array(per_image), axis=0)  # (qualities, 6), averaged over images

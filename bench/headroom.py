@@ -642,6 +642,14 @@ def main() -> None:
     unknown = [c for c in checks if c not in CHECKS]
     if unknown:  # before any check runs: some take many minutes
         raise SystemExit(f"headroom: unknown check {unknown[0]!r} (choose from {', '.join(CHECKS)})")
+    # every list of numbers is read before any check runs: a typo must not cost a long check first
+    for option, kind in LIST_OPTIONS.items():
+        text = getattr(args, option)
+        try:
+            setattr(args, option, [kind(v) for v in text.split(",") if v])
+        except ValueError:
+            flag = "--" + option.replace("_", "-")
+            raise SystemExit(f"headroom: {flag} {text!r}: expected {kind.__name__}s separated by commas") from None
     torch.set_num_threads(args.threads)
     try:
         run(args, checks)
@@ -649,38 +657,53 @@ def main() -> None:
         raise SystemExit(f"headroom: {e}") from None
 
 
+# the options that take comma-separated numbers, and of which kind
+LIST_OPTIONS: dict[str, type] = {
+    "qualities": int,
+    "steps": float,
+    "keep": int,
+    "clusters": int,
+    "targets": float,
+    "bases": float,
+    "deadzones": float,
+    "isolated": float,
+    "alphas": float,
+    "chroma_factors": int,
+}
+
+
 def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
-    numbers = lambda text, kind=float: [kind(v) for v in text.split(",") if v]  # noqa: E731
+    """The checks, in order; the list options are already numbers (main)."""
     codec = get_codec(args.model, "cpu")
     # each photo keeps what each model's encoder made of it, for every check and quality
     photos = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in list_images(args.dataset)[: args.images]]
     for check in checks:
         print(f"\n## {check}: {args.model}, {len(photos)} images of {args.dataset}\n", flush=True)
         if check == "entropy":
-            check_entropy(codec, photos, numbers(args.qualities, int))
+            check_entropy(codec, photos, args.qualities)
         elif check == "layout":
-            check_layout(codec, photos, numbers(args.qualities, int))
+            check_layout(codec, photos, args.qualities)
         elif check == "ceiling":
-            check_ceiling(codec, photos, numbers(args.steps))
+            check_ceiling(codec, photos, args.steps)
         elif check == "decoder":
             check_decoder(codec, photos, args.decoder_iterations, args.decoder_lr)
         elif check == "pca":
-            clusters = numbers(args.clusters, int)
+            clusters = args.clusters
             files = list_images(args.train) if clusters else []
             every = max(1, len(files) // args.train_images)
             train = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in files[::every][: args.train_images]]
-            check_pca(codec, photos, train, numbers(args.keep, int), clusters)
+            check_pca(codec, photos, train, args.keep, clusters)
         elif check == "deadzone":
-            check_deadzone(codec, photos, numbers(args.deadzones))
+            check_deadzone(codec, photos, args.deadzones)
         elif check == "isolated":
-            check_isolated(codec, photos, numbers(args.isolated))
+            check_isolated(codec, photos, args.isolated)
         elif check == "chroma":
-            check_chroma(codec, photos, numbers(args.chroma_factors, int))
+            check_chroma(codec, photos, args.chroma_factors)
         elif check == "components":
             train = [open_image(f)[:, :, :3] for f in list_images(args.train)[: args.sensitivity_images]]
-            check_components(codec, photos, train, numbers(args.alphas))
+            check_components(codec, photos, train, args.alphas)
         else:
-            check_hybrid(codec, photos, numbers(args.targets), numbers(args.bases))
+            check_hybrid(codec, photos, args.targets, args.bases)
 
 
 if __name__ == "__main__":

@@ -196,9 +196,27 @@ def test_postfilter_pilot_refuses_bad_settings_in_one_line(tmp_path: Path, rng, 
         ("layout_speed.py", ["64", "32,x"], "layout '32,x': widths are integers separated by commas"),
         ("layout_speed.py", ["64", "8/16/32"], "layout '8/16/32': at most one '/' (encoder/decoder widths)"),
         ("layout_speed.py", ["64/8,16"], "layout '64/8,16': CAE config decoder_hidden=(8, 16): 3 widths in 1..1024"),
+        (
+            "headroom.py",
+            ["--isolated", "0.3,abc"],
+            "headroom: --isolated '0.3,abc': expected floats separated by commas",
+        ),
+        ("headroom.py", ["--chroma-factors", "2.5"], "headroom: --chroma-factors '2.5': expected ints separated by"),
+        ("headroom.py", ["--alphas", "half"], "headroom: --alphas 'half': expected floats separated by commas"),
+        (
+            "encoder_gain.py",
+            ["--base", "cae-gdn-v3", "--tuned", "cae-gdn-v3", "--qualities", "0-3"],
+            "encoder_gain: --qualities '0-3': give qualities in 1..10",
+        ),
+        ("encoder_gain.py", ["--base", "cae-gdn-v9", "--tuned", "cae-gdn-v3"], "encoder_gain: model 'cae-gdn-v9' not"),
+        (
+            "encoder_gain.py",
+            ["--base", "cae-gdn-v3", "--tuned", "cae-gdn-v3", "--dataset", "{empty}"],
+            "encoder_gain: no .png images in {empty}",
+        ),
     ],
 )
-def test_refine_sweep_and_layout_speed_refuse_bad_settings_in_one_line(
+def test_bench_scripts_refuse_bad_settings_in_one_line(
     tmp_path: Path, script: str, args: list[str], expected: str
 ) -> None:
     args = [a.replace("{empty}", str(tmp_path)) for a in args]
