@@ -688,11 +688,10 @@ def run(args: argparse.Namespace, checks: Sequence[str]) -> None:
         elif check == "decoder":
             check_decoder(codec, photos, args.decoder_iterations, args.decoder_lr)
         elif check == "pca":
-            clusters = args.clusters
-            files = list_images(args.train) if clusters else []
+            files = list_images(args.train) if args.clusters else []
             every = max(1, len(files) // args.train_images)
             train = [FamilyAnalysis(open_image(f)[:, :, :3]) for f in files[::every][: args.train_images]]
-            check_pca(codec, photos, train, args.keep, clusters)
+            check_pca(codec, photos, train, args.keep, args.clusters)
         elif check == "deadzone":
             check_deadzone(codec, photos, args.deadzones)
         elif check == "isolated":
