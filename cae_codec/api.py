@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -11,10 +13,10 @@ import numpy as np
 
 from cae_codec import container, j2k
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.family import read_family, resolve_family
+from cae_codec.family import ModelFamily, read_family, resolve_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
 from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
-from cae_codec.quant import REFINE_MAX
+from cae_codec.quant import QUALITY_MAX, QUALITY_MIN, REFINE_MAX
 
 if TYPE_CHECKING:
     import torch
@@ -52,18 +54,76 @@ def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto
     family_path = resolve_family(model)
     if family_path is None:
         return CaePcaJ2kCodec(load_model(model), dev)
-    family = read_family(family_path)
-    members = {m.model: CaePcaJ2kCodec(load_model(family.member_path(m.model)), dev) for m in family.members}
-    return FamilyCodec(family, members, dev)
+    # members load when a quality, a rate or a file first needs them
+    return FamilyCodec(read_family(family_path), dev)
 
 
-def _as_hwc(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
+# bpp above this is no compression at all (8-bit RGBA is 32 bpp): a caller's mistake
+BPP_MAX = 64.0
+
+
+def _as_hwc(image: object) -> np.ndarray:
+    try:
+        arr = np.asarray(image)
+    except (TypeError, ValueError) as e:  # ragged nested lists, objects numpy cannot convert
+        raise CaecError(f"encode() takes a uint8 array, got {type(image).__name__} ({e})") from None
     if arr.dtype != np.uint8:
         raise CaecError(f"encode() takes uint8 pixels, got {arr.dtype}")
+    shape = arr.shape
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or not 1 <= arr.shape[2] <= 4:
+        raise CaecError(f"encode() takes an (H, W) or (H, W, C) array with C in 1..4, got shape {shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise CaecError(f"encode() got an image with no pixels (shape {shape})")
     return arr
+
+
+# The checks below take Any: they exist for the values a caller passes against the annotations.
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int to Python, never a quality or a step count to a caller who meant one
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_rate(quality: Any, bpp: Any) -> tuple[int | None, float | None]:
+    """``quality`` and ``bpp`` as the codec takes them, or one CaecError saying what is wrong."""
+    if quality is not None and bpp is not None:
+        raise CaecError("give quality or bpp, not both")
+    if quality is not None:
+        if not _is_int(quality) or not QUALITY_MIN <= quality <= QUALITY_MAX:
+            raise CaecError(f"quality must be an int in {QUALITY_MIN}..{QUALITY_MAX}, got {quality!r}")
+        return int(quality), None
+    if bpp is not None:
+        real = isinstance(bpp, numbers.Real) and not isinstance(bpp, bool)
+        if not real or not math.isfinite(bpp) or not 0 < bpp < BPP_MAX:
+            raise CaecError(f"bpp must be a finite number in (0, {BPP_MAX:g}), got {bpp!r}")
+        return None, float(bpp)
+    return None, None
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, (str, os.PathLike)):
+        raise CaecError(f"model must be a name or a path, got {model!r}")
+
+
+def _check_options(device: Any, max_pixels: Any) -> None:
+    if not isinstance(device, str):
+        raise CaecError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if max_pixels is not None and (not _is_int(max_pixels) or max_pixels < 1):
+        raise CaecError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+
+
+def _as_bytes(data: Any) -> bytes:
+    """Any bytes-like object (bytes, bytearray, memoryview, a numpy buffer) as bytes, copied
+    only when it is not bytes already; the container parser slices and compares bytes."""
+    if isinstance(data, bytes):
+        return data
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        raise CaecError(f"expected the bytes of a .cae file (a bytes-like object), got {type(data).__name__}") from None
 
 
 def encode(
@@ -83,17 +143,18 @@ def encode(
     Images above ``max_pixels`` (default: Pillow's decompression-bomb limit, which decode
     applies too) are refused unless it is None.
     """
-    if quality is not None and bpp is not None:
-        raise CaecError("give quality or bpp, not both")
-    if not 0 <= refine <= REFINE_MAX:
-        raise CaecError(f"refine must be 0..{REFINE_MAX}, got {refine}")
+    quality, bpp = _check_rate(quality, bpp)
+    if not _is_int(refine) or not 0 <= refine <= REFINE_MAX:
+        raise CaecError(f"refine must be an int in 0..{REFINE_MAX}, got {refine!r}")
+    _check_model(model)
+    _check_options(device, max_pixels)
     arr = _as_hwc(image)
     check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")
-    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=refine)
+    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=int(refine))
 
 
 def decode(
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -103,7 +164,10 @@ def decode(
     A file whose header declares more than ``max_pixels`` pixels is refused before anything
     is allocated for it (None: no limit, for genuinely huge images).
     """
-    box = container.unpack(data)
+    if model is not None:
+        _check_model(model)
+    _check_options(device, max_pixels)
+    box = container.unpack(_as_bytes(data))
     check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
     path = _decoder_weights(box.header.model, model)
     _precheck(box, read_model_info(path))
@@ -152,6 +216,20 @@ def _precheck(box: container.Container, model: ModelInfo) -> None:
     j2k.check_payload(box, stride)
 
 
+def _member_problem(family: ModelFamily) -> str | None:
+    """Why a member of ``family`` cannot be used, for the first such member; None if all can.
+
+    Members load lazily, so a missing one would otherwise show only when a quality it serves
+    is asked for; reading each one's safetensors header is cheap (no torch).
+    """
+    for m in family.members:
+        try:
+            read_model_info(family.member_path(m.model))
+        except CaecError as e:
+            return f"member {m.model!r} cannot be used: {e}"
+    return None
+
+
 def list_models() -> list[dict[str, Any]]:
     """The models and model families that ``model=`` names resolve to, without loading any.
 
@@ -168,11 +246,15 @@ def list_models() -> list[dict[str, Any]]:
             entry: dict[str, Any] = {"name": name, "kind": "family", "path": str(path)}
             try:
                 fam = read_family(path)
+            except CaecError as e:
+                entry["error"] = str(e)
+            else:
                 entry["members"] = [
                     {"model": m.model, "below_step": m.below_step, "step_gain": m.step_gain} for m in fam.members
                 ]
-            except CaecError as e:
-                entry["error"] = str(e)
+                problem = _member_problem(fam)
+                if problem is not None:
+                    entry["error"] = problem
             entries.setdefault(name, entry)
         for path in sorted(d.glob("*.safetensors")):
             if path.name.endswith(".ckpt.safetensors"):
@@ -190,8 +272,9 @@ def list_models() -> list[dict[str, Any]]:
     return sorted(entries.values(), key=lambda e: (e["kind"] != "family", e["name"]))
 
 
-def info(data: bytes) -> dict[str, Any]:
+def info(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """Header fields and chunk sizes of a .cae file, without decoding the image."""
+    data = _as_bytes(data)
     box = container.unpack(data)
     hd = box.header
     fields = asdict(hd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
 from cae_codec.refine import refine_latent
 from cae_codec.tiling import TILE, padded_size, tile_origins
-from cae_codec.weights import Model
+from cae_codec.weights import Model, load_model
 
 CODEC_ID = j2k.PAYLOAD_CODEC
 BATCH_TILES = 16
@@ -251,16 +251,21 @@ def _budget(a: Analysis | FamilyAnalysis, bpp: float | None) -> int | None:
 
 def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
     """The file of the smallest quantization step that fits ``bpp`` (bisection on log step)."""
-    return pack_within(pack, math.floor(bpp * height * width / 8), height, width)
+    return pack_within(pack, math.floor(bpp * height * width / 8), height, width, bpp)
 
 
-def pack_within(pack: Callable[[float], bytes], budget: int, height: int, width: int) -> bytes:
-    """The file of the smallest quantization step not over ``budget`` bytes."""
+def pack_within(
+    pack: Callable[[float], bytes], budget: int, height: int, width: int, asked_bpp: float | None = None
+) -> bytes:
+    """The file of the smallest quantization step not over ``budget`` bytes; ``asked_bpp`` is
+    the rate the budget came from, named as given when no file fits (the budget is whole
+    bytes, so the rate it gives back is a little lower: 0.0009969 for 0.001)."""
     lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
     coarsest = pack(quant.STEP_MAX)
     if len(coarsest) > budget:
+        asked = asked_bpp if asked_bpp is not None else 8 * budget / (height * width)
         raise CaecError(
-            f"cannot reach {8 * budget / (height * width):.4g} bpp: the smallest file for this image is "
+            f"cannot reach {asked:g} bpp: the smallest file for this image is "
             f"{8 * len(coarsest) / (height * width):.4f} bpp"
         )
     best = coarsest
@@ -294,23 +299,64 @@ class FamilyAnalysis:
         return self._by_member[member.name]
 
 
+class FamilyMembers(Mapping[str, CaePcaJ2kCodec]):
+    """A family's member codecs by model name, in the family's order; a member's weights are
+    loaded the first time it is looked up. Listing the names loads nothing, so a quality or a
+    file that one member serves needs that member alone (a missing member that no file or
+    quality asks for is no error), and a run pays for the weights it uses only."""
+
+    def __init__(self, family: ModelFamily, load: Callable[[str], CaePcaJ2kCodec]) -> None:
+        self.family = family
+        self._load = load
+        self._names = [m.model for m in family.members]
+        self._loaded: dict[str, CaePcaJ2kCodec] = {}
+
+    def __getitem__(self, name: str) -> CaePcaJ2kCodec:
+        codec = self._loaded.get(name)
+        if codec is None:
+            if name not in self._names:
+                raise KeyError(name)
+            try:
+                codec = self._load(name)
+            except ModelError as e:
+                raise ModelError(f"model family {self.family.name!r}, member {name!r}: {e}") from None
+            self._loaded[name] = codec
+        return codec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:  # Mapping's would load the member to answer
+        return name in self._names
+
+
 class FamilyCodec:
     """A model family (cae_codec.family) behind the codec's interface.
 
     A nominal step (from --quality, or tried by the --bpp bisection) picks the member and is
     scaled by its gain; the member writes an ordinary file under its own name and step, so
-    decoding needs the member only.
+    decoding needs the member only. ``members`` loads each member on first use (FamilyMembers).
     """
 
     codec_id = CODEC_ID
 
-    def __init__(self, family: ModelFamily, members: dict[str, CaePcaJ2kCodec], device: torch.device) -> None:
-        missing = [m.model for m in family.members if m.model not in members]
-        if missing:
-            raise CaecError(f"model family {family.name!r}: no codec for member {missing[0]!r}")
+    def __init__(
+        self,
+        family: ModelFamily,
+        device: torch.device,
+        load: Callable[[str], CaePcaJ2kCodec] | None = None,
+    ) -> None:
+        """``load`` makes a member's codec from its model name; by default from the weights
+        file the family names (ModelFamily.member_path), on ``device``."""
         self.family = family
-        self.members = members
         self.device = device
+        self.members = FamilyMembers(family, load or self._load_member)
+
+    def _load_member(self, name: str) -> CaePcaJ2kCodec:
+        return CaePcaJ2kCodec(load_model(self.family.member_path(name)), self.device)
 
     @property
     def name(self) -> str:
@@ -343,20 +389,20 @@ class FamilyCodec:
         return refined_file(member, a.of(member), img, hd, _budget(a, bpp), refine)
 
     def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        member = self.members.get(box.header.model)
-        if member is None:
+        if box.header.model not in self.members:
             raise ModelError(
                 f"file was encoded with model {box.header.model!r}, which is not a member of "
                 f"family {self.family.name!r} ({', '.join(self.members)})"
             )
-        return member.decode(box, progress)
+        return self.members[box.header.model].decode(box, progress)
 
 
 Codec = CaePcaJ2kCodec | FamilyCodec
 
 
 def plain_codecs(codec: Codec) -> list[CaePcaJ2kCodec]:
-    """The single-model codecs behind ``codec``: itself, or a family's members in order."""
+    """The single-model codecs behind ``codec``: itself, or a family's members in order (all
+    of them loaded)."""
     return list(codec.members.values()) if isinstance(codec, FamilyCodec) else [codec]
 
 

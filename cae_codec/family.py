@@ -28,6 +28,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from cae_codec import quant
 from cae_codec.errors import ModelError
 from cae_codec.modelfiles import model_dirs, resolve_model_path
 
@@ -35,6 +38,11 @@ FAMILY_FORMAT = "caec-model-family"
 FAMILY_VERSION = 1
 FAMILY_SUFFIX = ".family.json"
 MAX_MEMBERS = 8
+# a family file is a few hundred bytes; reading stops past this (a path to /dev/zero, say)
+MAX_FAMILY_BYTES = 1 << 16
+# container.Header.validate refuses a step at or above this: a gain must keep every member's
+# step below it, or the family would fail when writing a file instead of when it is read
+HEADER_STEP_LIMIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,7 @@ class ModelFamily:
     folder: Path  # where the family file lies: its members are looked for there first
 
     def member_path(self, model: str) -> Path:
-        local = self.folder / f"{model}.safetensors"
-        return local if local.is_file() else resolve_model_path(model, name_only=True)
+        return resolve_model_path(model, name_only=True, search_first=(self.folder,))
 
     def member_for(self, step: float) -> FamilyMember:
         """The member that serves the nominal quantization ``step``."""
@@ -82,14 +89,35 @@ def _positive(value: object, what: str) -> float:
     return float(value)
 
 
+def _step_gain(value: object, i: int, model: str) -> float:
+    """A member's gain, such that every nominal step of quant's range, so scaled, is a step a
+    file can record (the header stores it as float32, positive and below HEADER_STEP_LIMIT)."""
+    gain = _positive(value, f"member {i} ({model!r}) step_gain")
+    lo, hi = quant.STEP_MIN * gain, quant.STEP_MAX * gain
+    # in float64 first: a float32 cast of a huge step would overflow (and warn) before comparing
+    if not (hi < HEADER_STEP_LIMIT and np.float32(hi) < HEADER_STEP_LIMIT and np.float32(lo) > 0):
+        raise ValueError(
+            f"member {i} ({model!r}) step_gain {value!r} makes steps of {quant.STEP_MIN:g}..{quant.STEP_MAX:g} "
+            f"into {lo:.3g}..{hi:.3g}, outside what a file records (above 0, below {HEADER_STEP_LIMIT:g})"
+        )
+    return gain
+
+
 def read_family(path: Path) -> ModelFamily:
     """Parse and check a family file; any defect is one ModelError line."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw_bytes = f.read(MAX_FAMILY_BYTES + 1)
     except OSError as e:
         raise ModelError(f"cannot read model family {path}: {e.strerror}") from None
+    if len(raw_bytes) > MAX_FAMILY_BYTES:
+        raise ModelError(f"model family {path} is not a family file: larger than {MAX_FAMILY_BYTES} bytes")
+    try:
+        doc = json.loads(raw_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"model family {path} is not JSON: {e}") from None
+    except RecursionError:  # arrays or objects nested deeper than the parser's recursion limit
+        raise ModelError(f"model family {path} is malformed: nested too deeply") from None
     try:
         if not isinstance(doc, dict) or doc.get("format") != FAMILY_FORMAT:
             raise ValueError(f"format is not {FAMILY_FORMAT!r}")
@@ -110,7 +138,7 @@ def read_family(path: Path) -> ModelFamily:
                 raise ValueError("below_step must increase from member to member")
             if any(prev.model == m["model"] for prev in members):
                 raise ValueError(f"member {m['model']!r} is listed twice")
-            members.append(FamilyMember(m["model"], below, _positive(m.get("step_gain", 1.0), f"member {i} step_gain")))
+            members.append(FamilyMember(m["model"], below, _step_gain(m.get("step_gain", 1.0), i, m["model"])))
     except ValueError as e:
         raise ModelError(f"model family {path} is malformed: {e}") from None
     return ModelFamily(path.name.removesuffix(FAMILY_SUFFIX), tuple(members), path.parent)

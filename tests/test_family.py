@@ -114,6 +114,17 @@ BASE = {"format": "caec-model-family", "version": 1}
         ({**BASE, "members": [{"model": "a", "step_gain": 0}]}, "step_gain"),
         ({**BASE, "members": [{"model": "a", "step_gain": True}]}, "step_gain"),
         ({**BASE, "members": [{"below_step": 1}, {"model": "b"}]}, "no model"),
+        # 30,000 levels fit the size bound and still exceed json's recursion limit
+        ("[" * 30_000 + "]" * 30_000, "nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "larger than 65536 bytes"),
+        # a gain that overflows the header's float32 step (it used to fail when writing the file)
+        (
+            {**BASE, "members": [{"model": "a", "below_step": 1}, {"model": "b", "step_gain": 1e300}]},
+            r"bad.family.json is malformed: member 1 \('b'\) step_gain 1e\+300 .* outside what a file records",
+        ),
+        ({**BASE, "members": [{"model": "a", "step_gain": 1e-300}]}, r"member 0 \('a'\) step_gain"),
+        # STEP_MAX x 3906.25 is exactly 1e6, which the header refuses
+        ({**BASE, "members": [{"model": "a", "step_gain": 3906.25}]}, "outside what a file records"),
     ],
 )
 def test_malformed_family_files_are_one_line_errors(tmp_path: Path, doc: object, needle: str) -> None:
@@ -124,10 +135,86 @@ def test_malformed_family_files_are_one_line_errors(tmp_path: Path, doc: object,
     assert "\n" not in str(err.value)
 
 
-def test_a_family_naming_a_missing_model_fails_on_load_with_one_line(tmp_path: Path) -> None:
+def test_a_family_naming_a_missing_model_fails_on_use_with_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "ghost.family.json", {**BASE, "members": [{"model": "no-such-model"}]})
-    with pytest.raises(ModelError, match="no-such-model"):
-        api.get_codec(str(path), "cpu")
+    codec = api.get_codec(str(path), "cpu")  # members load when first needed
+    with pytest.raises(ModelError, match="model family 'ghost', member 'no-such-model': model 'no-such-model' not"):
+        codec.encode(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_the_largest_gain_allowed_writes_files(tmp_path: Path, rng) -> None:
+    """The bound read_family puts on step_gain is the header's: just under it, files are valid."""
+    _tiny_model(tmp_path / "tiny-fine.safetensors", seed=1)
+    gain = 3906.0  # STEP_MAX x gain = 999,936, under the header's 1e6
+    path = _write(tmp_path / "big.family.json", {**BASE, "members": [{"model": "tiny-fine", "step_gain": gain}]})
+    data = api.get_codec(str(path), "cpu").encode(smooth_image(rng, 16, 16, 3), bpp=63.0)
+    assert container.unpack(data).header.step <= quant.STEP_MAX * gain
+
+
+def _tiny_model(path: Path, seed: int) -> None:
+    """A small untrained CAE saved as a model: cheap to load and to run, a real weights file."""
+    import torch
+
+    from cae_codec.nn.cae import CAE, CAEConfig
+    from cae_codec.train import ARCHITECTURE
+    from cae_codec.weights import save_model
+
+    torch.manual_seed(seed)
+    net = CAE(CAEConfig(hidden=4, latent=3, stages=2)).eval()
+    save_model(path, net, ARCHITECTURE, torch.zeros(3), torch.eye(3), {"note": "made by tests/test_family.py"})
+
+
+@pytest.fixture
+def family_missing_a_member(tmp_path: Path) -> Path:
+    """tiny-fine serves the fine steps (high qualities) and is present; tiny-coarse is missing."""
+    _tiny_model(tmp_path / "tiny-fine.safetensors", seed=1)
+    members = [{"model": "tiny-fine", "below_step": 1.19}, {"model": "tiny-coarse"}]
+    return _write(tmp_path / "gappy.family.json", {**BASE, "members": members})
+
+
+def test_a_missing_member_fails_only_where_it_is_needed(family_missing_a_member: Path, rng) -> None:
+    img = smooth_image(rng, 24, 40, 3)
+    family = str(family_missing_a_member)
+    assert quant.step_for_quality(9) < 1.19 < quant.step_for_quality(2)
+    data = api.encode(img, quality=9, model=family, device="cpu")
+    assert container.unpack(data).header.model == "tiny-fine"
+    assert api.decode(data, model=family, device="cpu").shape == img.shape
+    codec = api.get_codec(family, "cpu")
+    assert np.array_equal(codec.decode(container.unpack(data)), api.decode(data, model=family, device="cpu"))
+    with pytest.raises(ModelError, match="model family 'gappy', member 'tiny-coarse': model 'tiny-coarse' not") as err:
+        api.encode(img, quality=2, model=family, device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_member_is_one_error_line_in_the_cli_and_listed_by_models(
+    family_missing_a_member: Path, tmp_path: Path, monkeypatch, rng
+) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from cae_codec.cli import app
+
+    src = tmp_path / "p.png"
+    Image.fromarray(smooth_image(rng, 24, 40, 3)).save(src)
+    runner = CliRunner()
+    args = ["encode", str(src), "-m", str(family_missing_a_member), "-o"]
+    ok = runner.invoke(app, [*args, str(tmp_path / "q9.cae"), "-q", "9"])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, [*args, str(tmp_path / "q2.cae"), "-q", "2"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    errors = [ln for ln in bad.output.splitlines() if ln.startswith("caec: error:")]
+    assert len(errors) == 1 and "member 'tiny-coarse'" in errors[0], bad.output
+    assert not (tmp_path / "q2.cae").exists()
+
+    monkeypatch.setenv("CAEC_MODELS", str(family_missing_a_member.parent))
+    listed = runner.invoke(app, ["models", "--json"])
+    assert listed.exit_code == 0, listed.output
+    entries = {e["name"]: e for e in json.loads(listed.stdout)}
+    assert entries["gappy"]["kind"] == "family"
+    assert "member 'tiny-coarse' cannot be used" in entries["gappy"]["error"]
+    assert "error" not in entries["tiny-fine"]
+    table = runner.invoke(app, ["models"], env={"COLUMNS": "1000"})  # one line per row
+    assert table.exit_code == 0 and "member 'tiny-coarse' cannot be used" in table.stdout
 
 
 def test_member_for_covers_every_step() -> None:
