@@ -304,7 +304,7 @@ def bdrate(
             ref = RDCurve.load(path)
             ref.meta["source"] = str(path)
             refs.append(ref)
-        ds = resolve_dataset(dataset, data_dir)
+        ds = resolve_dataset(dataset, data_dir, limit=limit)  # fetches only the images used
         paths = ds.images[:limit] if limit else ds.images
         versions = _describe_all(names, model, device, refine)
         pictures = [(p.stem, as_rgb8(open_image(p))) for p in paths]
