@@ -18,7 +18,7 @@ import torch
 
 from cae_codec import container, j2k, quant
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
-from cae_codec.container import ALPHA, LATENT, Container, Header
+from cae_codec.container import ALPHA, ICC, LATENT, Container, Header
 from cae_codec.errors import CaecError, FormatError, ModelError
 from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
@@ -40,6 +40,7 @@ class Analysis:
     channels: int
     padded: tuple[int, int]
     alpha_chunk: bytes | None
+    icc_profile: bytes | None = None  # carried into every file packed from it (chunk iccp)
 
 
 def _edge_tile(img: np.ndarray, y: int, x: int, colour: int) -> np.ndarray:
@@ -87,12 +88,17 @@ class CaePcaJ2kCodec:
 
     # ---------------------------------------------------------------- encode
     @torch.inference_mode()
-    def analyse(self, img: np.ndarray) -> Analysis:
+    def analyse(self, img: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
+        """The image through the encoder; ``icc_profile`` (the source's colour profile, if any)
+        goes into every file packed from the result."""
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
             raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {img.dtype} {img.shape}")
         h, w, c = img.shape
         if h == 0 or w == 0:
             raise CaecError("image has no pixels")
+        icc = bytes(icc_profile) if icc_profile else None
+        if icc is not None and (problem := container.icc_profile_problem(icc, c)):
+            raise CaecError(problem)
         ph, pw = padded_size(h, w)
         colour = 3 if c >= 3 else 1
         s = self.model.stride
@@ -113,7 +119,7 @@ class CaePcaJ2kCodec:
             for (ty, tx), zt in zip(batch, z_np, strict=True):
                 z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
         alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
-        return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha)
+        return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha, icc_profile=icc)
 
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
@@ -121,6 +127,9 @@ class CaePcaJ2kCodec:
         k = stored_components(a.z, step, self.deadzone)
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
         chunks: list[tuple[bytes, bytes]] = []
+        # in every file the --bpp search tries, so the profile's bytes count against the budget
+        if a.icc_profile is not None:
+            chunks.append((ICC, a.icc_profile))
         if k:
             # quantized plane by plane straight into its mosaic cell: no float temporaries the
             # size of the latent, and no second int16 copy of it
@@ -153,8 +162,15 @@ class CaePcaJ2kCodec:
         (bench/headroom.py --checks isolated)."""
         return quant.quantize(plane, step, self.deadzone)
 
-    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
-        a = self.analyse(img)
+    def encode(
+        self,
+        img: np.ndarray,
+        quality: int | None = None,
+        bpp: float | None = None,
+        refine: int = 0,
+        icc_profile: bytes | None = None,
+    ) -> bytes:
+        a = self.analyse(img, icc_profile)
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
         if not refine:
             return data
@@ -288,14 +304,15 @@ class FamilyAnalysis:
     """An image as each member of a family (or any single-model codec) sees it; a member's
     encoder runs on first use only."""
 
-    def __init__(self, img: np.ndarray) -> None:
+    def __init__(self, img: np.ndarray, icc_profile: bytes | None = None) -> None:
         self.image = img
+        self.icc_profile = icc_profile
         self._by_member: dict[str, Analysis] = {}
         self.height, self.width = img.shape[:2]
 
     def of(self, member: CaePcaJ2kCodec) -> Analysis:
         if member.name not in self._by_member:
-            self._by_member[member.name] = member.analyse(self.image)
+            self._by_member[member.name] = member.analyse(self.image, self.icc_profile)
         return self._by_member[member.name]
 
 
@@ -362,8 +379,8 @@ class FamilyCodec:
     def name(self) -> str:
         return self.family.name
 
-    def analyse(self, img: np.ndarray) -> FamilyAnalysis:
-        return FamilyAnalysis(img)
+    def analyse(self, img: np.ndarray, icc_profile: bytes | None = None) -> FamilyAnalysis:
+        return FamilyAnalysis(img, icc_profile)
 
     def at(self, step: float) -> tuple[CaePcaJ2kCodec, float]:
         """The member's codec that serves the nominal ``step``, and the step it quantizes with."""
@@ -379,8 +396,15 @@ class FamilyCodec:
         a = self.analyse(img)
         return lambda step: self.pack(a, step)
 
-    def encode(self, img: np.ndarray, quality: int | None = None, bpp: float | None = None, refine: int = 0) -> bytes:
-        a = self.analyse(img)
+    def encode(
+        self,
+        img: np.ndarray,
+        quality: int | None = None,
+        bpp: float | None = None,
+        refine: int = 0,
+        icc_profile: bytes | None = None,
+    ) -> bytes:
+        a = self.analyse(img, icc_profile)
         data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
         if not refine:
             return data

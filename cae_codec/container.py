@@ -60,6 +60,13 @@ MAX_CHUNKS = 64
 LATENT = b"LATN"
 ALPHA = b"ALPH"
 END = b"END_"
+# ancillary: the source's ICC colour profile, so that a decoded wide-gamut photo keeps its colours
+ICC = b"iccp"
+# Real profiles run from about 500 bytes (sRGB, Display P3) to a few hundred KB (print and
+# camera profiles with lookup tables); the limit bounds what a hostile file makes a reader hold.
+MAX_ICC_BYTES = 1 << 20
+# the profile's data colour space (bytes 16..19 of its header) that each layout needs
+ICC_COLOUR_SPACE = {1: b"GRAY", 2: b"GRAY", 3: b"RGB ", 4: b"RGB "}
 # critical chunk types a reader of this version understands; a codec adding one registers it here
 KNOWN_CRITICAL: set[bytes] = {LATENT, ALPHA}
 # A decoder looks the model name up as a file name in the model directories, so a name read
@@ -129,6 +136,23 @@ class Header:
 class Container:
     header: Header
     chunks: dict[bytes, bytes] = field(default_factory=dict)
+
+
+def icc_profile_problem(profile: bytes, channels: int) -> str | None:
+    """Why ``profile`` cannot be carried with an image of ``channels`` channels, or None if it can.
+
+    Only the profile's header is checked (size, signature, colour space), as a PNG writer
+    does; what the profile's tags mean is the colour-managed viewer's business.
+    """
+    if len(profile) > MAX_ICC_BYTES:
+        return f"ICC profile of {len(profile)} bytes is over the format's limit of {MAX_ICC_BYTES}"
+    if len(profile) < 128 or profile[36:40] != b"acsp":
+        return "not an ICC profile (no 'acsp' signature in a 128-byte header)"
+    space = profile[16:20]
+    if space != ICC_COLOUR_SPACE[channels]:
+        layout = "grey" if channels < 3 else "RGB"
+        return f"ICC profile for {space.decode('latin-1').strip()!r} data cannot describe a {layout} image"
+    return None
 
 
 def _fixed_ascii(text: str, size: int, what: str) -> bytes:
@@ -203,6 +227,8 @@ def unpack(data: bytes) -> Container:
         if pos + CHUNK_HEAD.size > len(data):
             raise FormatError(f"truncated file: chunk header expected at byte {pos}")
         ctype, length = CHUNK_HEAD.unpack_from(data, pos)
+        if ctype == ICC and length > MAX_ICC_BYTES:
+            raise FormatError(f"chunk iccp of {length} bytes is over the format's limit of {MAX_ICC_BYTES}")
         body = pos + CHUNK_HEAD.size
         if length > len(data) - body - CRC.size:
             raise FormatError(f"truncated file: chunk {ctype!r} of {length} bytes runs past the end")
@@ -223,4 +249,6 @@ def unpack(data: bytes) -> Container:
             raise FormatError(f"duplicate chunk {ctype.decode()}")
         if ctype[:1].isupper() and ctype not in KNOWN_CRITICAL:
             raise FormatError(f"unknown critical chunk {ctype.decode()} (file needs a newer caec)")
+        if ctype == ICC and (problem := icc_profile_problem(payload, header.channels)):
+            raise FormatError(f"chunk iccp: {problem}")
         chunks[ctype] = payload

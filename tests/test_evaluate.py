@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,13 +17,23 @@ from typer.testing import CliRunner
 
 from cae_codec.api import DEFAULT_MODEL
 from cae_codec.cli import app
+from cae_codec.container import unpack
 from cae_codec.errors import CaecError
 from cae_codec.evaluate import datasets
-from cae_codec.evaluate.classic import CLASSIC_CODECS, Jpeg2000, largest_within
+from cae_codec.evaluate import runner as eval_runner
+from cae_codec.evaluate.classic import CLASSIC_CODECS, ImageCodec, Jpeg2000, largest_within
 from cae_codec.evaluate.curves import RDCurve
 from cae_codec.evaluate.learned import CaecCodec
 from cae_codec.evaluate.metrics import MS_SSIM_MIN_SIDE, as_rgb8, bits_per_pixel, ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import Encoded, Knob, MemoEncoder, search_rate
+from cae_codec.evaluate.ratesearch import (
+    Encoded,
+    Knob,
+    MemoEncoder,
+    SharedEncode,
+    SharedWork,
+    encode_seconds,
+    search_rate,
+)
 from cae_codec.evaluate.report import replace_marked
 from cae_codec.evaluate.runner import CODEC_NAMES, Task, evaluate, unavailable_reason
 from tests.conftest import KODAK, smooth_image
@@ -164,6 +177,94 @@ def test_runner_points_carry_metrics_and_notes(photo: np.ndarray) -> None:
     assert high.ok and high.bpp <= 1.0 and 20 < high.psnr < 60 and 0 < high.ms_ssim < 1
     assert high.encoding_time > 0 and high.decoding_time > 0 and high.recon is not None
     assert high.summary()["bpp"] == high.bpp and low.summary()["psnr"] is None
+
+
+def test_encode_seconds_counts_each_needed_piece_of_shared_work_once() -> None:
+    tried = [Encoded(1.0, b"", 0.25, frozenset({"a"})), Encoded(2.0, b"", 0.5, frozenset({"a", "b"}))]
+    assert encode_seconds(tried, {"a": 1.0, "b": 2.0, "unused": 4.0}) == 3.75
+    assert encode_seconds(tried[:1], {"a": 1.0, "b": 2.0}) == 1.25
+
+
+def test_search_reports_each_setting_it_encoded_and_the_shared_work_each_needed() -> None:
+    shared = SharedWork()
+    runs: list[str] = []
+
+    def encode(q: float) -> bytes:
+        # two pieces of shared work, like a family of two members split at q = 50
+        half = "low" if q < 50 else "high"
+        shared.get(half, lambda: runs.append(half))
+        return b"x" * int(10 * q)
+
+    knob = Knob("q", 1, 100, integer=True)
+    memo = MemoEncoder(SharedEncode(encode, shared))
+    first = search_rate(memo, knob, 300)
+    second = search_rate(memo, knob, 700)
+    assert sorted(runs) == ["high", "low"], "each piece runs once, whichever target needs it first"
+    for found in (first, second):
+        knobs = [e.knob for e in found.tried]
+        assert len(set(knobs)) == len(knobs) and found.best in found.tried
+        assert all(e.needs == {"low" if e.knob < 50 else "high"} for e in found.tried)
+    assert set(shared.seconds) == {"low", "high"}
+
+
+ANALYSIS_S = 0.15  # the fake codec's per-image analysis
+
+
+class _SlowAnalysisCodec(ImageCodec):
+    """Files that grow with the knob, behind a per-image analysis that sleeps ANALYSIS_S and runs
+    on the first encode that needs it, as a model family's member does inside the rate search."""
+
+    name, label, suffix = "slow-analysis", "slow analysis", ".bin"
+
+    def __init__(self, charge_whole_search: bool) -> None:
+        self.knob = Knob("k", 1, 100, integer=True, charge_whole_search=charge_whole_search)  # type: ignore[misc]
+        self.image: np.ndarray | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"codec": self.label, "version": "test", "knob": self.knob.name}
+
+    def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
+        shared = SharedWork()
+
+        def encode(k: float) -> bytes:
+            self.image = shared.get("analysis", lambda: (time.sleep(ANALYSIS_S), img)[1])
+            return b"x" * int(10 * k)
+
+        return SharedEncode(encode, shared)
+
+    def encode(self, img: np.ndarray, knob: float) -> bytes:
+        return self.prepare(img)(knob)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        assert self.image is not None
+        return self.image
+
+
+@pytest.mark.parametrize("charge_whole_search", [True, False])
+def test_encode_time_includes_the_analysis_the_rate_search_ran_lazily(
+    photo: np.ndarray, monkeypatch: pytest.MonkeyPatch, charge_whole_search: bool
+) -> None:
+    fake = _SlowAnalysisCodec(charge_whole_search)
+    monkeypatch.setattr(eval_runner, "make_codec", lambda *key: fake)
+    monkeypatch.setattr(eval_runner, "_codecs", {})
+    h, w = photo.shape[:2]
+    # budgets of about 300 and 700 bytes: inside the knob's range of 10..1000 bytes
+    targets = (300 * 8 / (h * w), 700 * 8 / (h * w))
+    points = evaluate(Task("p", photo, fake.name, targets, DEFAULT_MODEL, "cpu"))
+    assert all(p.ok for p in points), [p.note for p in points]
+    # the analysis ran once, during the first target's search, and the chosen settings came
+    # later: each point still counts it, as encoding that image at that target alone would
+    assert all(p.encoding_time >= ANALYSIS_S for p in points), [p.encoding_time for p in points]
+
+
+def test_caec_analysis_is_shared_work_of_each_member_the_search_packs_with(photo: np.ndarray, codec) -> None:
+    memo = MemoEncoder(CaecCodec(codec).prepare(photo))
+    h, w = photo.shape[:2]
+    found = search_rate(memo, CaecCodec.knob, math.floor(0.5 * h * w / 8))
+    assert found.best is not None and CaecCodec.knob.charge_whole_search
+    for e in found.tried:
+        assert e.needs == {unpack(e.data).header.model}, "a try needs the analysis of the member that packed it"
+    assert set(memo.shared.seconds) == {unpack(e.data).header.model for e in found.tried}
 
 
 # ---------------------------------------------------------------- curves (CompressAI JSON)

@@ -223,9 +223,9 @@ def test_no_pixel_limit_flag_lifts_the_limit(
     cae.write_bytes(rgba_cae)
     r = runner.invoke(app, ["decode", str(cae)])
     assert r.exit_code == 1 and "--no-pixel-limit" in error_line(r)
-    assert not (tmp_path / "x.png").exists()
+    assert not (tmp_path / "x.decoded.png").exists()
     assert runner.invoke(app, ["decode", str(cae), "--no-pixel-limit"]).exit_code == 0
-    assert Image.open(tmp_path / "x.png").size == (60, 40)
+    assert Image.open(tmp_path / "x.decoded.png").size == (60, 40)
 
 
 def png_with_size(path: Path, width: int, height: int) -> None:
@@ -541,6 +541,7 @@ main()
     "signum, point, code",
     [
         (signal.SIGTERM, "write", 128 + signal.SIGTERM),
+        (signal.SIGHUP, "write", 128 + signal.SIGHUP),
         (signal.SIGINT, "write", 130),
         (signal.SIGTERM, "encode", 128 + signal.SIGTERM),
     ],
@@ -608,10 +609,10 @@ def test_batch_goes_on_past_a_bad_file(runner: CliRunner, tmp_path: Path, photo_
     # the same for decoding: a corrupt .cae among good ones
     (out / "b.cae").write_bytes((out / "b.cae").read_bytes()[:-3])
     r = runner.invoke(
-        app, ["decode", *(str(out / n) for n in ("a.cae", "b.cae", "c.cae")), "-o", str(tmp_path / "dec")]
+        app, ["decode", *(str(out / n) for n in ("a.cae", "b.cae", "c.cae")), "-o", f"{tmp_path / 'dec'}/"]
     )
     assert r.exit_code == 1
-    assert files_in(tmp_path / "dec") == {"a.png", "c.png"}
+    assert files_in(tmp_path / "dec") == {"a.decoded.png", "c.decoded.png"}
     assert f"1 of 3 files failed: {out / 'b.cae'}" in r.stderr
 
 

@@ -1,8 +1,9 @@
 """caec itself behind the evaluation's codec interface.
 
-The CAE runs once per image (``analyse``); each try of the rate search only re-quantizes and
-re-packs (``pack``), the same two steps ``caec encode --bpp`` bisects over, with the same
-knob (log of the quantization step). Files are whole .cae files, header included.
+The CAE runs once per image (``analyse``), by each family member when a step of the search
+first needs it; each try of the rate search only re-quantizes and re-packs (``pack``), the same
+two steps ``caec encode --bpp`` bisects over, with the same knob (log of the quantization
+step). Files are whole .cae files, header included.
 """
 
 from __future__ import annotations
@@ -15,15 +16,23 @@ import numpy as np
 import torch
 
 from cae_codec import __version__, container, quant
-from cae_codec.codec import Codec, member_of, plain_codecs, refined_file
+from cae_codec.codec import CaePcaJ2kCodec, Codec, FamilyCodec, member_of, plain_codecs, refined_file
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
-from cae_codec.evaluate.ratesearch import Knob
+from cae_codec.evaluate.ratesearch import Knob, SharedEncode, SharedWork
 
 
 class CaecCodec(ImageCodec):
     name, label, suffix = "caec", "caec", ".cae"
-    knob = Knob("quantization step", quant.STEP_MIN, quant.STEP_MAX, rate_increases=False, log=True, steps=12)
+    knob = Knob(
+        "quantization step",
+        quant.STEP_MIN,
+        quant.STEP_MAX,
+        rate_increases=False,
+        log=True,
+        steps=12,
+        charge_whole_search=True,
+    )
 
     def __init__(self, codec: Codec, refine: int = 0) -> None:
         self.codec = codec
@@ -47,7 +56,14 @@ class CaecCodec(ImageCodec):
         }
 
     def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
-        return self.codec.packer(img)
+        """Packs ``img`` at any step; a member's analysis is shared work, run on first need."""
+        shared = SharedWork()
+
+        def encode(step: float) -> bytes:
+            member, member_step = _member_at(self.codec, step)
+            return member.pack(shared.get(member.name, lambda: member.analyse(img)), member_step)
+
+        return SharedEncode(encode, shared)
 
     def encode(self, img: np.ndarray, knob: float) -> bytes:
         return self.prepare(img)(knob)
@@ -63,3 +79,8 @@ class CaecCodec(ImageCodec):
 
     def decode(self, data: bytes) -> np.ndarray:
         return as_rgb8(self.codec.decode(container.unpack(data)))
+
+
+def _member_at(codec: Codec, step: float) -> tuple[CaePcaJ2kCodec, float]:
+    """The single-model codec that packs at the nominal ``step``, and the step it quantizes with."""
+    return codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)

@@ -6,14 +6,22 @@ ends (the smallest file must fit, else the target cannot be reached; the largest
 when it fits), then halve the interval. A codec whose size is not perfectly monotonic in its
 knob can only make the search land a little below the best setting, never above the budget:
 only files that fit are ever returned, and of those the largest seen.
+
+An encoder may share per-image work between its settings (caec's CAE analysis, one per
+family member, run when a setting first needs it): it is timed apart (``SharedWork``), so a
+target can be charged with all the shared work its own encodes needed, whichever target ran
+it first (docs/evaluation.md, "Times").
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar, cast
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,11 @@ class Knob:
     rate_increases: bool = True
     log: bool = False  # bisect on log(value): for scale-like knobs (steps, distances)
     steps: int = 12  # halvings of a continuous knob's range; integer knobs go down to one unit
+    # the codec's own rate control is this search (caec encode --bpp bisects its packs the same
+    # way): a point's encode time then counts every encode of its search, as a user of that rate
+    # control waits for them all; otherwise only the encode at the setting found, as a user of
+    # the library gives that setting (cjpeg -q)
+    charge_whole_search: bool = False
 
     def __post_init__(self) -> None:
         if not self.lo < self.hi:
@@ -50,7 +63,54 @@ class Knob:
 class Encoded:
     knob: float
     data: bytes
-    seconds: float  # time of this one encode
+    seconds: float  # time of this one encode, less the shared work it ran (timed apart)
+    needs: frozenset[str] = frozenset()  # the SharedWork it used, whether it ran it or found it done
+
+
+class SharedWork:
+    """Per-image work that several encodes of one image share, each piece run once, on first
+    use, and timed on its own (caec's CAE analysis by each family member)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._results: dict[str, object] = {}
+        self._used: set[str] = set()
+
+    def get(self, name: str, run: Callable[[], T]) -> T:
+        """The result of ``run`` (run now if it is the first request for ``name``)."""
+        self._used.add(name)
+        if name not in self._results:
+            t0 = time.perf_counter()
+            self._results[name] = run()
+            self.seconds[name] = time.perf_counter() - t0
+        return cast(T, self._results[name])
+
+    def take_used(self) -> frozenset[str]:
+        """The names requested since the last call."""
+        used, self._used = frozenset(self._used), set()
+        return used
+
+
+class SharedEncode:
+    """``knob -> bytes`` for one image whose calls share ``shared`` (what ``prepare`` returns
+    for a codec with per-image work)."""
+
+    def __init__(self, encode: Callable[[float], bytes], shared: SharedWork) -> None:
+        self._encode = encode
+        self.shared = shared
+
+    def __call__(self, knob: float) -> bytes:
+        return self._encode(knob)
+
+
+def encode_seconds(encodes: Iterable[Encoded], shared_seconds: Mapping[str, float]) -> float:
+    """What making ``encodes`` from scratch costs: each one's own time, plus each piece of shared
+    work they need, counted once."""
+    own, needs = 0.0, set[str]()
+    for e in encodes:
+        own += e.seconds
+        needs |= e.needs
+    return own + sum(shared_seconds[name] for name in needs)
 
 
 @dataclass
@@ -58,6 +118,7 @@ class SearchResult:
     best: Encoded | None  # None: even the smallest file is over budget
     smallest_bytes: int  # size at the low-rate end of the knob
     tries: int
+    tried: tuple[Encoded, ...] = ()  # each setting the search encoded, once, in order
 
 
 class MemoEncoder:
@@ -65,14 +126,19 @@ class MemoEncoder:
 
     def __init__(self, encode: Callable[[float], bytes]) -> None:
         self._encode = encode
+        self.shared = encode.shared if isinstance(encode, SharedEncode) else SharedWork()
         self._seen: dict[float, Encoded] = {}
 
     def __call__(self, knob: float) -> Encoded:
         hit = self._seen.get(knob)
         if hit is None:
+            ran_before = set(self.shared.seconds)
+            self.shared.take_used()
             t0 = time.perf_counter()
             data = self._encode(knob)
-            hit = Encoded(knob, bytes(data), time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            ran_now = sum(s for name, s in self.shared.seconds.items() if name not in ran_before)
+            hit = Encoded(knob, bytes(data), seconds - ran_now, self.shared.take_used())
             self._seen[knob] = hit
         return hit
 
@@ -80,20 +146,23 @@ class MemoEncoder:
 def search_rate(encode: Callable[[float], Encoded], knob: Knob, budget_bytes: int) -> SearchResult:
     """Largest file found with ``len(data) <= budget_bytes`` (bisection on ``knob``)."""
     tries = 0
+    tried: dict[float, Encoded] = {}
 
     def at(pos: float) -> Encoded:
         nonlocal tries
         tries += 1
-        return encode(knob.value(pos))
+        found = encode(knob.value(pos))
+        tried.setdefault(found.knob, found)
+        return found
 
     lo: float = 0
     hi: float = int(knob.hi - knob.lo) if knob.integer else 1.0
     smallest = at(lo)
     if len(smallest.data) > budget_bytes:
-        return SearchResult(None, len(smallest.data), tries)
+        return SearchResult(None, len(smallest.data), tries, tuple(tried.values()))
     largest = at(hi)
     if len(largest.data) <= budget_bytes:
-        return SearchResult(largest, len(smallest.data), tries)
+        return SearchResult(largest, len(smallest.data), tries, tuple(tried.values()))
     best = smallest
     for _ in range(64 if knob.integer else knob.steps):
         if knob.integer and hi - lo <= 1:
@@ -106,4 +175,4 @@ def search_rate(encode: Callable[[float], Encoded], knob: Knob, budget_bytes: in
                 best = cur
         else:
             hi = mid
-    return SearchResult(best, len(smallest.data), tries)
+    return SearchResult(best, len(smallest.data), tries, tuple(tried.values()))

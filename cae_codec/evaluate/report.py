@@ -250,7 +250,10 @@ def results_markdown(
     out.append(
         f"- {images} images from {run['dataset_root']}; target rates {', '.join(f'{t:g}' for t in run['targets'])} bpp"
     )
-    out.append(f"- workers: {run['jobs']} processes, one thread each; times are per image, rate search excluded")
+    out.append(
+        f"- workers: {run['jobs']} processes, one thread each; times are per image; caec's encode counts its "
+        "whole rate search, as `caec encode --bpp` runs it, the others' one encode at the setting found"
+    )
     for name, v in versions.items():
         extra = ", ".join(f"{k} {val}" for k, val in v.get("settings", {}).items())
         model = f", model {v['model']} (weights {v['weights_hash'][:12]})" if "model" in v else ""
