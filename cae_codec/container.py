@@ -20,8 +20,11 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from cae_codec.errors import FormatError
+from cae_codec.fsutil import read_error
 
 MAGIC = b"\x89CAE\r\n\x1a\n"
 FORMAT_VERSION = 1
@@ -56,6 +59,17 @@ CRC = struct.Struct(">I")
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 32
 MAX_CHUNKS = 64
+# Payload size limits (docs/format.md, "Size limits"), from the header: a reader checks each
+# chunk's declared length against them before it reads the payload, so that a forged length
+# cannot make it read, or wait for, more than a genuine file with that header can hold.
+# A model's latent is at least 2x smaller than the image along each axis (1..6 stride-2 stages).
+MIN_LATENT_STRIDE = 2
+# Lossless JPEG 2000 of noise measured at most 1.3x its raw samples, plus ~130 bytes of
+# markers; these leave a margin for any encoder settings a writer may choose.
+CODESTREAM_EXPANSION = 2
+CODESTREAM_SLACK = 1 << 16
+# all chunks other than LATN and ALPH together (ancillary data)
+MAX_ANCILLARY_BYTES = 1 << 24
 
 LATENT = b"LATN"
 ALPHA = b"ALPH"
@@ -194,10 +208,13 @@ def sniff(prefix: bytes) -> bool:
     return prefix.startswith(MAGIC)
 
 
+NOT_CAE = "not a .cae file (bad magic bytes)"
+
+
 def read_header(data: bytes) -> tuple[Header, int]:
     """Parse and validate the fixed header; returns it and the offset of the first chunk."""
     if len(data) < len(MAGIC) or not data.startswith(MAGIC):
-        raise FormatError("not a .cae file (bad magic bytes)")
+        raise FormatError(NOT_CAE)
     pos = len(MAGIC)
     if len(data) < pos + 1:
         raise FormatError("truncated file: no version byte")
@@ -221,12 +238,14 @@ def read_header(data: bytes) -> tuple[Header, int]:
 def unpack(data: bytes) -> Container:
     header, pos = read_header(data)
     chunks: dict[bytes, bytes] = {}
+    ancillary = 0
     while True:
         if len(chunks) > MAX_CHUNKS:
             raise FormatError("too many chunks")
         if pos + CHUNK_HEAD.size > len(data):
             raise FormatError(f"truncated file: chunk header expected at byte {pos}")
         ctype, length = CHUNK_HEAD.unpack_from(data, pos)
+        ancillary = check_chunk_length(header, ctype, length, ancillary)
         if ctype == ICC and length > MAX_ICC_BYTES:
             raise FormatError(f"chunk iccp of {length} bytes is over the format's limit of {MAX_ICC_BYTES}")
         body = pos + CHUNK_HEAD.size
@@ -238,8 +257,6 @@ def unpack(data: bytes) -> Container:
             raise FormatError(f"chunk {ctype!r} CRC mismatch (file is corrupt)")
         pos = body + length + CRC.size
         if ctype == END:
-            if length:
-                raise FormatError("END_ chunk must be empty")
             if pos != len(data):
                 raise FormatError(f"{len(data) - pos} bytes of trailing data after END_")
             return Container(header, chunks)
@@ -252,3 +269,112 @@ def unpack(data: bytes) -> Container:
         if ctype == ICC and (problem := icc_profile_problem(payload, header.channels)):
             raise FormatError(f"chunk iccp: {problem}")
         chunks[ctype] = payload
+
+
+def chunk_limit(header: Header, ctype: bytes) -> int:
+    """The most payload bytes a chunk of type ``ctype`` can hold in a file with ``header``.
+
+    LATN and ALPH are codestreams of at most CODESTREAM_EXPANSION times their raw samples
+    plus CODESTREAM_SLACK: LATN's the int16 mosaic of the header's K components at the
+    finest latent any model has, ALPH's the alpha plane. A header without a latent (K = 0)
+    or without alpha allows none of that chunk. Other types share MAX_ANCILLARY_BYTES.
+    """
+    if ctype == END:
+        return 0
+    if ctype == LATENT:
+        raw = 2 * _latent_samples_bound(header)
+    elif ctype == ALPHA:
+        raw = header.width * header.height if header.channels in (2, 4) else 0
+    else:
+        return MAX_ANCILLARY_BYTES
+    return CODESTREAM_EXPANSION * raw + CODESTREAM_SLACK if raw else 0
+
+
+def _latent_samples_bound(header: Header) -> int:
+    """Samples of the largest component mosaic ``header`` describes: ceil(K / C) * C planes
+    of the padded image at MIN_LATENT_STRIDE."""
+    if not header.components:
+        return 0
+    planes = -(-header.components // header.mosaic_cols) * header.mosaic_cols
+    side = MIN_LATENT_STRIDE
+    return planes * -(-header.padded_height // side) * -(-header.padded_width // side)
+
+
+def check_chunk_length(header: Header, ctype: bytes, length: int, ancillary: int) -> int:
+    """Refuse a chunk declaring more than chunk_limit; returns the ancillary bytes so far,
+    given those before this chunk."""
+    if ctype == END and length:
+        raise FormatError("END_ chunk must be empty")
+    limit = chunk_limit(header, ctype)
+    if length > limit:
+        raise FormatError(f"chunk {ctype!r} declares {length} bytes, over this header's limit of {limit}")
+    if ctype in (LATENT, ALPHA):
+        return ancillary
+    if ancillary + length > MAX_ANCILLARY_BYTES:
+        raise FormatError(f"ancillary chunks hold more than {MAX_ANCILLARY_BYTES} bytes")
+    return ancillary + length
+
+
+# Payloads are read in pieces of this size at most, so that the memory a reader takes grows
+# with the bytes that arrive, never with what a length field declares.
+READ_PIECE = 1 << 20
+
+
+def read_file(source: Path | BinaryIO, label: str) -> bytes:
+    """The bytes of one .cae file, from a path or a stream (stdin, a pipe), read no further
+    than its chunks explain.
+
+    The magic is checked on the first 8 bytes, the header right after them, and every chunk's
+    declared length against chunk_limit before its payload is read; after END_ one byte more
+    is read to refuse trailing data. So /dev/zero or a PNG fails after 8 bytes, and no
+    forged length or endless stream makes it read more than a genuine file of that header.
+    CRCs and chunk types are left to unpack, which parses the bytes returned. Errors name
+    ``label``: FormatError for the contents, CaecError when the file cannot be read.
+    """
+    try:
+        if isinstance(source, Path):
+            with source.open("rb") as stream:
+                return _read_chunks(stream)
+        return _read_chunks(source)
+    except FormatError as e:
+        raise FormatError(f"{label}: {e}") from None
+    except OSError as e:
+        raise read_error(label, e) from None
+
+
+def _read_chunks(stream: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+
+    def take(n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end of the stream), kept in ``parts``."""
+        start = len(parts)
+        while n:
+            piece = stream.read(min(n, READ_PIECE))
+            if not piece:
+                break
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts[start:])
+
+    if not sniff(take(len(MAGIC))):
+        raise FormatError(NOT_CAE)
+    take(1 + HEADER_STRUCT.size + CRC.size)
+    header, pos = read_header(b"".join(parts))
+    ancillary = 0
+    stored = 0
+    while True:
+        if stored > MAX_CHUNKS:
+            raise FormatError("too many chunks")
+        head = take(CHUNK_HEAD.size)
+        if len(head) < CHUNK_HEAD.size:
+            raise FormatError(f"truncated file: chunk header expected at byte {pos}")
+        ctype, length = CHUNK_HEAD.unpack(head)
+        ancillary = check_chunk_length(header, ctype, length, ancillary)
+        if len(take(length + CRC.size)) < length + CRC.size:
+            raise FormatError(f"truncated file: chunk {ctype!r} of {length} bytes runs past the end")
+        pos += CHUNK_HEAD.size + length + CRC.size
+        if ctype == END:
+            if stream.read(1):
+                raise FormatError("trailing data after END_ (the file is longer than its chunks)")
+            return b"".join(parts)
+        stored += 1

@@ -57,12 +57,16 @@ def _umask() -> int:
 
 def read_bytes(path: Path, label: str | None = None) -> bytes:
     """The whole file, or one CaecError line naming it (``label``, default the path)."""
-    name = label or str(path)
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise CaecError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise CaecError(f"{name}: is a directory") from None
     except OSError as e:
-        raise CaecError(f"{name}: {e.strerror or e}") from None
+        raise read_error(label or str(path), e) from None
+
+
+def read_error(name: str, e: OSError) -> CaecError:
+    """The one line that reports ``e``, raised reading the input ``name``."""
+    if isinstance(e, FileNotFoundError):
+        return CaecError(f"{name}: no such file")
+    if isinstance(e, IsADirectoryError):
+        return CaecError(f"{name}: is a directory")
+    return CaecError(f"{name}: {e.strerror or e}")

@@ -14,7 +14,7 @@ from cae_codec.errors import FormatError
 
 def make_header(**kw: object) -> Header:
     fields: dict[str, object] = dict(
-        channels=3,
+        channels=4,  # RGBA: a file with an ALPH chunk
         width=300,
         height=200,
         tile=128,

@@ -109,9 +109,15 @@ MALFORMED = {
     "wrong-magic": (lambda d: b"\x89PNG\r\n\x1a\n" + d[8:], "not a .cae file"),
     "future-version": (lambda d: d[:8] + bytes([container.FORMAT_VERSION + 1]) + d[9:], "unsupported format version"),
     "wrong-header-crc": (lambda d: _flip(d, FIRST_CHUNK - 1), "header CRC mismatch"),
+    # a length within the header's limit that the file does not hold
     "chunk-past-end": (
-        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + b"\x7f\xff\xff\xff" + d[FIRST_CHUNK + 8 :]),
+        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + struct.pack(">I", len(d)) + d[FIRST_CHUNK + 8 :]),
         "runs past",
+    ),
+    # a length no file with this header can need (also a "negative" 2^31 - 1): refused unread
+    "chunk-over-limit": (
+        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + b"\x7f\xff\xff\xff" + d[FIRST_CHUNK + 8 :]),
+        "over this header's limit",
     ),
     "zero-width": (lambda d: with_header(d, width=0), "image size"),
     "negative-height": (lambda d: with_header(d, height=2**32 - 1, padded_height=2**32 - 1), "image size"),
@@ -187,7 +193,9 @@ def test_huge_header_refused_before_any_allocation(rgba_cae: bytes) -> None:
     # within the format's limits, above the decode limit, and with no latent to decode:
     # without the limit this tiny file would make the decoder allocate ~0.7 GB
     side = int((DEFAULT_MAX_PIXELS or 0) ** 0.5) + 1
-    bomb = with_header(rgba_cae, width=side, height=side, padded_width=-(-side // 128) * 128)
+    # the header alone: with K = 0 and no alpha, a latent or alpha chunk would be refused
+    header_only = with_chunk(with_chunk(rgba_cae, LATENT, None), container.ALPHA, None)
+    bomb = with_header(header_only, width=side, height=side, padded_width=-(-side // 128) * 128)
     bomb = with_header(bomb, padded_height=-(-side // 128) * 128, components=0, mosaic_cols=0, channels=3)
     tracemalloc.start()
     try:
