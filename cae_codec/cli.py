@@ -1,17 +1,16 @@
-"""The `caec` command line: encode, decode, info, train (compare and bdrate live in cae_codec.evaluate).
+"""The `caec` command line: encode, decode, info, models, train (compare and bdrate live in
+cae_codec.evaluate.cli; what every subcommand shares, in cae_codec.clikit).
 
 Diagnostics and progress go to stderr, data (``--json``, ``-`` outputs) to stdout. Every
 failure the library raises is a :class:`CaecError` and becomes one ``caec: error: ...`` line
-with exit status 1; usage errors exit with 2 (Typer's convention).
+with exit status 1; usage errors are one such line too, with exit status 2.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -23,26 +22,55 @@ from cae_codec import __version__, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec, list_models, pick_device
 from cae_codec.api import decode as api_decode
 from cae_codec.api import info as api_info
+from cae_codec.clikit import (
+    CONTEXT_SETTINGS,
+    CaecGroup,
+    Job,
+    Verbosity,
+    emit,
+    fail,
+    plan_outputs,
+    read_stdin,
+    run_app,
+    run_batch,
+    use_plain_help,
+)
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
-from cae_codec.fsutil import atomic_write, read_bytes
-from cae_codec.imageio import DEFAULT_MAX_PIXELS, format_for_path, image_to_bytes, open_image
-from cae_codec.progress import progress_bar
+from cae_codec.fsutil import read_bytes
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image
 
 app = typer.Typer(
     name="caec",
+    cls=CaecGroup,
     help="caec: learned lossy image compression (CAE + PCA + JPEG2000).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings=CONTEXT_SETTINGS,
+    # plain help, as cjpeg and cwebp print it: no boxes, readable in a pipe or a log
+    rich_markup_mode=None,
 )
 
-EXIT_FAILED = 1
-
-
-def _fail(msg: str) -> typer.Exit:
-    typer.echo(f"caec: error: {msg}", err=True)
-    return typer.Exit(EXIT_FAILED)
+# decode's default output: NAME.cae -> NAME.decoded.png, never the NAME.png it was likely made from
+DECODED_SUFFIX = ".decoded.png"
+# what an output's suffix says it is; Pillow writes each of these
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
+FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM"}
+LOSSY_FORMATS = ("JPEG", "WEBP")
+# a word that a user meant as the value of a flag (`--force true`), not as a file name
+FLAG_WORDS = {"true", "false", "yes", "no", "on", "off"}
 
 
 def _version(value: bool) -> None:
@@ -54,7 +82,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """caec: learned lossy image compression (CAE + PCA + JPEG2000)."""
@@ -65,12 +94,19 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Model or model family name (looked up in models/ and $CAEC_MODELS), "
-        "or a .safetensors / .family.json path.",
+        metavar="NAME",
+        help="Model or model family name (looked up in $CAEC_MODELS, then the shipped models; `caec models` "
+        "lists them), or a .safetensors / .family.json path.",
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda (auto picks CUDA when present).")]
+DeviceOpt = Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu or cuda (auto picks CUDA when present).")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+SkipOpt = Annotated[
+    bool,
+    typer.Option("--skip-existing", help="Leave outputs that exist as they are and go on (re-running a batch)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="Print errors only (no status line per file).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say more per file: model, step, timings.")]
 NoPixelLimitOpt = Annotated[
     bool,
     typer.Option(
@@ -82,91 +118,40 @@ NoPixelLimitOpt = Annotated[
 # a str, not a Path: Path("out/") drops the trailing slash that marks a directory to create
 OutputOpt = Annotated[
     str | None,
-    typer.Option("-o", "--output", help="Output file, '-' for stdout, or a directory (several inputs)."),
+    typer.Option(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="Output file, '-' for stdout, or a directory (an existing one, or ending in '/'; "
+        "needed for several inputs).",
+    ),
 ]
 
 
-def _read_input(src: str) -> tuple[str, bytes | Path]:
-    if src == "-":
-        return "<stdin>", sys.stdin.buffer.read()
-    return src, Path(src)
+def _check_flag_words(inputs: list[str]) -> None:
+    for src in inputs:
+        if src.lower() in FLAG_WORDS and not os.path.lexists(src):
+            raise typer.BadParameter(f"no file {src!r}: flags such as --force take no value")
 
 
-def _read_input_bytes(src: str) -> tuple[str, bytes]:
-    label, source = _read_input(src)
-    return label, source if isinstance(source, bytes) else read_bytes(source, label)
+def _verbosity(quiet: bool, verbose: bool) -> Verbosity:
+    if quiet and verbose:
+        raise typer.BadParameter("give --quiet or --verbose, not both")
+    return Verbosity(quiet=quiet, verbose=verbose)
 
 
-def _beside(src: str, suffix: str) -> Path:
-    """The default output for ``src``: the same name with ``suffix``."""
-    path = Path(src)
-    if not path.name:  # '.', '/': nothing to name an output after
-        raise typer.BadParameter(f"{src!r} has no file name to name the output after; give -o")
-    return path.with_suffix(suffix)
+def _check_force(force: bool, skip_existing: bool) -> None:
+    if force and skip_existing:
+        raise typer.BadParameter("give --force or --skip-existing, not both")
 
 
-def _plan_outputs(inputs: list[str], output: str | None, suffix: str) -> list[str]:
-    """Output name per input: beside it by default, inside ``output`` if it is a directory.
-
-    ``output`` is a directory when it exists as one, ends with a path separator, or when
-    there are several inputs; a missing directory is created.
-    """
-    if output == "-":
-        if len(inputs) != 1:
-            raise typer.BadParameter("'-o -' (stdout) takes exactly one input", param_hint="-o")
-        return ["-"]
-    out_dir = Path(output) if output is not None else None
-    as_dir = output is not None and (Path(output).is_dir() or output.endswith(("/", os.sep)))
-    if len(inputs) > 1 or as_dir:
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        outs = []
-        for src in inputs:
-            if src == "-":
-                raise typer.BadParameter("'-' (stdin) cannot be mixed with other inputs")
-            target = _beside(src, suffix)
-            outs.append(str(out_dir / target.name if out_dir is not None else target))
-        if len(set(outs)) != len(outs):
-            raise typer.BadParameter("two inputs would write the same output file")
-        return outs
-    if output is not None:
-        return [output]
-    if inputs[0] == "-":
-        return ["-"]
-    return [str(_beside(inputs[0], suffix))]
+def _read(src: str, label: str) -> bytes:
+    return read_stdin() if src == "-" else read_bytes(Path(src), label)
 
 
-def _emit(dest: str, data: bytes, force: bool) -> None:
-    if dest == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        atomic_write(Path(dest), data, force=force)
-
-
-def _run_batch(pairs: list[tuple[str, str]], work: Callable[[str, str], str], what: str) -> None:
-    """Run ``work(src, dst)`` per file; a failure is reported and the rest still run."""
-    failed: list[tuple[str, str]] = []
-    with progress_bar(enabled=len(pairs) > 1) as bar:
-        task = bar.add_task(what, total=len(pairs))
-        for src, dst in pairs:
-            try:
-                note = work(src, dst)
-                if len(pairs) > 1 or dst != "-":
-                    typer.echo(f"{src} -> {dst}: {note}", err=True)
-            except CaecError as e:
-                failed.append((src, str(e)))
-                typer.echo(f"caec: error: {e}", err=True)
-            bar.advance(task)
-    if failed:
-        if len(pairs) > 1:
-            typer.echo(f"caec: {len(failed)} of {len(pairs)} files failed: {', '.join(s for s, _ in failed)}", err=True)
-        raise typer.Exit(EXIT_FAILED)
-
-
-@app.command()
+@app.command(no_args_is_help=True)
 def encode(
-    inputs: Annotated[list[str], typer.Argument(help="Images to compress ('-' reads stdin).")],
+    inputs: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Images to compress ('-' reads stdin).")],
     output: OutputOpt = None,
     quality: Annotated[
         int | None,
@@ -180,7 +165,8 @@ def encode(
         ),
     ] = None,
     bpp: Annotated[
-        float | None, typer.Option("--bpp", help="Target bits per pixel; the file will not exceed it.")
+        float | None,
+        typer.Option("--bpp", metavar="BPP", help="Target bits per pixel; the file will not exceed it."),
     ] = None,
     refine: Annotated[
         int,
@@ -188,6 +174,7 @@ def encode(
             "--refine",
             min=0,
             max=quant.REFINE_MAX,
+            metavar="N",
             help="Refine the latent for this image by N gradient steps through the decoder: smaller "
             "files at equal quality, N times a decoder pass slower to encode (20 is a good start; "
             "0, the default, is off). Decoding is unchanged.",
@@ -196,87 +183,150 @@ def encode(
     model: ModelOpt = DEFAULT_MODEL,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
+    skip_existing: SkipOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
-    """Compress images to .cae files."""
+    """Compress images to .cae files (NAME.png -> NAME.cae unless -o says otherwise)."""
     if quality is not None and bpp is not None:
         raise typer.BadParameter("give --quality or --bpp, not both")
     if bpp is not None and not (0 < bpp < 64):
-        raise typer.BadParameter("--bpp must be in (0, 64)", param_hint="--bpp")
-    outs = _plan_outputs(inputs, output, ".cae")
-    try:
-        codec = get_codec(model, device)
-    except CaecError as e:
-        raise _fail(str(e)) from None
+        raise typer.BadParameter("--bpp must be in (0, 64)", param_hint="'--bpp'")
+    _check_force(force, skip_existing)
+    verbosity = _verbosity(quiet, verbose)
+    _check_flag_words(inputs)
+    jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(".cae"))
+    for job in jobs:
+        if job.dst != "-" and Path(job.dst).suffix.lower() in IMAGE_FORMATS:
+            raise typer.BadParameter(
+                f"{job.dst} names an image format, but encode writes .cae data (name it .cae)", param_hint="'-o'"
+            )
+    codec = None  # loaded for the first file that needs it: a bad input is refused before the model loads
 
-    def work(src: str, dst: str) -> str:
-        label, source = _read_input(src)
+    def work(job: Job) -> str:
+        nonlocal codec
+        label = "<stdin>" if job.src == "-" else job.src
+        source: bytes | Path = read_stdin() if job.src == "-" else Path(job.src)
         img = open_image(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
+        if codec is None:
+            codec = get_codec(model, device)
+        t0 = time.perf_counter()
         data = codec.encode(img, quality=quality, bpp=bpp, refine=refine)
-        _emit(dst, data, force)
-        return f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
+        seconds = time.perf_counter() - t0
+        emit(job.dst, data, force, inputs)
+        note = f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
+        if verbosity.verbose:
+            fields = api_info(data)
+            note += (
+                f", model {fields['model']}, step {fields['step']:.4g}, {fields['components']} of "
+                f"{fields['latent_channels']} components, {img.shape[1]}x{img.shape[0]}x{img.shape[2]}, "
+                f"encoded in {seconds:.2f} s"
+            )
+        return note
 
-    _run_batch(list(zip(inputs, outs, strict=True)), work, "encoding")
+    run_batch(jobs, work, "encoding", force=force, skip_existing=skip_existing, verbosity=verbosity)
 
 
-@app.command()
+def _output_format(dst: str, fmt: str | None) -> str:
+    """The image format of a decode output: --format, or the output name's suffix (PNG for
+    stdout); a name and a --format that disagree, or a suffix nobody knows, are refused."""
+    named = None if dst == "-" else IMAGE_FORMATS.get(Path(dst).suffix.lower())
+    if fmt is not None:
+        wanted = FORMAT_ALIASES.get(fmt.upper(), fmt.upper())
+        if wanted not in IMAGE_FORMATS.values():
+            known = ", ".join(sorted(set(IMAGE_FORMATS.values())))
+            raise typer.BadParameter(f"unknown image format {fmt!r} (known: {known})", param_hint="'--format'")
+        if named is not None and named != wanted:
+            raise typer.BadParameter(f"--format {fmt} disagrees with the output name {dst}", param_hint="'--format'")
+        return wanted
+    if dst == "-":
+        return "PNG"
+    if named is None:
+        raise typer.BadParameter(
+            f"cannot tell an image format from the name {dst!r} (known suffixes: {', '.join(IMAGE_FORMATS)}); "
+            "give --format",
+            param_hint="'-o'",
+        )
+    return named
+
+
+@app.command(no_args_is_help=True)
 def decode(
-    inputs: Annotated[list[str], typer.Argument(help=".cae files to decompress ('-' reads stdin).")],
+    inputs: Annotated[
+        list[str], typer.Argument(metavar="FILE.cae...", help=".cae files to decompress ('-' reads stdin).")
+    ],
     output: OutputOpt = None,
     model: Annotated[
         str | None,
         typer.Option(
             "--model",
             "-m",
+            metavar="NAME",
             help="Weights to use instead of the model the file names (a family: its member the file names).",
         ),
     ] = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
+    skip_existing: SkipOpt = False,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="Image format for stdout or unknown suffixes (default PNG).")
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="Image format (PNG, JPEG, WEBP, TIFF, BMP, GIF, PPM); default: from the output name, PNG for stdout.",
+        ),
     ] = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
-    """Decompress .cae files to images (PNG unless the output name says otherwise)."""
-    outs = _plan_outputs(inputs, output, ".png")
+    """Decompress .cae files to images (NAME.cae -> NAME.decoded.png unless -o says otherwise)."""
+    _check_force(force, skip_existing)
+    verbosity = _verbosity(quiet, verbose)
+    _check_flag_words(inputs)
+    jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(DECODED_SUFFIX))
+    formats = {job.dst: _output_format(job.dst, fmt) for job in jobs}
     if device not in ("auto", "cpu"):
         # only other names can fail: check them once, up front. "auto" and "cpu" are resolved
         # per file after the container checks, so a malformed file fails without importing torch
         try:
             pick_device(device)
         except CaecError as e:
-            raise _fail(str(e)) from None
+            raise fail(str(e)) from None
 
-    def work(src: str, dst: str) -> str:
-        label, data = _read_input_bytes(src)
+    def work(job: Job) -> str:
+        label = "<stdin>" if job.src == "-" else job.src
+        data = _read(job.src, label)
+        t0 = time.perf_counter()
         try:
             img = api_decode(
                 data, model=model, device=device, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
             )
         except CaecError as e:
             raise type(e)(f"{label}: {e}") from None
-        out_fmt = fmt or ("PNG" if dst == "-" else format_for_path(Path(dst)))
-        _emit(dst, image_to_bytes(img, out_fmt), force)
-        return f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}"
+        seconds = time.perf_counter() - t0
+        emit(job.dst, image_to_bytes(img, formats[job.dst]), force, inputs)
+        note = f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}"
+        if verbosity.verbose:
+            note += f", {formats[job.dst]}, model {api_info(data)['model']}, decoded in {seconds:.2f} s"
+        return note
 
-    _run_batch(list(zip(inputs, outs, strict=True)), work, "decoding")
+    run_batch(jobs, work, "decoding", force=force, skip_existing=skip_existing, verbosity=verbosity)
 
 
-@app.command()
+@app.command(no_args_is_help=True)
 def info(
-    file: Annotated[str, typer.Argument(help=".cae file ('-' reads stdin).")],
+    file: Annotated[str, typer.Argument(metavar="FILE.cae", help=".cae file ('-' reads stdin).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Print the header of a .cae file: size, model, quantization, chunk sizes, bpp."""
+    label = "<stdin>" if file == "-" else file
     try:
-        label, data = _read_input_bytes(file)
-    except CaecError as e:
-        raise _fail(str(e)) from None
-    try:
+        data = _read(file, label)
         fields = api_info(data)
     except CaecError as e:
-        raise _fail(f"{label}: {e}") from None
+        raise fail(f"{label}: {e}" if not str(e).startswith(label) else str(e)) from None
     if as_json:
         typer.echo(json.dumps(fields, indent=2))
         return
@@ -296,7 +346,7 @@ def info(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
-    """List the models and model families that --model accepts by name (models/ and $CAEC_MODELS)."""
+    """List the models and model families that --model accepts by name ($CAEC_MODELS and the shipped ones)."""
     entries = list_models()
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
@@ -457,26 +507,15 @@ def train(
     try:
         run_training(cfg)
     except CaecError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
 
 
 register_evaluation_commands(app)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    # Raised in the main thread, so every finally block on the stack (the temporary file of
-    # an output being written) runs on the way out instead of the process just vanishing.
-    typer.echo("caec: terminated", err=True)
-    raise SystemExit(128 + signum)
+use_plain_help(app)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("caec: interrupted", err=True)
-        sys.exit(130)
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ def atomic_write(path: Path, data: bytes, force: bool = False) -> None:
         raise CaecError(f"{path}: directory {directory} does not exist")
     if not force and (path.exists() or path.is_symlink()):
         raise CaecError(f"{path} exists (use --force to overwrite)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:  # a read-only folder or mount, /proc, a full disk...
+        raise CaecError(f"cannot write {path}: {e.strerror or e}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:

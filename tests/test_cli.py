@@ -35,14 +35,14 @@ def one_error_line(output: str) -> str:
 
 
 def test_encode_decode_default_names(runner: CliRunner, photo: Path) -> None:
+    """The README's round trip, as written: the decoded image does not collide with its source."""
     r = runner.invoke(app, ["encode", str(photo)])
     assert r.exit_code == 0, r.output
     cae = photo.with_suffix(".cae")
     assert cae.is_file()
-    photo.unlink()
     r = runner.invoke(app, ["decode", str(cae)])
     assert r.exit_code == 0, r.output
-    out = np.asarray(Image.open(photo))
+    out = np.asarray(Image.open(photo.with_name("photo.decoded.png")))
     assert out.shape == (90, 130, 3)
 
 
@@ -77,9 +77,9 @@ def test_batch_into_directory_continues_past_a_bad_file(runner: CliRunner, photo
     assert r.exit_code == 1
     assert sorted(p.name for p in outdir.iterdir()) == ["photo.cae", "second.cae"]
     assert "1 of 3 files failed: " + str(bad) in r.output
-    r = runner.invoke(app, ["decode", *map(str, sorted(outdir.glob("*.cae"))), "-o", str(tmp_path / "dec")])
+    r = runner.invoke(app, ["decode", *map(str, sorted(outdir.glob("*.cae"))), "-o", str(tmp_path / "dec") + "/"])
     assert r.exit_code == 0, r.output
-    assert Image.open(tmp_path / "dec" / "second.png").size == (90, 130)
+    assert Image.open(tmp_path / "dec" / "second.decoded.png").size == (90, 130)
 
 
 def test_single_input_into_a_new_directory(runner: CliRunner, photo: Path, tmp_path: Path) -> None:
@@ -158,10 +158,9 @@ def test_truncated_cae_is_one_line_and_writes_nothing(runner: CliRunner, photo: 
     runner.invoke(app, ["encode", str(photo)])
     cae = photo.with_suffix(".cae")
     cae.write_bytes(cae.read_bytes()[:-7])
-    photo.unlink()
     r = runner.invoke(app, ["decode", str(cae)])
     assert r.exit_code == 1 and "truncated" in one_error_line(r.output)
-    assert not photo.exists()
+    assert not photo.with_name("photo.decoded.png").exists()
 
 
 def test_version_and_help(runner: CliRunner) -> None:

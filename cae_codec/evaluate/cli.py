@@ -20,6 +20,9 @@ from rich.console import Console
 
 from cae_codec import __version__
 from cae_codec.api import DEFAULT_MODEL
+from cae_codec.clikit import EXIT_USAGE
+from cae_codec.clikit import fail as _fail
+from cae_codec.clikit import warn as _warn
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import atomic_write
 from cae_codec.progress import progress_bar
@@ -28,20 +31,10 @@ from cae_codec.quant import REFINE_MAX
 if TYPE_CHECKING:
     from cae_codec.evaluate.runner import Point, Task
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
 DEFAULT_CODECS = "caec,jpeg,jpeg2000,webp,avif,jpegxl"
 DEFAULT_COMPARE_BPP = "0.25,0.5,1.0"
 DEFAULT_SWEEP = "0.125,0.25,0.375,0.5,0.75,1.0,1.5,2.0"
 METRICS = {"psnr": ["psnr"], "ms-ssim": ["ms-ssim"], "both": ["psnr", "ms-ssim"]}
-
-
-def _fail(msg: str, code: int = EXIT_FAILED) -> typer.Exit:
-    typer.echo(f"caec: error: {msg}", err=True)
-    return typer.Exit(code)
-
-
-def _warn(msg: str) -> None:
-    typer.echo(f"caec: warning: {msg}", err=True)
 
 
 def parse_rates(text: str, option: str) -> list[float]:

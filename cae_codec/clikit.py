@@ -1,0 +1,315 @@
+"""What every caec subcommand shares: one error and exit path, standard streams, output
+naming, safe writes, per-file batches and signals.
+
+Conventions (those of cjpeg, cwebp and cjxl): diagnostics and progress go to stderr, data to
+stdout or files; every failure is one ``caec: error: ...`` line. Exit status 0 success, 1 a
+file failed, 2 usage error, 128 + N killed by signal N (130 SIGINT, 129 SIGHUP, 143 SIGTERM,
+141 a closed output pipe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import typer
+from typer._click import exceptions as click_exceptions
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from cae_codec.errors import CaecError
+from cae_codec.fsutil import atomic_write
+from cae_codec.progress import progress_bar
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
+# help on -h as well as --help, in every subcommand
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def fail(msg: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print one error line and return the exit to raise (``raise fail(...) from None``)."""
+    typer.echo(f"caec: error: {msg}", err=True)
+    return typer.Exit(code)
+
+
+def warn(msg: str) -> None:
+    typer.echo(f"caec: warning: {msg}", err=True)
+
+
+class CaecGroup(TyperGroup):
+    """The ``caec`` command group, printing usage errors as every other error: one
+    ``caec: error:`` line (plus where to find help) and exit status 2, in every subcommand."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        standalone = extra.pop("standalone_mode", True)
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "caec", standalone_mode=False, **extra)
+            # without standalone mode an Exit comes back as its code, a finished command as None
+            code = rv if isinstance(rv, int) else EXIT_OK
+            if code == 130:  # Typer turns KeyboardInterrupt into Exit(130) without a word
+                typer.echo("caec: interrupted", err=True)
+        except click_exceptions.NoArgsIsHelpError as e:
+            e.show()
+            code = e.exit_code
+        except click_exceptions.UsageError as e:
+            typer.echo(f"caec: error: {_usage_message(e)}", err=True)
+            if e.ctx is not None:
+                typer.echo(f"Try '{e.ctx.command_path} -h' for help.", err=True)
+            code = e.exit_code
+        except click_exceptions.ClickException as e:
+            typer.echo(f"caec: error: {e.format_message()}", err=True)
+            code = EXIT_FAILED
+        except typer.Abort:
+            typer.echo("caec: interrupted", err=True)
+            code = 130
+        if not standalone:
+            return code
+        sys.exit(code)
+
+
+def _usage_message(e: click_exceptions.UsageError) -> str:
+    msg = e.format_message()
+    # "Invalid value for '--bpp': --bpp must be ..." says the option twice
+    if isinstance(e, click_exceptions.BadParameter) and e.param is None and e.param_hint is None:
+        msg = msg.removeprefix("Invalid value: ")
+    return msg
+
+
+# Typer's plain help names types the Python way (`<int range>`, `<list[str]>`, `{inputs}...`);
+# caec's help names them as other command-line tools do (N, PATH, IMAGE...)
+_TYPE_WORDS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "bool": "BOOLEAN"}
+
+
+def _type_word(label: str) -> str:
+    inner = label.strip("<>").removesuffix(" range")
+    if inner.startswith("list[") and inner.endswith("]"):
+        inner = inner[5:-1]
+    return _TYPE_WORDS.get(inner.lower(), inner.upper())
+
+
+class _PlainArgument(TyperArgument):
+    def _display_name(self) -> str:
+        return self.metavar or (self.name or "").upper() + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        return self._display_name() if self.required else f"[{self._display_name()}]"
+
+    def _rich_display_name(self) -> str:
+        return self._display_name()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class _PlainOption(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return self.metavar or _type_word(self.display_type(ctx))
+
+
+class CaecCommand(TyperCommand):
+    """A caec subcommand: its help written as other command-line tools write theirs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _PlainArgument
+            elif type(param) is TyperOption:
+                param.__class__ = _PlainOption
+
+
+def use_plain_help(app: typer.Typer) -> None:
+    """Every command registered on ``app`` so far gets caec's help style."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = CaecCommand
+
+
+# ---------------------------------------------------------------- standard streams
+def stdin_binary(label: str = "<stdin>") -> BinaryIO:
+    """Standard input as bytes, or one error line when the process was started without it
+    (``<&-``: Python then sets sys.stdin to None)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise CaecError(f"{label}: standard input is closed")
+    return stream  # type: ignore[no-any-return]
+
+
+def stdout_binary() -> BinaryIO:
+    """Standard output for binary data: refused when closed (``>&-``) or a terminal."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        raise CaecError("standard output is closed")
+    if stream.isatty():
+        raise CaecError("refusing to write binary data to a terminal (redirect it, or give -o FILE)")
+    return stream  # type: ignore[no-any-return]
+
+
+def read_stdin(label: str = "<stdin>") -> bytes:
+    try:
+        return stdin_binary(label).read()
+    except OSError as e:
+        raise CaecError(f"{label}: {e.strerror or e}") from None
+
+
+# ---------------------------------------------------------------- outputs
+@dataclass(frozen=True)
+class Job:
+    """One input and where its output goes (``-``: stdout)."""
+
+    src: str
+    dst: str
+
+
+def plan_outputs(inputs: Sequence[str], output: str | None, name_output: Callable[[str], Path]) -> list[Job]:
+    """The output of every input: ``name_output(src)`` by default, inside ``output`` when it is
+    a directory (an existing one, or a name ending in ``/``, created when the first file is
+    written), ``output`` itself for one input. Several inputs need a directory, or nothing."""
+    if output == "-":
+        if len(inputs) != 1:
+            raise typer.BadParameter("'-o -' (stdout) takes exactly one input", param_hint="'-o'")
+        return [Job(inputs[0], "-")]
+    as_dir = output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir())
+    if len(inputs) > 1 and output is not None and not as_dir:
+        raise typer.BadParameter(
+            f"several inputs need -o to be a directory (an existing one, or a name ending in '/'), not {output!r}",
+            param_hint="'-o'",
+        )
+    if "-" in inputs and len(inputs) > 1:
+        raise typer.BadParameter("'-' (stdin) cannot be mixed with other inputs")
+    if output is not None and not as_dir:
+        return [Job(inputs[0], output)]
+    if inputs[0] == "-":
+        if output is not None:
+            raise typer.BadParameter("stdin has no name to name a file in a directory after; give -o FILE")
+        return [Job("-", "-")]
+    jobs = []
+    for src in inputs:
+        if not Path(src).name:  # '.', '/': nothing to name an output after
+            raise typer.BadParameter(f"{src!r} has no file name to name the output after; give -o")
+        target = name_output(src)
+        jobs.append(Job(src, str(Path(output) / target.name) if output is not None else str(target)))
+    if len({j.dst for j in jobs}) != len(jobs):
+        raise typer.BadParameter("two inputs would write the same output file")
+    return jobs
+
+
+def same_file(a: str, b: str) -> bool:
+    """True when two names reach one file (the same name, a symlink or a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be looked at)
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_output(job: Job, inputs: Sequence[str], force: bool) -> None:
+    """Before any work on ``job``: never an input as its output, never an existing file without ``force``."""
+    if job.dst == "-":
+        return
+    for src in inputs:
+        if src != "-" and same_file(src, job.dst):
+            raise CaecError(f"{job.dst} is the input file {src}; refusing to overwrite an input")
+    if not force and (os.path.lexists(job.dst)):
+        raise CaecError(f"{job.dst} exists (use --force to overwrite, or --skip-existing)")
+
+
+def emit(dst: str, data: bytes, force: bool, inputs: Sequence[str] = ()) -> None:
+    """Write ``data`` to ``dst`` (``-``: stdout) whole or not at all, creating a missing
+    output folder; the input check runs again right before the write, so an input that
+    appeared under the output's name meanwhile is still never touched."""
+    if dst == "-":
+        stream = stdout_binary()
+        stream.write(data)
+        stream.flush()
+        return
+    check_output(Job("", dst), inputs, force=True)
+    path = Path(dst)
+    if str(path.parent) and not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CaecError(f"cannot create the folder {path.parent}: {e.strerror or e}") from None
+    atomic_write(path, data, force=force)
+
+
+# ---------------------------------------------------------------- batches
+@dataclass(frozen=True)
+class Verbosity:
+    quiet: bool = False
+    verbose: bool = False
+
+
+def run_batch(
+    jobs: Sequence[Job],
+    work: Callable[[Job], str],
+    what: str,
+    force: bool = False,
+    skip_existing: bool = False,
+    verbosity: Verbosity = Verbosity(),
+) -> None:
+    """Run ``work(job)`` per file; a failure is reported and the rest still run. Outputs are
+    checked before the work (an existing one fails or, with ``skip_existing``, is skipped)."""
+    inputs = [j.src for j in jobs]
+    failed: list[str] = []
+    skipped = 0
+    with progress_bar(enabled=len(jobs) > 1) as bar:
+        task = bar.add_task(what, total=len(jobs))
+        for job in jobs:
+            try:
+                if skip_existing and job.dst != "-" and os.path.lexists(job.dst):
+                    check_output(job, inputs, force=True)  # an input is still never an output
+                    skipped += 1
+                    if verbosity.verbose:
+                        typer.echo(f"{job.src} -> {job.dst}: skipped, exists", err=True)
+                else:
+                    check_output(job, inputs, force)
+                    note = work(job)
+                    if not verbosity.quiet and (len(jobs) > 1 or job.dst != "-"):
+                        typer.echo(f"{job.src} -> {job.dst}: {note}", err=True)
+            except CaecError as e:
+                failed.append(job.src)
+                typer.echo(f"caec: error: {e}", err=True)
+            bar.advance(task)
+    if skipped and not verbosity.quiet:
+        typer.echo(f"caec: {skipped} of {len(jobs)} outputs existed and were skipped", err=True)
+    if failed:
+        if len(jobs) > 1:
+            typer.echo(f"caec: {len(failed)} of {len(jobs)} files failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+# ---------------------------------------------------------------- signals
+def _terminated(signum: int, frame: object) -> None:
+    # Raised in the main thread, so every finally block on the stack (the temporary file of
+    # an output being written) runs on the way out instead of the process just vanishing.
+    name = signal.Signals(signum).name
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal that would show it may be gone
+        typer.echo(f"caec: terminated by {name}", err=True)
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminated)
+
+
+def run_app(app: typer.Typer) -> None:
+    """The process entry: signals, interrupts and a closed output pipe end in their exit codes."""
+    install_signal_handlers()
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("caec: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # the reader went away (`caec decode x.cae -o - | head -c 10`): stop quietly, as a
+        # process killed by SIGPIPE would, and keep Python from complaining at its final flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
