@@ -14,7 +14,7 @@ import numpy as np
 from cae_codec import container, j2k
 from cae_codec.errors import CaecError, FormatError, ModelError
 from cae_codec.family import ModelFamily, read_family, resolve_family
-from cae_codec.imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, ImageMeta, check_pixel_limit
 from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
 from cae_codec.quant import QUALITY_MAX, QUALITY_MIN, REFINE_MAX
 
@@ -126,6 +126,21 @@ def _as_bytes(data: Any) -> bytes:
         raise CaecError(f"expected the bytes of a .cae file (a bytes-like object), got {type(data).__name__}") from None
 
 
+def _as_profile(profile: Any, channels: int) -> bytes | None:
+    """``icc_profile`` as bytes (None or empty: no profile), or one CaecError saying why the
+    file cannot carry it."""
+    if profile is None:
+        return None
+    try:
+        raw = memoryview(profile).tobytes()
+    except TypeError:
+        raise CaecError(f"icc_profile must be the bytes of an ICC profile, got {type(profile).__name__}") from None
+    problem = container.icc_profile_problem(raw, channels) if raw else None
+    if problem:
+        raise CaecError(f"icc_profile: {problem}")
+    return raw or None
+
+
 def encode(
     image: np.ndarray,
     quality: int | None = None,
@@ -134,6 +149,7 @@ def encode(
     device: str = "auto",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     refine: int = 0,
+    icc_profile: bytes | bytearray | memoryview | None = None,
 ) -> bytes:
     """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA).
 
@@ -142,6 +158,9 @@ def encode(
 
     Images above ``max_pixels`` (default: Pillow's decompression-bomb limit, which decode
     applies too) are refused unless it is None.
+
+    ``icc_profile``, the source's ICC colour profile (imageio.open_image_meta reads it), is
+    stored in the file and given back by decode_with_meta; its bytes count against ``bpp``.
     """
     quality, bpp = _check_rate(quality, bpp)
     if not _is_int(refine) or not 0 <= refine <= REFINE_MAX:
@@ -150,7 +169,8 @@ def encode(
     _check_options(device, max_pixels)
     arr = _as_hwc(image)
     check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")
-    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=int(refine))
+    profile = _as_profile(icc_profile, arr.shape[2])
+    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=int(refine), icc_profile=profile)
 
 
 def decode(
@@ -164,6 +184,17 @@ def decode(
     A file whose header declares more than ``max_pixels`` pixels is refused before anything
     is allocated for it (None: no limit, for genuinely huge images).
     """
+    return decode_with_meta(data, model, device, max_pixels)[0]
+
+
+def decode_with_meta(
+    data: bytes | bytearray | memoryview,
+    model: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> tuple[np.ndarray, ImageMeta]:
+    """decode, and what the file carries besides the pixels: the source's ICC profile
+    (ImageMeta.icc_profile, None when the file has none), for image_to_bytes(icc_profile=)."""
     if model is not None:
         _check_model(model)
     _check_options(device, max_pixels)
@@ -179,7 +210,7 @@ def decode(
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
     weights = load_model(path)
     codec = codec_cls(weights, pick_device(device))
-    return codec.decode(box)
+    return codec.decode(box), ImageMeta(icc_profile=box.chunks.get(container.ICC))
 
 
 def _decoder_weights(file_model: str, model: str | os.PathLike[str] | None) -> Path:

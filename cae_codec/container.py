@@ -164,8 +164,8 @@ def icc_profile_problem(profile: bytes, channels: int) -> str | None:
         return "not an ICC profile (no 'acsp' signature in a 128-byte header)"
     space = profile[16:20]
     if space != ICC_COLOUR_SPACE[channels]:
-        layout = "grey" if channels < 3 else "RGB"
-        return f"ICC profile for {space.decode('latin-1').strip()!r} data cannot describe a {layout} image"
+        layout = "a grey" if channels < 3 else "an RGB"
+        return f"ICC profile for {space.decode('latin-1').strip()!r} data cannot describe {layout} image"
     return None
 
 

@@ -275,3 +275,42 @@ def test_colour_key_alpha_survives_the_codec_exactly(codec, rng, tmp_path: Path)
     out = decode(codec.encode(arr, quality=6), device="cpu")
     assert out.shape == (24, 40, 4)
     assert np.array_equal(out[:, :, 3], np.where(np.all(rgb == (10, 200, 30), axis=2), 0, 255))
+
+
+# ------------------------------------------------------------------ the library API
+
+
+def test_library_round_trip_gives_the_profile_back(rng) -> None:
+    import cae_codec
+    from cae_codec import api
+
+    img = smooth_image(rng, 40, 50, 3)
+    data = cae_codec.encode(img, quality=6, device="cpu", icc_profile=bytearray(srgb_profile()))
+    pixels, meta = cae_codec.decode_with_meta(memoryview(data), device="cpu")
+    assert meta.icc_profile == srgb_profile()
+    assert np.array_equal(pixels, api.decode(data, device="cpu"))
+    assert api.info(data)["chunks"]["iccp"] == len(srgb_profile())
+    # written back out, a viewer sees the same profile
+    with Image.open(io.BytesIO(image_to_bytes(pixels, "PNG", icc_profile=meta.icc_profile))) as im:
+        assert im.info["icc_profile"] == srgb_profile()
+    # a file without the chunk (every file made before it existed) decodes to the same pixels
+    old = without_chunk(data, ICC)
+    pixels_old, meta_old = api.decode_with_meta(old, device="cpu")
+    assert meta_old.icc_profile is None
+    assert np.array_equal(pixels_old, pixels)
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ("sRGB", "icc_profile must be the bytes of an ICC profile, got str"),
+        (b"x" * 300, "icc_profile: not an ICC profile"),
+        (grey_profile(), "icc_profile: ICC profile for 'GRAY' data cannot describe an RGB image"),
+    ],
+)
+def test_library_refuses_a_profile_the_file_cannot_carry(rng, profile: object, message: str) -> None:
+    from cae_codec import api
+
+    with pytest.raises(CaecError) as err:
+        api.encode(smooth_image(rng, 8, 8, 3), device="cpu", icc_profile=profile)  # type: ignore[arg-type]
+    assert str(err.value).startswith(message)
