@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,9 +193,13 @@ def decode_with_meta(
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, ImageMeta]:
     """decode, and what the file carries besides the pixels: the source's ICC profile
-    (ImageMeta.icc_profile, None when the file has none), for image_to_bytes(icc_profile=)."""
+    (ImageMeta.icc_profile, None when the file has none), for image_to_bytes(icc_profile=).
+
+    ``progress(n)`` is called as each batch of n tiles is decoded (the header's padded size
+    over its tile size, squared, in all), for a progress bar on long decodes."""
     if model is not None:
         _check_model(model)
     _check_options(device, max_pixels)
@@ -210,7 +215,7 @@ def decode_with_meta(
         raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
     weights = load_model(path)
     codec = codec_cls(weights, pick_device(device))
-    return codec.decode(box), ImageMeta(icc_profile=box.chunks.get(container.ICC))
+    return codec.decode(box, progress), ImageMeta(icc_profile=box.chunks.get(container.ICC))
 
 
 def _decoder_weights(file_model: str, model: str | os.PathLike[str] | None) -> Path:

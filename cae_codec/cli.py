@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cae_codec import __version__, quant
-from cae_codec.api import DEFAULT_MODEL, get_codec, list_models, pick_device
-from cae_codec.api import decode as api_decode
+from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, list_models, pick_device
 from cae_codec.api import info as api_info
 from cae_codec.clikit import (
     CONTEXT_SETTINGS,
     CaecGroup,
+    FileProgress,
     Job,
     Verbosity,
     emit,
@@ -33,12 +33,13 @@ from cae_codec.clikit import (
     read_stdin,
     run_app,
     run_batch,
+    stdin_binary,
     use_plain_help,
 )
+from cae_codec.container import read_file
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
-from cae_codec.fsutil import read_bytes
-from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image_meta
 
 app = typer.Typer(
     name="caec",
@@ -68,7 +69,8 @@ IMAGE_FORMATS = {
     ".pgm": "PPM",
 }
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM"}
-LOSSY_FORMATS = ("JPEG", "WEBP")
+# JPEG and WebP outputs re-encode a decoded image: at a quality that adds little loss of their own
+OUTPUT_QUALITY = 95
 # a word that a user meant as the value of a flag (`--force true`), not as a file name
 FLAG_WORDS = {"true", "false", "yes", "no", "on", "off"}
 
@@ -145,8 +147,10 @@ def _check_force(force: bool, skip_existing: bool) -> None:
         raise typer.BadParameter("give --force or --skip-existing, not both")
 
 
-def _read(src: str, label: str) -> bytes:
-    return read_stdin() if src == "-" else read_bytes(Path(src), label)
+def _read_cae(src: str, label: str) -> bytes:
+    """A .cae file's bytes, read no further than its chunks explain (a hostile or endless
+    input fails after its first bytes instead of filling the memory)."""
+    return read_file(stdin_binary(label) if src == "-" else Path(src), label)
 
 
 @app.command(no_args_is_help=True)
@@ -204,15 +208,15 @@ def encode(
             )
     codec = None  # loaded for the first file that needs it: a bad input is refused before the model loads
 
-    def work(job: Job) -> str:
+    def work(job: Job, progress: FileProgress) -> str:
         nonlocal codec
         label = "<stdin>" if job.src == "-" else job.src
         source: bytes | Path = read_stdin() if job.src == "-" else Path(job.src)
-        img = open_image(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
+        img, meta = open_image_meta(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
         if codec is None:
             codec = get_codec(model, device)
         t0 = time.perf_counter()
-        data = codec.encode(img, quality=quality, bpp=bpp, refine=refine)
+        data = codec.encode(img, quality=quality, bpp=bpp, refine=refine, icc_profile=meta.icc_profile)
         seconds = time.perf_counter() - t0
         emit(job.dst, data, force, inputs)
         note = f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
@@ -277,6 +281,17 @@ def decode(
             help="Image format (PNG, JPEG, WEBP, TIFF, BMP, GIF, PPM); default: from the output name, PNG for stdout.",
         ),
     ] = None,
+    output_quality: Annotated[
+        int,
+        typer.Option(
+            "--output-quality",
+            min=1,
+            max=100,
+            metavar="Q",
+            help="Quality of JPEG and WebP outputs, 1..100 (the decoded image is re-encoded by them).",
+        ),
+    ] = OUTPUT_QUALITY,
+    lossless: Annotated[bool, typer.Option("--lossless", help="Write WebP outputs losslessly.")] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     no_pixel_limit: NoPixelLimitOpt = False,
@@ -287,6 +302,8 @@ def decode(
     _check_flag_words(inputs)
     jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(DECODED_SUFFIX))
     formats = {job.dst: _output_format(job.dst, fmt) for job in jobs}
+    if lossless and any(f != "WEBP" for f in formats.values()):
+        raise typer.BadParameter("--lossless is for WebP outputs (the other formats but JPEG are lossless)")
     if device not in ("auto", "cpu"):
         # only other names can fail: check them once, up front. "auto" and "cpu" are resolved
         # per file after the container checks, so a malformed file fails without importing torch
@@ -295,21 +312,30 @@ def decode(
         except CaecError as e:
             raise fail(str(e)) from None
 
-    def work(job: Job) -> str:
+    def work(job: Job, progress: FileProgress) -> str:
         label = "<stdin>" if job.src == "-" else job.src
-        data = _read(job.src, label)
+        data = _read_cae(job.src, label)
         t0 = time.perf_counter()
         try:
-            img = api_decode(
-                data, model=model, device=device, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS
+            fields = api_info(data)
+            progress.total((fields["padded_width"] // fields["tile"]) * (fields["padded_height"] // fields["tile"]))
+            img, meta = decode_with_meta(
+                data,
+                model=model,
+                device=device,
+                max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS,
+                progress=progress.advance,
             )
         except CaecError as e:
             raise type(e)(f"{label}: {e}") from None
         seconds = time.perf_counter() - t0
-        emit(job.dst, image_to_bytes(img, formats[job.dst]), force, inputs)
+        picture = image_to_bytes(
+            img, formats[job.dst], icc_profile=meta.icc_profile, quality=output_quality, lossless=lossless
+        )
+        emit(job.dst, picture, force, inputs)
         note = f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}"
         if verbosity.verbose:
-            note += f", {formats[job.dst]}, model {api_info(data)['model']}, decoded in {seconds:.2f} s"
+            note += f", {formats[job.dst]}, model {fields['model']}, decoded in {seconds:.2f} s"
         return note
 
     run_batch(jobs, work, "decoding", force=force, skip_existing=skip_existing, verbosity=verbosity)
@@ -323,7 +349,7 @@ def info(
     """Print the header of a .cae file: size, model, quantization, chunk sizes, bpp."""
     label = "<stdin>" if file == "-" else file
     try:
-        data = _read(file, label)
+        data = _read_cae(file, label)
         fields = api_info(data)
     except CaecError as e:
         raise fail(f"{label}: {e}" if not str(e).startswith(label) else str(e)) from None

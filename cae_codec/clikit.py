@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import typer
+from rich.progress import Progress, TaskID
 from typer._click import exceptions as click_exceptions
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
@@ -245,22 +246,40 @@ class Verbosity:
     verbose: bool = False
 
 
+class FileProgress:
+    """The progress of the file being worked on, as a bar on a terminal (nothing otherwise):
+    ``total(n)`` once the work is counted (until then the bar only shows it is alive and the
+    time spent), then ``advance(k)`` as parts are done."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self._bar = bar
+        self._task = task
+
+    def total(self, n: int) -> None:
+        self._bar.update(self._task, total=n, completed=0)
+
+    def advance(self, k: int) -> None:
+        self._bar.advance(self._task, k)
+
+
 def run_batch(
     jobs: Sequence[Job],
-    work: Callable[[Job], str],
+    work: Callable[[Job, FileProgress], str],
     what: str,
     force: bool = False,
     skip_existing: bool = False,
     verbosity: Verbosity = Verbosity(),
 ) -> None:
-    """Run ``work(job)`` per file; a failure is reported and the rest still run. Outputs are
-    checked before the work (an existing one fails or, with ``skip_existing``, is skipped)."""
+    """Run ``work(job, progress)`` per file; a failure is reported and the rest still run.
+    Outputs are checked before the work (an existing one fails or, with ``skip_existing``,
+    is skipped). On a terminal a bar shows each file's progress (and the batch's)."""
     inputs = [j.src for j in jobs]
     failed: list[str] = []
     skipped = 0
-    with progress_bar(enabled=len(jobs) > 1) as bar:
-        task = bar.add_task(what, total=len(jobs))
+    with progress_bar() as bar:
+        overall = bar.add_task(what, total=len(jobs), visible=len(jobs) > 1)
         for job in jobs:
+            current = bar.add_task(f"{what} {'<stdin>' if job.src == '-' else Path(job.src).name}", total=None)
             try:
                 if skip_existing and job.dst != "-" and os.path.lexists(job.dst):
                     check_output(job, inputs, force=True)  # an input is still never an output
@@ -269,13 +288,14 @@ def run_batch(
                         typer.echo(f"{job.src} -> {job.dst}: skipped, exists", err=True)
                 else:
                     check_output(job, inputs, force)
-                    note = work(job)
+                    note = work(job, FileProgress(bar, current))
                     if not verbosity.quiet and (len(jobs) > 1 or job.dst != "-"):
                         typer.echo(f"{job.src} -> {job.dst}: {note}", err=True)
             except CaecError as e:
                 failed.append(job.src)
                 typer.echo(f"caec: error: {e}", err=True)
-            bar.advance(task)
+            bar.remove_task(current)
+            bar.advance(overall)
     if skipped and not verbosity.quiet:
         typer.echo(f"caec: {skipped} of {len(jobs)} outputs existed and were skipped", err=True)
     if failed:

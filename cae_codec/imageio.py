@@ -266,12 +266,26 @@ def read_image_rgb8(path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr[:, :, :3])
 
 
-def image_to_bytes(arr: np.ndarray, fmt: str = "PNG", icc_profile: bytes | None = None, warn: Warn = _warn) -> bytes:
+def image_to_bytes(
+    arr: np.ndarray,
+    fmt: str = "PNG",
+    icc_profile: bytes | None = None,
+    warn: Warn = _warn,
+    quality: int | None = None,
+    lossless: bool = False,
+) -> bytes:
     """Encode (H, W, C) uint8 to an image file in memory (PNG unless ``fmt`` says otherwise),
     with ``icc_profile`` embedded where the format holds one (PNG, JPEG, WebP, TIFF; other
-    formats are written without it, with a warning)."""
+    formats are written without it, with a warning). ``quality`` (1..100) is the JPEG or
+    WebP quality, ``lossless`` makes WebP lossless; other formats are lossless anyway."""
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
-    options: dict[str, bytes] = {}
+    options: dict[str, object] = {}
+    if fmt.upper() in ("JPEG", "JPG", "WEBP") and quality is not None:
+        options["quality"] = int(quality)
+    if fmt.upper() == "WEBP" and lossless:
+        options["lossless"] = True
+        options["quality"] = 100  # for lossless WebP, the effort spent on a smaller file
+        options["exact"] = True  # keep the colour under fully transparent pixels too
     if icc_profile:
         problem = icc_profile_problem(icc_profile, arr.shape[2])
         if problem:

@@ -315,3 +315,73 @@ def test_usage_errors_look_the_same_in_every_subcommand(runner: CliRunner, photo
     if args != ["decode"]:  # no arguments at all: the help is the answer
         assert len(error_lines(r.output)) == 1, r.output
         assert "╭" not in r.output and "Error:" not in r.output
+
+
+def test_lossy_outputs_take_a_quality_and_webp_can_be_lossless(runner: CliRunner, cae: Path, tmp_path: Path) -> None:
+    sizes = {}
+    for q in (30, 95):
+        out = tmp_path / f"q{q}.jpg"
+        assert runner.invoke(app, ["decode", str(cae), "-o", str(out), "--output-quality", str(q)]).exit_code == 0
+        sizes[q] = out.stat().st_size
+    assert sizes[30] < sizes[95]
+    png, webp = tmp_path / "ref.png", tmp_path / "exact.webp"
+    assert runner.invoke(app, ["decode", str(cae), "-o", str(png)]).exit_code == 0
+    r = runner.invoke(app, ["decode", str(cae), "-o", str(webp), "--lossless"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(webp).convert("RGB")), np.asarray(Image.open(png).convert("RGB")))
+    r = runner.invoke(app, ["decode", str(cae), "-o", str(tmp_path / "x.png"), "--lossless"])
+    assert r.exit_code == 2 and "WebP" in error_lines(r.output)[0]
+
+
+def test_the_icc_profile_survives_encode_and_decode(runner: CliRunner, tmp_path: Path) -> None:
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "wide.png"
+    Image.fromarray(smooth_image(np.random.default_rng(3), 40, 56, 3)).save(src, icc_profile=profile)
+    assert runner.invoke(app, ["encode", str(src)]).exit_code == 0
+    for name in ("wide.decoded.png", "wide.jpg", "wide.webp"):
+        r = runner.invoke(app, ["decode", str(tmp_path / "wide.cae"), "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        assert Image.open(tmp_path / name).info.get("icc_profile") == profile, name
+
+
+@pytest.mark.parametrize("command", ["info", "decode"])
+def test_an_endless_input_is_refused_from_its_first_bytes(runner: CliRunner, tmp_path: Path, command: str) -> None:
+    args = [command, "/dev/zero"] + (["-o", str(tmp_path / "z.png")] if command == "decode" else [])
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and "not a .cae file" in error_lines(r.output)[0]
+
+
+@pytest.mark.slow
+def test_a_single_long_job_shows_progress_on_a_terminal_only(photo: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    Image.fromarray(smooth_image(np.random.default_rng(4), 512, 768, 3)).save(big)
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run(
+            [*CAEC, "encode", str(big), "--device", "cpu"],
+            stderr=follower,
+            stdout=subprocess.PIPE,
+            cwd=REPO,
+            timeout=300,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all of it was read
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        os.close(leader)
+    assert r.returncode == 0
+    assert b"encoding big.png" in shown
+    # not a terminal: the status line only, no bar and no carriage returns
+    r2 = subprocess.run(
+        [*CAEC, "decode", str(tmp_path / "big.cae"), "--device", "cpu"], capture_output=True, cwd=REPO, timeout=300
+    )
+    assert r2.returncode == 0 and b"\r" not in r2.stderr and r2.stderr.count(b"\n") == 1, r2.stderr
