@@ -205,20 +205,33 @@ class CaePcaJ2kCodec:
         step = np.float32(hd.step)
         origins = tile_origins(hd.padded_height, hd.padded_width)
         t = TILE // s
+        # Without a latent (K = 0) every tile's decoder input is the PCA mean, so every batch of
+        # a size is the same tensor: it is decoded once per batch size and its tiles reused,
+        # position for position, which gives exactly the pixels decoding each batch would (a
+        # huge header-only file: seconds instead of minutes).
+        decoded_by_size: dict[int, np.ndarray] = {}
         for i in range(0, len(origins), self.batch_tiles):
             batch = origins[i : i + self.batch_tiles]
-            zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
-            z_t = torch.from_numpy(quant.dequantize(zq, float(step))).to(self.device)
-            y_t = torch.einsum("bkhw,mk->bmhw", z_t, basis_k) + self.mean.view(1, -1, 1, 1)
-            x_t = self.net.decode(y_t, float(step)).float()  # type: ignore[operator]
-            x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
-            tiles = (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            tiles = decoded_by_size.get(len(batch)) if k == 0 else None
+            if tiles is None:
+                zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
+                tiles = self._synthesize(zq, basis_k, float(step), colour)
+                if k == 0:
+                    decoded_by_size[len(batch)] = tiles
             for (ty, tx), tile in zip(batch, tiles, strict=True):
                 region = out[ty : ty + TILE, tx : tx + TILE, :colour]
                 region[...] = tile[: region.shape[0], : region.shape[1]]
             if progress:
                 progress(len(batch))
         return out
+
+    def _synthesize(self, zq: np.ndarray, basis_k: torch.Tensor, step: float, colour: int) -> np.ndarray:
+        """uint8 (B, TILE, TILE, colour) tiles from their quantized components (B, K, t, t)."""
+        z_t = torch.from_numpy(quant.dequantize(zq, step)).to(self.device)
+        y_t = torch.einsum("bkhw,mk->bmhw", z_t, basis_k) + self.mean.view(1, -1, 1, 1)
+        x_t = self.net.decode(y_t, step).float()  # type: ignore[operator]
+        x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
+        return (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def stored_components(z: np.ndarray, step: float, deadzone: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 from cae_codec import api, container, j2k, quant
+from cae_codec.codec import Analysis, CaePcaJ2kCodec, FamilyCodec
+from cae_codec.container import LATENT
 from cae_codec.errors import CaecError, ModelError
 from tests.conftest import default_weights, smooth_image
 
@@ -223,3 +226,47 @@ def test_torch_quantize_dequantize_makes_the_codecs_decisions() -> None:
         step = float(steps[0, j, 0, 0])
         want = quant.dequantize(quant.quantize(z[:, j], step, quant.DEADZONE), step)
         np.testing.assert_array_equal(got[:, j], want)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_file_without_latent_decodes_each_batch_size_once(codec, monkeypatch, channels: int) -> None:
+    """K = 0 (issue 19, item 5): every tile's decoder input is the PCA mean, so the decoder
+    runs once per batch size, and the pixels are those of a file whose one stored component
+    is all zeros, which still goes through the decoder tile batch by tile batch."""
+    member = codec.at(quant.step_for_quality(quant.QUALITY_DEFAULT))[0] if isinstance(codec, FamilyCodec) else codec
+    small_batches = CaePcaJ2kCodec(member.model, torch.device("cpu"), batch_tiles=4)
+    s, m = member.model.stride, member.model.latent_channels
+    # 300 x 290 pads to 3 x 3 tiles: batches of 4, 4 and 1
+    empty = Analysis(
+        z=np.zeros((m, 384 // s, 384 // s), np.float32),
+        height=300,
+        width=290,
+        channels=channels,
+        padded=(384, 384),
+        alpha_chunk=None,
+    )
+    no_latent = container.unpack(small_batches.pack(empty, 0.5))
+    assert no_latent.header.components == 0 and not no_latent.chunks
+    zero_plane = j2k.encode_plane(np.zeros((384 // s, 384 // s), np.int16), j2k.LATENT_LEVELS)
+    one_zero_component = container.unpack(
+        container.pack(dataclasses.replace(no_latent.header, components=1, mosaic_cols=1), [(LATENT, zero_plane)])
+    )
+
+    calls: list[int] = []
+    network_decode = small_batches.net.decode
+
+    def counted(y: torch.Tensor, step: float) -> torch.Tensor:
+        calls.append(y.shape[0])
+        return network_decode(y, step)
+
+    monkeypatch.setattr(small_batches.net, "decode", counted)
+    done: list[int] = []
+    fast = small_batches.decode(no_latent, progress=done.append)
+    assert calls == [4, 1] and done == [4, 4, 1]
+    calls.clear()
+    reference = small_batches.decode(one_zero_component)
+    assert calls == [4, 4, 1]
+    assert fast.shape == (300, 290, channels)
+    assert np.array_equal(fast, reference)
+    # the same tile everywhere: a K = 0 image repeats with the tile's period
+    assert np.array_equal(fast[:128, :128], fast[128:256, 128:256])
