@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from cae_codec import api, container, j2k
-from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, LATENT, MAGIC
+from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, ICC, LATENT, MAGIC
 from cae_codec.errors import CaecError
 
 HEADER_START = len(MAGIC)  # the version byte; the header CRC covers version + fields
@@ -58,7 +58,21 @@ def make_seeds(encode: Callable[[np.ndarray, int], bytes]) -> list[bytes]:
     """Small valid files of every channel layout; ``encode(image, quality)`` makes them."""
     rng = np.random.default_rng(5)
     shapes = [(40, 56, 3), (33, 20, 4), (17, 23, 1), (24, 24, 2), (130, 9, 3)]
-    return [encode(smooth_image(rng, h, w, c), 7) for h, w, c in shapes]
+    seeds = [encode(smooth_image(rng, h, w, c), 7) for h, w, c in shapes]
+    # the last one also carries an ICC profile, so that mutations reach the iccp chunk's checks
+    seeds[-1] = assemble(seeds[-1][: HEADER_END + CRC.size], [(ICC, icc_header(b"RGB ")), *chunks_of(seeds[-1])])
+    return seeds
+
+
+def icc_header(colour_space: bytes) -> bytes:
+    """The smallest profile the iccp chunk accepts: an ICC header and an empty tag table.
+    Built by hand because a profile from lcms carries its creation time, and the seeds must be
+    the same on every run."""
+    profile = bytearray(132)
+    profile[0:4] = len(profile).to_bytes(4, "big")
+    profile[12:24] = b"mntr" + colour_space + b"XYZ "
+    profile[36:40] = b"acsp"
+    return bytes(profile)
 
 
 # ------------------------------------------------------------------ byte-level helpers
@@ -190,7 +204,7 @@ def chunk_layouts(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     header = data[: HEADER_END + CRC.size]
     real = chunks_of(data)
     payloads = st.one_of(st.sampled_from([p for _, p in real] or [b""]), st.binary(max_size=64))
-    known = [LATENT, ALPHA, END, b"note", b"NEWX", b"L\x00TN"]
+    known = [LATENT, ALPHA, ICC, END, b"note", b"NEWX", b"L\x00TN"]
     ctypes = st.one_of(st.sampled_from(known), st.binary(min_size=4, max_size=4))
     lengths = st.one_of(
         st.none(),
@@ -215,7 +229,8 @@ def chunk_layouts(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
 
 @st.composite
 def codestream_mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A valid container around a damaged JPEG2000 codestream (latent or alpha)."""
+    """A valid container around a damaged JPEG2000 codestream (latent or alpha), or a damaged
+    ICC profile where the seed has one."""
     data = draw(st.sampled_from(seeds))
     chunks = chunks_of(data)
     which = draw(st.integers(0, len(chunks) - 1))
@@ -249,7 +264,7 @@ def foreign_codestreams(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     """Valid JPEG2000 of the wrong shape, sample type or component count in a valid container."""
     data = draw(st.sampled_from(seeds))
     chunks = chunks_of(data)
-    which = draw(st.integers(0, len(chunks) - 1))
+    which = draw(st.sampled_from([i for i, (ctype, _) in enumerate(chunks) if ctype in (LATENT, ALPHA)]))
     genuine = j2k.read_siz(chunks[which][1])
     # the right size half the time, so that the sample type and component checks are reached
     right_size = st.just((genuine.height, genuine.width))

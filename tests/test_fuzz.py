@@ -43,6 +43,7 @@ def test_seeds_decode(seeds: list[bytes]) -> None:
     assert [timed_outcome(s) for s in seeds] == ["ok"] * len(seeds)
     layouts = {container.unpack(s).header.channels for s in seeds}
     assert layouts == {1, 2, 3, 4}
+    assert any(container.ICC in container.unpack(s).chunks for s in seeds)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
