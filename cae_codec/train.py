@@ -54,6 +54,11 @@ from cae_codec.nn.cae import CAE, CAEConfig
 from cae_codec.weights import PCA_BASIS, PCA_MEAN, load_model, run_record, save_model, training_totals
 
 ARCHITECTURE = "cae-gdn"
+# a time-budgeted run gives the PCA fit this share of --minutes (after the training), and the
+# fit keeps at least this many latent vectors per channel: a covariance of M channels needs
+# many more than M, and 20 per channel is one batch of 32 crops of 128x128 at the default size
+PCA_SHARE_OF_BUDGET = 0.1
+PCA_MIN_PER_CHANNEL = 20
 
 
 @dataclass
@@ -233,16 +238,23 @@ def quantized_latent(
 
 
 @torch.no_grad()
-def fit_pca(model: CAE, sampler: PatchSampler, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Principal directions of the latent vectors (one per latent position) of training crops.
+def fit_pca(
+    model: CAE, sampler: PatchSampler, samples: int, seed: int, seconds: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Principal directions of the latent vectors (one per latent position) of training crops:
+    their mean, the directions, and how many vectors they come from.
 
     Fitted once here and stored with the weights: per-image PCA would cost M x M
     coefficients of side information in every file, more than a low-rate payload.
+    With ``seconds``, stops gathering vectors after that long, once it has
+    ``PCA_MIN_PER_CHANNEL`` per latent channel (the CAE forward passes are its cost).
     """
     g = _step_generator(seed, 0, -1, sampler.device)
     vecs: list[torch.Tensor] = []
     got = 0
-    while got < samples:
+    enough = min(samples, PCA_MIN_PER_CHANNEL * model.config.latent)
+    stop = math.inf if seconds is None else time.perf_counter() + seconds
+    while got < samples and not (got >= enough and time.perf_counter() >= stop):
         y = model.encode(sampler.sample(32, g)).float()
         v = y.permute(0, 2, 3, 1).reshape(-1, y.shape[1])
         vecs.append(v.cpu().double())
@@ -255,7 +267,7 @@ def fit_pca(model: CAE, sampler: PatchSampler, samples: int, seed: int) -> tuple
     basis = evecs[:, order]
     # fix each direction's sign so refits of the same model give the same basis
     signs = torch.sign(basis[basis.abs().argmax(dim=0), torch.arange(basis.shape[1])])
-    return mean.float(), (basis * signs).float()
+    return mean.float(), (basis * signs).float(), allv.shape[0]
 
 
 def _denormals_flushed() -> bool:
@@ -277,6 +289,7 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def _train(cfg: TrainConfig) -> Path:
+    started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
     world, rank, local = _dist_info()
     mode = _mode_of(cfg)
     if cfg.decoder_only and cfg.encoder_only:
@@ -384,7 +397,9 @@ def _train(cfg: TrainConfig) -> Path:
     run_start = time.perf_counter()
     seconds_before = state["seconds"]
     recent: list[torch.Tensor] = []
-    budget = _TimeBudget(cfg, state["step"], device) if cfg.minutes and "planned_steps" not in state else None
+    budget = None
+    if cfg.minutes and "planned_steps" not in state:
+        budget = _TimeBudget(cfg, state["step"], device, started, world)
     while state["step"] < cfg.steps:
         step = state["step"]
         g = _step_generator(cfg.seed, rank, step, device)
@@ -464,8 +479,13 @@ def _train(cfg: TrainConfig) -> Path:
         if frozen_pca is not None:
             mean, basis = frozen_pca
         else:
-            log(f"fitting PCA on {cfg.pca_samples:,} latent vectors")
-            mean, basis = fit_pca(model, sampler, cfg.pca_samples, cfg.seed)
+            pca_seconds = cfg.minutes * 60 * PCA_SHARE_OF_BUDGET if cfg.minutes else None
+            within = f" (at most {pca_seconds:.3g} s of the time budget)" if pca_seconds is not None else ""
+            log(f"fitting PCA on {cfg.pca_samples:,} latent vectors{within}")
+            mean, basis, used = fit_pca(model, sampler, cfg.pca_samples, cfg.seed, pca_seconds)
+            if used < cfg.pca_samples:
+                log(f"fitted the PCA on {used:,} latent vectors: its share of the time budget was spent")
+                cfg.pca_samples = used  # the record says what the PCA came from
         meta = _run_metadata(cfg, state, device, world)
         h = save_model(out, model, ARCHITECTURE, mean, basis, meta)
         log(f"wrote {out} (weights hash {h.hex()}), {state['samples']:,} crops seen, {state['seconds'] / 60:.1f} min")
@@ -495,39 +515,67 @@ class _EncoderTuning(torch.nn.Module):
 
 
 class _TimeBudget:
-    """Turns ``--minutes`` into a step total, so the learning-rate schedule still ends cleanly.
+    """Turns ``--minutes`` into a step total, so the learning-rate schedule still ends cleanly,
+    and keeps the run within it from the first step.
 
-    The speed is first timed over steps 20..120 of the run (after torch.compile's first
-    steps), then re-timed every ``REPLAN`` steps over everything since: a GPU shared with
-    other jobs slows down or speeds up as they come and go. The total never exceeds
-    ``--steps``; it is final once the run reaches it.
+    The budget counts from the start of the command. The total is planned from the speed since
+    the first step (which carries the start-up) after steps 2, 4, 8... of the run (torch.compile's
+    first steps make these err short), from the speed over steps 20..120 once there, then every
+    ``REPLAN`` steps over everything since (a GPU shared with other jobs slows down or speeds up
+    as they come and go), and again whenever the run reaches its planned total: a plan that
+    erred short costs no time, and the run stops when no step is left before the deadline. A
+    single process also stops at the first step that ends past the deadline; the processes of a
+    torchrun run take the first one's plans, so that all stop at the same step. The total never
+    exceeds ``--steps``; it is final once the run reaches it. The PCA fit comes after, bounded by
+    ``PCA_SHARE_OF_BUDGET``.
     """
 
     WARMUP, TIMED, REPLAN = 20, 100, 500
 
-    def __init__(self, cfg: TrainConfig, first_step: int, device: torch.device) -> None:
-        self.cfg, self.first, self.device = cfg, first_step, device
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        first_step: int,
+        device: torch.device,
+        started: float,
+        world: int,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.cfg, self.first, self.device, self.world, self.clock = cfg, first_step, device, world, clock
         self.limit = cfg.steps
-        self.start = time.perf_counter()
-        self.t0 = 0.0
+        self.deadline = started + cfg.minutes * 60  # type: ignore[operator]
+        self.t1 = self.t0 = 0.0  # the clock after the first step, and after WARMUP steps
 
     def _now(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # rarely: the GPU's queue must drain to be timed
-        return time.perf_counter()
+        return self.clock()
 
     def plan(self, step: int) -> bool:
         """Sets ``cfg.steps`` when it is time to (re)plan; True then."""
         done = step - self.first
+        if done == 1:
+            self.t1 = self._now()
         if done == self.WARMUP:
             self.t0 = self._now()
         timed = done - self.WARMUP
-        if timed < self.TIMED or (timed > self.TIMED and timed % self.REPLAN):
+        steady = timed >= self.TIMED
+        due = (timed == self.TIMED or timed % self.REPLAN == 0) if steady else done & (done - 1) == 0
+        late = self.world == 1 and self.clock() >= self.deadline  # the host's clock: no wait for a GPU
+        # the first step alone says nothing of the speed (it carries the start-up): plans begin after the second
+        if not (late or (done >= 2 and (due or step >= self.cfg.steps))):
             return False
         now = self._now()
-        per_step = (now - self.t0) / timed
-        left = self.cfg.minutes * 60 - (now - self.start)  # type: ignore[operator]
-        self.cfg.steps = max(step, min(self.limit, step + int(left / per_step)))
+        if late:
+            steps = step
+        else:
+            per_step = (now - self.t0) / timed if steady else (now - self.t1) / (done - 1)
+            steps = max(step, min(self.limit, step + int((self.deadline - now) / per_step)))
+        if self.world > 1:
+            total = torch.tensor([steps], dtype=torch.int64, device=self.device)
+            dist.broadcast(total, 0)
+            steps = int(total.item())
+        self.cfg.steps = steps
         return True
 
 

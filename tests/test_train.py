@@ -100,20 +100,73 @@ def test_factorized_density_model_trains_and_encodes(train_dir: Path, tmp_path: 
     assert any(k.startswith("density.matrices") for k in model.network.state_dict())
 
 
-def test_time_budget_fixes_the_step_total_and_resumes_to_it(
-    train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import cae_codec.train as tr
-
-    monkeypatch.setattr(tr._TimeBudget, "WARMUP", 1)
-    monkeypatch.setattr(tr._TimeBudget, "TIMED", 2)
+def test_time_budget_fixes_the_step_total_and_resumes_to_it(train_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "budget.safetensors"
-    # a budget far below one step's time ends the run right after the timed steps
+    # a budget (0.6 ms) spent before the first step ends: the run stops after that one step (it
+    # ran 120 steps before the budget was looked at)
     run_train(train_dir, out, "--steps", "1000", "--minutes", "0.00001", "--checkpoint-every", "1")
     meta = load_model(out).metadata
-    assert meta["steps"] == 3 and meta["train_config"]["steps"] == 3
+    assert meta["steps"] == 1 and meta["train_config"]["steps"] == 1
     run_train(train_dir, out, "--steps", "1000", "--minutes", "0.00001", "--resume")
-    assert load_model(out).metadata["steps"] == 3, "a resumed budgeted run keeps its planned end"
+    assert load_model(out).metadata["steps"] == 1, "a resumed budgeted run keeps its planned end"
+
+
+def test_a_short_time_budget_limits_the_steps_and_the_run_ends(train_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short.safetensors"
+    run_train(train_dir, out, "--steps", "1000000", "--minutes", "0.01", "--checkpoint-every", "1000000")
+    meta = load_model(out).metadata
+    assert 1 <= meta["steps"] < 1000000 and meta["train_config"]["steps"] == meta["steps"]
+
+
+def _simulated_run(minutes: float, step_seconds: Callable[[int], float], steps: int = 10_000) -> tuple[int, float]:
+    """Drive a _TimeBudget on a simulated clock (the command starts at 0 and is ready to train at
+    1 s); the steps run and the clock when the run ends."""
+    from cae_codec.train import TrainConfig, _TimeBudget
+
+    now = [1.0]
+    cfg = TrainConfig(data_dir=Path("unused"), output=Path("unused"), steps=steps, minutes=minutes)
+    budget = _TimeBudget(cfg, 0, torch.device("cpu"), 0.0, 1, clock=lambda: now[0])
+    step = 0
+    while step < cfg.steps:
+        now[0] += step_seconds(step)
+        step += 1
+        budget.plan(step)
+    return step, now[0]
+
+
+def test_time_budget_plans_from_the_first_steps_and_uses_the_time_it_has() -> None:
+    # a slow first step (torch.compile's), then 1 s a step: the first plans err short, and the
+    # run must neither stop while a step still fits nor run past the deadline
+    for minutes in (0.5, 2.0, 10.0):
+        steps, end = _simulated_run(minutes, lambda i: 20.0 if i == 0 else 1.0)
+        assert minutes * 60 - 2.0 <= end <= minutes * 60, (minutes, steps, end)
+    # steady steps: planned at step 120 and every 500 after, and the run still ends on time
+    steps, end = _simulated_run(20.0, lambda i: 0.25)
+    assert 20 * 60 - 0.5 <= end <= 20 * 60 and steps > 620
+
+
+def test_time_budget_stops_a_run_whose_steps_slow_down_between_plans() -> None:
+    # 0.1 s a step for 150 steps, then 10 s: a plan made at step 120 is far too long
+    _, end = _simulated_run(1.0, lambda i: 0.1 if i < 150 else 10.0)
+    assert end <= 60 + 10.0, "at most the one step that crossed the deadline"
+
+
+def test_time_budget_caps_at_steps_and_a_first_step_past_the_deadline_ends_the_run() -> None:
+    assert _simulated_run(10.0, lambda i: 1.0, steps=50) == (50, 51.0)
+    assert _simulated_run(0.1, lambda i: 30.0) == (1, 31.0)
+
+
+def test_pca_fit_with_a_time_bound_keeps_its_minimum_of_vectors(train_dir: Path) -> None:
+    from cae_codec.imageio import read_image_rgb8
+    from cae_codec.nn.cae import CAE, CAEConfig
+    from cae_codec.train import PCA_MIN_PER_CHANNEL, PatchSampler, fit_pca, list_images
+
+    images = [read_image_rgb8(f) for f in list_images(train_dir)[:2]]
+    sampler = PatchSampler(images, 32, torch.device("cpu"))
+    model = CAE(CAEConfig(3, 8, 6, 2, 5, "laplace"))
+    mean, basis, used = fit_pca(model, sampler, 1_000_000, seed=0, seconds=0.0)
+    assert PCA_MIN_PER_CHANNEL * 6 <= used < 1_000_000
+    assert basis.shape == (6, 6) and mean.shape == (6,)
 
 
 def test_unreadable_checkpoint_is_one_clear_error(train_dir: Path, tmp_path: Path) -> None:
