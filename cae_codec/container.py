@@ -246,8 +246,6 @@ def unpack(data: bytes) -> Container:
             raise FormatError(f"truncated file: chunk header expected at byte {pos}")
         ctype, length = CHUNK_HEAD.unpack_from(data, pos)
         ancillary = check_chunk_length(header, ctype, length, ancillary)
-        if ctype == ICC and length > MAX_ICC_BYTES:
-            raise FormatError(f"chunk iccp of {length} bytes is over the format's limit of {MAX_ICC_BYTES}")
         body = pos + CHUNK_HEAD.size
         if length > len(data) - body - CRC.size:
             raise FormatError(f"truncated file: chunk {ctype!r} of {length} bytes runs past the end")
@@ -277,10 +275,13 @@ def chunk_limit(header: Header, ctype: bytes) -> int:
     LATN and ALPH are codestreams of at most CODESTREAM_EXPANSION times their raw samples
     plus CODESTREAM_SLACK: LATN's the int16 mosaic of the header's K components at the
     finest latent any model has, ALPH's the alpha plane. A header without a latent (K = 0)
-    or without alpha allows none of that chunk. Other types share MAX_ANCILLARY_BYTES.
+    or without alpha allows none of that chunk. An ICC profile is at most MAX_ICC_BYTES;
+    other types share MAX_ANCILLARY_BYTES.
     """
     if ctype == END:
         return 0
+    if ctype == ICC:
+        return MAX_ICC_BYTES
     if ctype == LATENT:
         raw = 2 * _latent_samples_bound(header)
     elif ctype == ALPHA:

@@ -224,12 +224,16 @@ def test_unpack_keeps_the_profile_and_refuses_a_bad_one() -> None:
         container.unpack(container.pack(_header(), [(ICC, b"not a profile")]))
     with pytest.raises(FormatError, match="iccp: ICC profile for 'RGB' data cannot describe a grey image"):
         container.unpack(container.pack(_header(channels=1), [(ICC, srgb_profile())]))
-    # a declared length over the limit is refused from the chunk's 8 header bytes, before its payload
+    # a declared length over the limit is refused from the chunk's 8 header bytes, before its
+    # payload, by unpack and by the stream reader alike
     good = container.pack(_header(), [])
     end = len(good) - container.CHUNK_HEAD.size - container.CRC.size
     forged = good[:end] + container.CHUNK_HEAD.pack(ICC, MAX_ICC_BYTES + 1)
-    with pytest.raises(FormatError, match="over the format's limit"):
+    limit = f"declares {MAX_ICC_BYTES + 1} bytes, over this header's limit of {MAX_ICC_BYTES}"
+    with pytest.raises(FormatError, match=limit):
         container.unpack(forged)
+    with pytest.raises(FormatError, match=limit):
+        container.read_file(io.BytesIO(forged + bytes(MAX_ICC_BYTES + 5)), "f.cae")
 
 
 # ------------------------------------------------------------------ the codec
