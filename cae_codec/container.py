@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from cae_codec.errors import FormatError
+from cae_codec.errors import FormatError, HeaderFieldError
 from cae_codec.fsutil import read_error
 
 MAGIC = b"\x89CAE\r\n\x1a\n"
@@ -88,14 +88,6 @@ KNOWN_CRITICAL: set[bytes] = {LATENT, ALPHA}
 # separators, no leading dot ("", ".", ".." and hidden files), nothing a terminal would
 # interpret when the name is echoed in an error line.
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
-
-
-class HeaderFieldError(FormatError, ValueError):
-    """A header field that does not fit the format when writing (a name too long, not ASCII).
-
-    A ValueError, being the caller's mistake, and a CaecError, so that `caec encode` with a
-    weights file named that way still reports it on one line.
-    """
 
 
 @dataclass(frozen=True)

@@ -21,3 +21,11 @@ class ModelError(CaecError):
 
 class ImageError(CaecError):
     """An input image cannot be read or an output image cannot be written."""
+
+
+class HeaderFieldError(FormatError, ValueError):
+    """A header field that does not fit the format when writing (a name too long, not ASCII).
+
+    A ValueError, being the caller's mistake, and a CaecError, so that `caec encode` with a
+    weights file named that way still reports it on one line.
+    """
