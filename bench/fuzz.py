@@ -2,11 +2,14 @@
 
     python bench/fuzz.py --cases 10000          (what `make fuzz` runs)
 
-Every case is fed to ``api.decode`` and ``api.info`` (both go through ``container.unpack``).
+Every case is fed to ``api.decode`` and ``api.info`` (both go through ``container.unpack``),
+and to ``container.read_file`` as a stream, which must give back exactly the bytes of a file
+that unpack accepts and refuse only files that unpack refuses too.
 An outcome is "ok" (the file decoded; its shape must match its header) or the class of the
 CaecError raised plus the message with its numbers blanked, so that the report groups
 errors by kind. Any other exception is a bug: the driver records it, saves the input under
-``--crashes`` and exits 1. So is a case slower than ``--slow`` seconds.
+``--crashes`` and exits 1. So is a failing case slower than ``--slow`` seconds, and a file
+without a latent (K = 0, a constant image of any size) that takes as long to decode.
 
 Plain random bit flips almost always stop at a CRC check, so most families recompute the
 CRCs after mutating, which takes the cases through the header validation, the chunk
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import re
 import sys
 import time
@@ -32,9 +36,10 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from cae_codec import api, container, j2k
+from cae_codec import api, container, j2k, quant
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, ICC, LATENT, MAGIC
-from cae_codec.errors import CaecError
+from cae_codec.errors import CaecError, FormatError
+from cae_codec.tiling import TILE
 
 HEADER_START = len(MAGIC)  # the version byte; the header CRC covers version + fields
 HEADER_END = HEADER_START + 1 + HEADER_STRUCT.size
@@ -290,6 +295,123 @@ def truncations(data: bytes) -> list[bytes]:
     return [data[:n] for n in range(len(data))]
 
 
+# ------------------------------------------------------------------ files without a latent
+
+# largest drawn side of a file without a latent: 100 tiles, a fraction of a second to decode
+EMPTY_LATENT_SIDE = 1200
+
+
+def empty_latent_file(seed_file: bytes, width: int, height: int, channels: int, step: float | None = None) -> bytes:
+    """A valid file of ``seed_file``'s model with no latent (K = 0): the header, an opaque alpha
+    plane when ``channels`` has alpha, END_. It decodes to the same tile everywhere."""
+    values = header_values(seed_file)
+    tile = int(values["tile"])  # type: ignore[call-overload]
+    values.update(width=width, height=height, channels=channels, components=0, mosaic_cols=0)
+    values.update(padded_width=-(-width // tile) * tile, padded_height=-(-height // tile) * tile)
+    if step is not None:
+        values["step"] = step
+    chunks = []
+    if channels in (2, 4):
+        chunks.append((ALPHA, j2k.encode_plane(np.full((height, width), 255, np.uint8), j2k.ALPHA_LEVELS)))
+    return assemble(raw_header(values), chunks)
+
+
+@st.composite
+def empty_latents(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    """Files without a latent of drawn sizes, layouts and steps (every decoder band); now and
+    then with a stray latent chunk, which such a header leaves no room for."""
+    size = st.integers(1, EMPTY_LATENT_SIDE)
+    steps = st.sampled_from([quant.STEP_MIN, quant.step_for_quality(quant.QUALITY_DEFAULT), quant.STEP_MAX])
+    step = draw(steps | st.floats(quant.STEP_MIN, quant.STEP_MAX, width=32))
+    data = empty_latent_file(draw(st.sampled_from(seeds)), draw(size), draw(size), draw(st.integers(1, 4)), step)
+    if draw(st.integers(0, 3)) == 0:
+        stray = (LATENT, draw(st.binary(min_size=1, max_size=64)))
+        data = assemble(data[: HEADER_END + CRC.size], [stray, *chunks_of(data)])
+    return data
+
+
+# ------------------------------------------------------------------ hostile streams
+
+
+class EndlessStream(io.RawIOBase):
+    """``data``, then ``tail`` repeated without end (nothing when empty), like /dev/zero or a
+    pipe from a process that never stops writing; ``taken`` counts the bytes handed out."""
+
+    def __init__(self, data: bytes, tail: bytes = b"") -> None:
+        self.data = data
+        self.tail = tail
+        self.taken = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = len(buffer)
+        if self.taken < len(self.data):
+            piece = self.data[self.taken : self.taken + n]
+        elif self.tail:
+            piece = (self.tail * (n // len(self.tail) + 1))[:n]
+        else:
+            piece = b""
+        buffer[: len(piece)] = piece
+        self.taken += len(piece)
+        return len(piece)
+
+
+def hostile_streams(seed_file: bytes) -> dict[str, tuple[bytes, bytes, int]]:
+    """name -> (data, endless tail, the most bytes container.read_file may take before refusing)."""
+    header = seed_file[: HEADER_END + CRC.size]
+    hd = container.unpack(seed_file).header
+    over = container.chunk_limit(hd, LATENT) + 1
+    half = container.MAX_ANCILLARY_BYTES // 2 + 1
+    note = CHUNK_HEAD.pack(b"note", half) + bytes(half) + CRC.pack(zlib.crc32(b"note" + bytes(half)))
+    empty_chunk = raw_chunk(b"note", b"")
+    chunks_allowed = len(header) + (container.MAX_CHUNKS + 1) * len(empty_chunk)
+    huge = empty_latent_file(seed_file, 13377, 13377, 3)
+    return {
+        "dev-zero": (b"", b"\0", len(MAGIC)),
+        "png": (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", b"\0", len(MAGIC)),
+        "latent-over-limit": (header + CHUNK_HEAD.pack(LATENT, over), b"\0", len(header) + CHUNK_HEAD.size),
+        "u32-length": (header + CHUNK_HEAD.pack(b"note", 2**32 - 1), b"\xff", len(header) + CHUNK_HEAD.size),
+        "ancillary-over-budget": (header + note + CHUNK_HEAD.pack(b"more", half), b"\0", len(header) + len(note) + 8),
+        "endless-chunks": (header, empty_chunk, chunks_allowed),
+        "header-then-zeros": (header, b"\0", chunks_allowed),
+        "huge-header-then-zeros": (huge[: HEADER_END + CRC.size], b"\0", chunks_allowed),
+        "trailing-data": (seed_file, b"x", len(seed_file) + 1),
+        "huge-header-trailing-data": (huge, b"\0", len(huge) + 1),
+    }
+
+
+def stream_outcome(data: bytes, tail: bytes, most: int) -> str:
+    """The kind of FormatError container.read_file raises on an endless stream; a stream it
+    accepts, or reads more than ``most`` bytes of, is a bug."""
+    stream = EndlessStream(data, tail)
+    try:
+        container.read_file(stream, "stream")  # type: ignore[arg-type]  (a RawIOBase reads as one)
+    except FormatError as e:
+        if stream.taken > most:
+            raise AssertionError(f"read {stream.taken} bytes (at most {most} expected) before: {e}") from e
+        return _kind(e)
+    raise AssertionError("an endless stream was accepted")
+
+
+def check_read_file(data: bytes) -> None:
+    """container.read_file must agree with unpack on ``data``: the same bytes back for a file it
+    accepts (one unpack accepts among them), a one-line FormatError only if unpack refuses too."""
+    try:
+        got = container.read_file(io.BytesIO(data), "case")
+    except FormatError as e:
+        if "\n" in str(e):
+            raise AssertionError(f"read_file error is not one line: {str(e)!r}") from e
+        try:
+            container.unpack(data)
+        except FormatError:
+            return
+        raise AssertionError(f"read_file refused a file unpack accepts: {e}") from None
+    if got != data:
+        raise AssertionError(f"read_file gave {len(got)} of {len(data)} bytes")
+
+
 SHOWN_KINDS = 12  # outcome kinds listed per family in the report
 
 Family = Callable[[list[bytes]], st.SearchStrategy[bytes]]
@@ -301,6 +423,7 @@ FAMILIES: dict[str, Family] = {
     "chunk-layout": chunk_layouts,
     "j2k-mutation": codestream_mutations,
     "j2k-foreign": foreign_codestreams,
+    "empty-latent": empty_latents,
     "random-bytes": lambda s: st.one_of(st.binary(max_size=200), st.binary(max_size=200).map(lambda b: MAGIC + b)),
 }
 
@@ -316,8 +439,14 @@ def _kind(err: CaecError) -> str:
     return f"{type(err).__name__}: {text[:70]}"
 
 
+OK = "ok"
+# a file without a latent decoded: the one kind of valid file that must be fast at any size
+OK_NO_LATENT = "ok (no latent)"
+
+
 def decode_outcome(data: bytes) -> str:
-    """'ok' or the kind of CaecError; anything else propagates (that is a bug)."""
+    """OK, OK_NO_LATENT or the kind of CaecError; anything else propagates (that is a bug)."""
+    check_read_file(data)  # what `caec decode` and `caec info` read files and stdin with
     with contextlib.suppress(CaecError):  # `caec info` reads the same header and chunks
         api.info(data)
     try:
@@ -329,7 +458,13 @@ def decode_outcome(data: bytes) -> str:
     hd = container.unpack(data).header
     if img.shape != (hd.height, hd.width, hd.channels) or img.dtype != np.uint8:
         raise AssertionError(f"decoded {img.shape} {img.dtype} for a {hd.width}x{hd.height}x{hd.channels} header")
-    return "ok"
+    if hd.components:
+        return OK
+    # every tile decodes from the same input (the PCA mean), so the picture repeats tile by tile
+    pixels = img[:, :, : 3 if hd.channels >= 3 else 1]
+    if not (np.array_equal(pixels[TILE:], pixels[:-TILE]) and np.array_equal(pixels[:, TILE:], pixels[:, :-TILE])):
+        raise AssertionError("a file without a latent decoded to tiles that differ")
+    return OK_NO_LATENT
 
 
 @dataclass
@@ -356,10 +491,27 @@ def run_one(report: Report, data: bytes, slow_s: float) -> None:
     report.outcomes[outcome] += 1
     report.total_s += dt
     report.worst_s = max(report.worst_s, dt)
-    if outcome != "ok":
+    if not outcome.startswith(OK):
         report.worst_error_s = max(report.worst_error_s, dt)
-        if dt > slow_s:
-            report.slow.append((data, dt))
+    if outcome != OK and dt > slow_s:
+        report.slow.append((data, dt))
+
+
+def run_stream(report: Report, data: bytes, tail: bytes, most: int, slow_s: float) -> None:
+    """One endless stream through container.read_file (stream_outcome), counted like run_one."""
+    t0 = time.perf_counter()
+    try:
+        outcome = stream_outcome(data, tail, most)
+    except AssertionError as e:
+        outcome = "BUG"
+        report.bugs.append((data, str(e)))
+    dt = time.perf_counter() - t0
+    report.cases += 1
+    report.outcomes[outcome] += 1
+    report.total_s += dt
+    report.worst_s = report.worst_error_s = max(report.worst_s, dt)
+    if dt > slow_s:
+        report.slow.append((data, dt))
 
 
 def run_family(name: str, seeds: list[bytes], n: int, slow_s: float, rng_seed: int) -> Report:
@@ -385,7 +537,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000, help="drawn cases, shared among the families")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--slow", type=float, default=1.0, help="seconds after which a failing case counts as a bug")
+    ap.add_argument(
+        "--slow",
+        type=float,
+        default=1.0,
+        help="seconds after which a failing case, or a file without a latent, counts as a bug",
+    )
     ap.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"), help="where failing inputs are saved")
     ap.add_argument("--model", default=api.DEFAULT_MODEL)
     args = ap.parse_args()
@@ -408,7 +565,13 @@ def main() -> int:
     huge = Report("huge-header")
     for w, h in [(100_000, 100_000), (60_000, 60_000), (13_400, 13_400), (1 << 20, 1), (2**31, 2**31)]:
         run_one(huge, forged_huge_header(seeds[0], w, h), args.slow)
-    reports += [fixed, header_bits, huge]
+        # the same without a latent: valid; refused by the pixel limit or decoded in a moment
+        run_one(huge, empty_latent_file(seeds[0], min(w, 1 << 20), min(h, 1 << 20), 3), args.slow)
+    run_one(huge, empty_latent_file(seeds[0], 4000, 3000, 3), args.slow)
+    streams = Report("hostile-streams")
+    for data, tail, most in hostile_streams(seeds[0]).values():
+        run_stream(streams, data, tail, most, args.slow)
+    reports += [fixed, header_bits, huge, streams]
     # the drawn families alone make up --cases; the exhaustive sets above come on top
     per_family = -(-args.cases // len(FAMILIES))
     for i, name in enumerate(FAMILIES):

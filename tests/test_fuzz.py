@@ -14,7 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import FAMILIES, decode_outcome, fix_crcs, make_seeds, truncations
+from bench.fuzz import (
+    FAMILIES,
+    OK_NO_LATENT,
+    decode_outcome,
+    empty_latent_file,
+    fix_crcs,
+    hostile_streams,
+    make_seeds,
+    stream_outcome,
+    truncations,
+)
 from cae_codec import api, container
 from cae_codec.errors import CaecError
 
@@ -94,3 +104,20 @@ def test_fix_crcs_reaches_past_the_crc_checks(seeds: list[bytes]) -> None:
     with pytest.raises(CaecError, match="CRC"):
         api.decode(bytes(data), device="cpu")
     assert "CRC" not in decode_outcome(fix_crcs(bytes(data)))
+
+
+def test_hostile_streams_are_refused_unread(seeds: list[bytes]) -> None:
+    """/dev/zero, a PNG, forged lengths and endless data after a header or after END_: each is
+    refused by container.read_file before it reads more than a genuine file would hold."""
+    kinds = {name: stream_outcome(*case) for name, case in hostile_streams(seeds[0]).items()}
+    assert "not a .cae file" in kinds["dev-zero"] and "not a .cae file" in kinds["png"]
+    assert "over this header's limit" in kinds["latent-over-limit"]
+    assert "ancillary chunks" in kinds["ancillary-over-budget"]
+    assert "too many chunks" in kinds["endless-chunks"] and "too many chunks" in kinds["huge-header-then-zeros"]
+    assert "trailing data" in kinds["trailing-data"] and "trailing data" in kinds["huge-header-trailing-data"]
+
+
+def test_files_without_a_latent_decode_quickly(seeds: list[bytes]) -> None:
+    """K = 0 is valid at any size (issue 19, item 5): a 1-megapixel one is 8192 tiles."""
+    assert timed_outcome(empty_latent_file(seeds[0], 1 << 20, 1, 3)) == OK_NO_LATENT
+    assert timed_outcome(empty_latent_file(seeds[1], 1000, 1000, 4)) == OK_NO_LATENT

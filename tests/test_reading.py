@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.fuzz import EndlessStream
 from cae_codec import container, quant
 from cae_codec.codec import FamilyCodec
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, LATENT, MAGIC
@@ -26,31 +27,6 @@ from tests.test_container import make_header
 
 FIRST_CHUNK = 108
 CHUNKS = [(LATENT, b"latent-bytes" * 10), (ALPHA, b"alpha")]
-
-
-class CountingStream(io.RawIOBase):
-    """``data``, then ``tail`` repeated without end (nothing when empty), like a pipe from a
-    process that never stops writing; ``taken`` counts the bytes handed out."""
-
-    def __init__(self, data: bytes, tail: bytes = b"") -> None:
-        self.data = data
-        self.tail = tail
-        self.taken = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
-        n = len(buffer)
-        if self.taken < len(self.data):
-            chunk = self.data[self.taken : self.taken + n]
-        elif self.tail:
-            chunk = (self.tail * (n // len(self.tail) + 1))[:n]
-        else:
-            chunk = b""
-        buffer[: len(chunk)] = chunk
-        self.taken += len(chunk)
-        return len(chunk)
 
 
 def chunk(ctype: bytes, payload: bytes, declared: int | None = None) -> bytes:
@@ -67,7 +43,7 @@ def test_valid_file_is_read_exactly_from_a_path_and_a_stream(tmp_path: Path) -> 
     path = tmp_path / "x.cae"
     path.write_bytes(data)
     assert container.read_file(path, "x.cae") == data
-    stream = CountingStream(data)
+    stream = EndlessStream(data)
     assert container.read_file(stream, "<stdin>") == data
     assert stream.taken == len(data)
 
@@ -93,7 +69,7 @@ def test_a_pipe_is_read_to_its_end(tmp_path: Path) -> None:
 
 
 def test_dev_zero_is_refused_from_its_first_bytes() -> None:
-    stream = CountingStream(b"", tail=b"\0")
+    stream = EndlessStream(b"", tail=b"\0")
     with pytest.raises(FormatError, match=r"^/dev/zero: not a \.cae file"):
         container.read_file(stream, "/dev/zero")
     assert stream.taken == len(MAGIC)
@@ -129,7 +105,7 @@ def test_png_is_refused(tmp_path: Path) -> None:
 
 def test_trailing_data_is_refused_after_one_byte_more() -> None:
     data = valid_file()
-    stream = CountingStream(data, tail=b"garbage")
+    stream = EndlessStream(data, tail=b"garbage")
     with pytest.raises(FormatError, match=r"x\.cae: trailing data after END_"):
         container.read_file(stream, "x.cae")
     assert stream.taken == len(data) + 1
@@ -142,7 +118,7 @@ def test_a_length_over_the_limit_is_refused_unread() -> None:
     limit = container.chunk_limit(header, LATENT)
     head = valid_file()[:FIRST_CHUNK]
     forged = head + CHUNK_HEAD.pack(LATENT, limit + 1)
-    stream = CountingStream(forged, tail=b"\0")
+    stream = EndlessStream(forged, tail=b"\0")
     with pytest.raises(FormatError, match=f"declares {limit + 1} bytes, over this header's limit of {limit}"):
         container.read_file(stream, "x.cae")
     assert stream.taken == len(forged)
@@ -152,7 +128,7 @@ def test_a_length_over_the_limit_is_refused_unread() -> None:
     # one byte less is a length the reader goes on to read: here it finds the stream short
     short = head + CHUNK_HEAD.pack(LATENT, limit) + b"\0" * 100
     with pytest.raises(FormatError, match=r"truncated file: chunk b'LATN' of \d+ bytes runs past the end"):
-        container.read_file(CountingStream(short), "x.cae")
+        container.read_file(EndlessStream(short), "x.cae")
 
 
 def test_limits_follow_the_header() -> None:
@@ -171,14 +147,14 @@ def test_limits_follow_the_header() -> None:
         with pytest.raises(FormatError, match="limit of 0"):
             container.unpack(forged)
         with pytest.raises(FormatError, match="limit of 0"):
-            container.read_file(CountingStream(forged), "x.cae")
+            container.read_file(EndlessStream(forged), "x.cae")
 
 
 def test_ancillary_chunks_share_one_budget() -> None:
     head = valid_file()[:FIRST_CHUNK]
     half = container.MAX_ANCILLARY_BYTES // 2 + 1
     first = chunk(b"note", bytes(half))
-    stream = CountingStream(head + first + CHUNK_HEAD.pack(b"more", half), tail=b"\0")
+    stream = EndlessStream(head + first + CHUNK_HEAD.pack(b"more", half), tail=b"\0")
     with pytest.raises(FormatError, match="ancillary chunks hold more than"):
         container.read_file(stream, "x.cae")
     assert stream.taken == FIRST_CHUNK + len(first) + CHUNK_HEAD.size
@@ -188,7 +164,7 @@ def test_too_many_chunks() -> None:
     names = [b"n" + bytes([97 + i // 26, 97 + i % 26]) + b"x" for i in range(container.MAX_CHUNKS + 1)]
     notes = b"".join(chunk(name, b"") for name in names)
     forged = valid_file()[:FIRST_CHUNK] + notes
-    stream = CountingStream(forged, tail=chunk(b"more", b""))
+    stream = EndlessStream(forged, tail=chunk(b"more", b""))
     with pytest.raises(FormatError, match="too many chunks"):
         container.read_file(stream, "x.cae")
     assert stream.taken == len(forged)
@@ -200,7 +176,7 @@ def test_every_truncation_is_refused_as_the_parser_refuses_it() -> None:
         with pytest.raises(FormatError) as parsed:
             container.unpack(data[:cut])
         with pytest.raises(FormatError) as read:
-            container.read_file(CountingStream(data[:cut]), "x.cae")
+            container.read_file(EndlessStream(data[:cut]), "x.cae")
         assert str(read.value) == f"x.cae: {parsed.value}"
 
 
@@ -211,7 +187,7 @@ def test_a_header_only_file_of_a_huge_image_is_read_whole() -> None:
     )
     data = container.pack(dataclasses.replace(huge, components=0, mosaic_cols=0), [])
     assert len(data) == 120
-    assert container.read_file(CountingStream(data), "big.cae") == data
+    assert container.read_file(EndlessStream(data), "big.cae") == data
 
 
 def test_files_that_cannot_be_read_are_one_line(tmp_path: Path) -> None:
@@ -254,4 +230,4 @@ def test_the_limits_hold_the_largest_file_the_codec_writes(codec) -> None:
     assert box.header.components == box.header.latent_channels
     for ctype in (LATENT, ALPHA):
         assert len(box.chunks[ctype]) < container.chunk_limit(box.header, ctype) / 4
-    assert container.read_file(CountingStream(data), "noise.cae") == data
+    assert container.read_file(EndlessStream(data), "noise.cae") == data
