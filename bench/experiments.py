@@ -29,9 +29,9 @@ from cae_codec.codec import CaePcaJ2kCodec, plain_codecs
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import MemoEncoder
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
+from cae_codec.ratecontrol import MemoEncoder
 
 Variant = Callable[[CaePcaJ2kCodec], None]
 Decode = Callable[[bytes], np.ndarray]

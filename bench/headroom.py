@@ -69,9 +69,9 @@ from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import MemoEncoder
 from cae_codec.evaluate.report import bd_rate_text
 from cae_codec.imageio import open_image
+from cae_codec.ratecontrol import MemoEncoder
 from cae_codec.refine import frozen_network, tile_targets
 from cae_codec.tiling import TILE, tile_origins
 from cae_codec.train import list_images

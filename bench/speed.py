@@ -21,8 +21,8 @@ import torch
 from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.evaluate.classic import Jpeg2000
-from cae_codec.evaluate.ratesearch import MemoEncoder, search_rate
 from cae_codec.imageio import open_image
+from cae_codec.ratecontrol import MemoEncoder, search_rate
 
 
 def best_of(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ import numpy as np
 
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import as_rgb8
-from cae_codec.evaluate.ratesearch import Knob, MemoEncoder, search_rate
+from cae_codec.ratecontrol import Knob, MemoEncoder, search_rate
 
 
 class ImageCodec(ABC):

@@ -19,7 +19,7 @@ from cae_codec import __version__, container, quant
 from cae_codec.codec import CaePcaJ2kCodec, Codec, FamilyCodec, member_of, plain_codecs, refined_file
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
-from cae_codec.evaluate.ratesearch import Knob, SharedEncode, SharedWork
+from cae_codec.ratecontrol import Knob, SharedEncode, SharedWork
 
 
 class CaecCodec(ImageCodec):

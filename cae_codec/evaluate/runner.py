@@ -24,7 +24,7 @@ import torch
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.classic import CLASSIC_CODECS, ImageCodec
 from cae_codec.evaluate.metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb
-from cae_codec.evaluate.ratesearch import MemoEncoder, encode_seconds, search_rate
+from cae_codec.ratecontrol import MemoEncoder, encode_seconds, search_rate
 
 CODEC_NAMES = ["caec", *CLASSIC_CODECS]
 

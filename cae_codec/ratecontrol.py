@@ -1,4 +1,5 @@
-"""Find a codec setting whose file is as large as possible without exceeding a byte budget.
+"""Rate control: find a codec setting whose file is as large as possible without exceeding a
+byte budget. `caec encode --bpp/--size` and the evaluation (`compare`, `bdrate`) run this one search.
 
 Each codec exposes one knob along which its file size grows (JPEG quality, a JPEG2000 PSNR
 target, a JPEG XL distance, caec's quantization step...). We bisect along it: first the two
