@@ -164,8 +164,9 @@ def encode(
             "-q",
             min=quant.QUALITY_MIN,
             max=quant.QUALITY_MAX,
-            help=f"Quality {quant.QUALITY_MIN}..{quant.QUALITY_MAX} (default {quant.QUALITY_DEFAULT}); "
-            "each step up halves the quantization noise power.",
+            help=f"Quality {quant.QUALITY_MIN}..{quant.QUALITY_MAX} (default {quant.QUALITY_DEFAULT}). With the "
+            "default model on Kodak, 1 gives 0.12 bpp at 26.6 dB PSNR and 10 gives 2.0 bpp at 38.1 dB; each "
+            "step up adds 0.8-1.8 dB for 1.2-1.5x the bits (docs/design.md).",
         ),
     ] = None,
     bpp: Annotated[
