@@ -102,7 +102,7 @@ def test_wrong_magic_and_version() -> None:
     with pytest.raises(FormatError, match="magic"):
         container.unpack(b"\x89PNG\r\n\x1a\n" + data[8:])
     future = bytearray(data)
-    future[8] = container.FORMAT_VERSION + 1
+    future[8] = max(container.VERSIONS) + 1
     with pytest.raises(FormatError, match="version"):
         container.unpack(bytes(future))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cae_codec import container_v2 as v2
+from cae_codec.container import v2
 from cae_codec.errors import FormatError
 
 

@@ -27,13 +27,12 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from bench.fuzz import fix_crcs, forged_huge_header, header_values, raw_header
-from cae_codec import api, cli, container, fsutil
+from cae_codec import api, cli, container, fsutil, zoo
 from cae_codec.cli import app
 from cae_codec.codec import CaePcaJ2kCodec
 from cae_codec.container import CRC, HEADER_STRUCT, LATENT, MAGIC
 from cae_codec.errors import ImageError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS
-from cae_codec.modelfiles import resolve_model_path
 from cae_codec.weights import tensors_hash
 from tests.conftest import REPO, default_weights, smooth_image
 
@@ -107,7 +106,7 @@ MALFORMED = {
     "missing-end": (lambda d: d[:-12], "truncated"),
     "bit-flip": (lambda d: _flip(d, FIRST_CHUNK + 40), "CRC mismatch"),
     "wrong-magic": (lambda d: b"\x89PNG\r\n\x1a\n" + d[8:], "not a .cae file"),
-    "future-version": (lambda d: d[:8] + bytes([container.FORMAT_VERSION + 1]) + d[9:], "unsupported format version"),
+    "future-version": (lambda d: d[:8] + bytes([max(container.VERSIONS) + 1]) + d[9:], "unsupported format version"),
     "wrong-header-crc": (lambda d: _flip(d, FIRST_CHUNK - 1), "header CRC mismatch"),
     # a length within the header's limit that the file does not hold
     "chunk-past-end": (
@@ -399,13 +398,13 @@ def test_weights_whose_hash_does_not_match_are_refused(
 ) -> None:
     # a models/ directory holding a file of the right name but other weights
     name = container.unpack(rgba_cae).header.model
-    tensors = load_file(str(resolve_model_path(name, name_only=True)))
+    tensors = load_file(str(zoo.resolve_model(name, name_only=True)))
     tensors["pca.mean"] = tensors["pca.mean"] + 1e-3
     models = tmp_path / "models"
     models.mkdir()
     from safetensors import safe_open
 
-    with safe_open(str(resolve_model_path(name, name_only=True)), framework="pt") as f:
+    with safe_open(str(zoo.resolve_model(name, name_only=True)), framework="pt") as f:
         metadata = f.metadata()
     other = {**metadata, "weights_hash": tensors_hash(tensors).hex()}  # a genuine, different model
     save_file(tensors, str(models / f"{name}.safetensors"), metadata=other)
@@ -450,7 +449,7 @@ def assert_weights_refused(runner: CliRunner, tmp_path: Path, cae_bytes: bytes, 
 def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
     weights = tmp_path / "cut.safetensors"
     # the file's own model cut short: refused as unreadable, before any hash comparison
-    full = resolve_model_path(container.unpack(rgba_cae).header.model, name_only=True).read_bytes()
+    full = zoo.resolve_model(container.unpack(rgba_cae).header.model, name_only=True).read_bytes()
     weights.write_bytes(full[: len(full) // 2])
     assert_weights_refused(runner, tmp_path, rgba_cae, weights)
 
@@ -654,7 +653,7 @@ def test_usage_error_and_failure_exit_codes_from_a_real_process(tmp_path: Path) 
     failed = subprocess.run([*caec, "decode", str(bad)], capture_output=True, text=True, cwd=REPO)
     assert failed.returncode == 1
     assert failed.stderr.splitlines() == [
-        f"caec: error: {bad}: unsupported format version 7 (this caec reads version 1)"
+        f"caec: error: {bad}: unsupported format version 7 (this caec reads versions 1 and 2)"
     ]
 
 

@@ -1,4 +1,5 @@
-"""The .cae container: magic, version, a fixed big-endian header, then typed chunks.
+"""Version 1 of the .cae container (caec 0.1): magic, version, a fixed big-endian header made
+for the CAE codec, then typed chunks, each type at most once. Read, no longer written.
 
 Layout (all integers big-endian; docs/format.md is the normative description)::
 
@@ -18,13 +19,10 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
 from cae_codec.errors import FormatError, HeaderFieldError
-from cae_codec.fsutil import read_error
 
 MAGIC = b"\x89CAE\r\n\x1a\n"
 FORMAT_VERSION = 1
@@ -308,51 +306,14 @@ def check_chunk_length(header: Header, ctype: bytes, length: int, ancillary: int
     return ancillary + length
 
 
-# Payloads are read in pieces of this size at most, so that the memory a reader takes grows
-# with the bytes that arrive, never with what a length field declares.
-READ_PIECE = 1 << 20
-
-
-def read_file(source: Path | BinaryIO, label: str) -> bytes:
-    """The bytes of one .cae file, from a path or a stream (stdin, a pipe), read no further
-    than its chunks explain.
-
-    The magic is checked on the first 8 bytes, the header right after them, and every chunk's
-    declared length against chunk_limit before its payload is read; after END_ one byte more
-    is read to refuse trailing data. So /dev/zero or a PNG fails after 8 bytes, and no
-    forged length or endless stream makes it read more than a genuine file of that header.
-    CRCs and chunk types are left to unpack, which parses the bytes returned. Errors name
-    ``label``: FormatError for the contents, CaecError when the file cannot be read.
-    """
-    try:
-        if isinstance(source, Path):
-            with source.open("rb") as stream:
-                return _read_chunks(stream)
-        return _read_chunks(source)
-    except FormatError as e:
-        raise FormatError(f"{label}: {e}") from None
-    except OSError as e:
-        raise read_error(label, e) from None
-
-
-def _read_chunks(stream: BinaryIO) -> bytes:
-    parts: list[bytes] = []
-
-    def take(n: int) -> bytes:
-        """The next ``n`` bytes (fewer at the end of the stream), kept in ``parts``."""
-        start = len(parts)
-        while n:
-            piece = stream.read(min(n, READ_PIECE))
-            if not piece:
-                break
-            parts.append(piece)
-            n -= len(piece)
-        return b"".join(parts[start:])
-
-    if not sniff(take(len(MAGIC))):
-        raise FormatError(NOT_CAE)
-    take(1 + HEADER_STRUCT.size + CRC.size)
-    header, pos = read_header(b"".join(parts))
+def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have: bytes) -> None:
+    """Read one version-1 file through ``take(n)`` (the next n bytes, fewer at the end),
+    ``have`` being what was read so far (magic and version), no further than its chunks
+    explain: every chunk's declared length is checked against chunk_limit before its payload
+    is read, and after END_ ``peek_end()`` must say nothing follows. CRCs and chunk types are
+    left to unpack, which parses the bytes read."""
+    data = have + take(len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size - len(have))
+    header, pos = read_header(data)
     ancillary = 0
     stored = 0
     while True:
@@ -367,7 +328,7 @@ def _read_chunks(stream: BinaryIO) -> bytes:
             raise FormatError(f"truncated file: chunk {ctype!r} of {length} bytes runs past the end")
         pos += CHUNK_HEAD.size + length + CRC.size
         if ctype == END:
-            if stream.read(1):
+            if not peek_end():
                 raise FormatError("trailing data after END_ (the file is longer than its chunks)")
-            return b"".join(parts)
+            return
         stored += 1

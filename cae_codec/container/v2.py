@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cae_codec.errors import FormatError, HeaderFieldError
@@ -283,3 +283,50 @@ def truncate(data: bytes, keep: int) -> bytes:
 
 def sniff(prefix: bytes) -> bool:
     return prefix.startswith(MAGIC) and len(prefix) > len(MAGIC) and prefix[len(MAGIC)] == VERSION
+
+
+# the longest header: magic, version, flags, codec, 5-byte model, hash, 5-byte sides, channels,
+# 5-byte count, CRC
+MAX_HEADER_BYTES = len(MAGIC) + 3 + MAX_VARINT_BYTES + HASH_BYTES + 2 * MAX_VARINT_BYTES + 1 + MAX_VARINT_BYTES + 4
+
+
+def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have: bytes) -> None:
+    """Read one version-2 file through ``take(n)`` (the next n bytes, fewer at the end),
+    ``have`` being what was read so far (magic and version), no further than its header and
+    chunks explain; the bytes read are the caller's. A chunk declaring more than the header
+    allows is refused before its payload is read; a progressive file may end early (parse
+    then says how much arrived); ``peek_end()`` is True when nothing follows the last chunk."""
+    data = have + take(MAX_HEADER_BYTES - len(have))
+    header, count, pos = read_header(data)
+    limit = header.chunk_limit()
+    pending = data[pos:]  # bytes read past the header: the start of the first chunk
+
+    def more(n: int) -> bytes:
+        nonlocal pending
+        got, pending = pending[:n], pending[n:]
+        return got + (take(n - len(got)) if len(got) < n else b"")
+
+    for _ in range(count):
+        ctype = more(4)
+        if len(ctype) < 4:
+            return _cut_short(header)
+        raw = b""
+        while True:
+            byte = more(1)
+            if not byte:
+                return _cut_short(header)
+            raw += byte
+            if not byte[0] & 0x80 or len(raw) == MAX_VARINT_BYTES:
+                break
+        length, _ = read_uvarint(raw, 0, f"length of chunk {ctype!r}")
+        if length > limit:
+            raise FormatError(f"chunk {ctype!r} declares {length} bytes, over this header's limit of {limit}")
+        if len(more(length + CRC.size)) < length + CRC.size:
+            return _cut_short(header)
+    if pending or not peek_end():
+        raise FormatError("trailing data after the last chunk (the file is longer than its chunks)")
+
+
+def _cut_short(header: HeaderV2) -> None:
+    if not header.progressive:
+        raise FormatError("truncated file: it ends inside its chunks")
