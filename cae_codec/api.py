@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cae_codec import container, j2k
+from cae_codec import container, j2k, zoo
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.family import ModelFamily, read_family, resolve_family
+from cae_codec.family import read_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, ImageMeta, check_pixel_limit
-from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info, resolve_model_path
+from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info
 from cae_codec.quant import QUALITY_MAX, QUALITY_MIN, REFINE_MAX
+from cae_codec.zoo import list_models as list_models  # `caec models`, part of the library API
 
 if TYPE_CHECKING:
     import torch
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 # importing torch takes seconds, and `caec info` or a malformed .cae file (which fails in the
 # container checks) should not wait for it.
 
-# a model family (cae_codec/family.py): each --quality is served by the member trained for it
-DEFAULT_MODEL = os.environ.get("CAEC_MODEL", "cae-gdn-v3")
+# the catalogue's default (a model family: each --quality is served by the member trained for it)
+DEFAULT_MODEL = os.environ.get("CAEC_MODEL") or zoo.default_model(j2k.PAYLOAD_CODEC)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -52,11 +53,11 @@ def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto
     from cae_codec.weights import load_model
 
     dev = pick_device(device)
-    family_path = resolve_family(model)
-    if family_path is None:
-        return CaePcaJ2kCodec(load_model(model), dev)
+    found = zoo.resolve(model)
+    if found.kind == "model":
+        return CaePcaJ2kCodec(load_model(found.path), dev)
     # members load when a quality, a rate or a file first needs them
-    return FamilyCodec(read_family(family_path), dev)
+    return FamilyCodec(read_family(found.path), dev)
 
 
 # bpp above this is no compression at all (8-bit RGBA is 32 bpp): a caller's mistake
@@ -222,17 +223,17 @@ def _decoder_weights(file_model: str, model: str | os.PathLike[str] | None) -> P
     """The weights to decode with: the model the file names, or the one given (a family: its
     member that the file names)."""
     if model is None:
-        return resolve_model_path(file_model, name_only=True)
-    family_path = resolve_family(model)
-    if family_path is None:
-        return resolve_model_path(model)
-    family = read_family(family_path)
+        return zoo.resolve_model(file_model, name_only=True)
+    found = zoo.resolve(model)
+    if found.kind == "model":
+        return found.path
+    family = read_family(found.path)
     if all(m.model != file_model for m in family.members):
         members = ", ".join(m.model for m in family.members)
         raise ModelError(
             f"file was encoded with model {file_model!r}, not a member of family {family.name!r} ({members})"
         )
-    return family.member_path(file_model)
+    return zoo.member_path(family, file_model)
 
 
 def _precheck(box: container.Container, model: ModelInfo) -> None:
@@ -250,62 +251,6 @@ def _precheck(box: container.Container, model: ModelInfo) -> None:
     if hd.latent_channels != latent:
         raise FormatError(f"header declares {hd.latent_channels} latent channels, the model has {latent}")
     j2k.check_payload(box, stride)
-
-
-def _member_problem(family: ModelFamily) -> str | None:
-    """Why a member of ``family`` cannot be used, for the first such member; None if all can.
-
-    Members load lazily, so a missing one would otherwise show only when a quality it serves
-    is asked for; reading each one's safetensors header is cheap (no torch).
-    """
-    for m in family.members:
-        try:
-            read_model_info(family.member_path(m.model))
-        except CaecError as e:
-            return f"member {m.model!r} cannot be used: {e}"
-    return None
-
-
-def list_models() -> list[dict[str, Any]]:
-    """The models and model families that ``model=`` names resolve to, without loading any.
-
-    One entry per name, from the first model directory that has it (the one a lookup finds);
-    a file that cannot be read is listed with its ``error`` instead of being skipped.
-    """
-    from cae_codec.family import FAMILY_SUFFIX
-    from cae_codec.modelfiles import model_dirs
-
-    entries: dict[str, dict[str, Any]] = {}
-    for d in model_dirs():
-        for path in sorted(d.glob("*.family.json")):
-            name = path.name.removesuffix(FAMILY_SUFFIX)
-            entry: dict[str, Any] = {"name": name, "kind": "family", "path": str(path)}
-            try:
-                fam = read_family(path)
-            except CaecError as e:
-                entry["error"] = str(e)
-            else:
-                entry["members"] = [
-                    {"model": m.model, "below_step": m.below_step, "step_gain": m.step_gain} for m in fam.members
-                ]
-                problem = _member_problem(fam)
-                if problem is not None:
-                    entry["error"] = problem
-            entries.setdefault(name, entry)
-        for path in sorted(d.glob("*.safetensors")):
-            if path.name.endswith(".ckpt.safetensors"):
-                continue  # a training checkpoint beside its weights
-            name = path.name.removesuffix(".safetensors")
-            entry = {"name": name, "kind": "model", "path": str(path)}
-            try:
-                mi = read_model_info(path)
-                entry |= {"architecture": mi.architecture, "config": mi.config}
-                entry["weights_hash"] = mi.weights_hash.hex() if mi.weights_hash else None
-            except CaecError as e:
-                entry["error"] = str(e)
-            # a family of the same name is what the name resolves to
-            entries.setdefault(name, entry)
-    return sorted(entries.values(), key=lambda e: (e["kind"] != "family", e["name"]))
 
 
 def info(data: bytes | bytearray | memoryview) -> dict[str, Any]:

@@ -372,9 +372,10 @@ def info(
 @app.command()
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    retired: Annotated[bool, typer.Option("--retired", help="List the retired models too.")] = False,
 ) -> None:
     """List the models and model families that --model accepts by name ($CAEC_MODELS and the shipped ones)."""
-    entries = list_models()
+    entries = list_models(retired)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
@@ -386,6 +387,9 @@ def models(
             what, digest = f"[red]{e['error']}[/red]", ""
         elif e["kind"] == "family":
             what, digest = " + ".join(m["model"] for m in e["members"]), ""
+        elif e["kind"] == "retired":
+            what = f"retired in caec {e['retired_in']}, superseded by {e['superseded_by']}"
+            digest = e["weights_hash"][:12]
         else:
             cfg = e["config"]
             bands = len(cfg.get("decoder_bands", [])) + 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cae_codec import container, j2k, quant
+from cae_codec import container, j2k, quant, zoo
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.container import ALPHA, ICC, LATENT, Container, Header
 from cae_codec.errors import CaecError, FormatError, ModelError
@@ -380,13 +380,13 @@ class FamilyCodec:
         load: Callable[[str], CaePcaJ2kCodec] | None = None,
     ) -> None:
         """``load`` makes a member's codec from its model name; by default from the weights
-        file the family names (ModelFamily.member_path), on ``device``."""
+        file the family names (zoo.member_path), on ``device``."""
         self.family = family
         self.device = device
         self.members = FamilyMembers(family, load or self._load_member)
 
     def _load_member(self, name: str) -> CaePcaJ2kCodec:
-        return CaePcaJ2kCodec(load_model(self.family.member_path(name)), self.device)
+        return CaePcaJ2kCodec(load_model(zoo.member_path(self.family, name)), self.device)
 
     @property
     def name(self) -> str:

@@ -10,7 +10,8 @@ edge, which keeps the rate continuous (and --bpp bisection sound) across members
 Nothing of the family reaches the file: the header names the member and records the step
 the member really used, so a file decodes with that member alone, as any other file.
 
-A family is a small JSON file, ``models/NAME.family.json``::
+A family is a small JSON file, ``NAME.family.json`` (the shipped one in cae_codec/zoo, a user's
+in a folder named by $CAEC_MODELS; cae_codec.zoo resolves names and members)::
 
     {"format": "caec-model-family", "version": 1,
      "members": [{"model": "cae-gdn-v3-high", "below_step": 1.19},
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,6 @@ import numpy as np
 
 from cae_codec import quant
 from cae_codec.errors import ModelError
-from cae_codec.modelfiles import model_dirs, resolve_model_path
 
 FAMILY_FORMAT = "caec-model-family"
 FAMILY_VERSION = 1
@@ -58,29 +57,12 @@ class ModelFamily:
     members: tuple[FamilyMember, ...]
     folder: Path  # where the family file lies: its members are looked for there first
 
-    def member_path(self, model: str) -> Path:
-        return resolve_model_path(model, name_only=True, search_first=(self.folder,))
-
     def member_for(self, step: float) -> FamilyMember:
         """The member that serves the nominal quantization ``step``."""
         for m in self.members:
             if m.below_step is None or step < m.below_step:
                 return m
         raise AssertionError("the last member serves every step")  # read_family guarantees it
-
-
-def resolve_family(name_or_path: str | os.PathLike[str]) -> Path | None:
-    """The family file for a name (looked up like model names) or a ``*.family.json`` path."""
-    text = str(name_or_path)
-    if text.endswith(FAMILY_SUFFIX):
-        return Path(text)
-    if os.sep in text or (os.altsep and os.altsep in text) or text.endswith(".safetensors"):
-        return None
-    for d in model_dirs():
-        cand = d / f"{text}{FAMILY_SUFFIX}"
-        if cand.is_file():
-            return cand
-    return None
 
 
 def _positive(value: object, what: str) -> float:

@@ -1,4 +1,4 @@
-"""Finding weights files and reading what they declare, without importing torch.
+"""Reading what a weights file declares, without importing torch (cae_codec.zoo finds the files).
 
 Decoding a .cae file must reject a wrong model or a malformed payload fast (torch takes
 seconds to import): the safetensors header is plain JSON, so its metadata (architecture,
@@ -8,50 +8,15 @@ config, recorded weights hash) is read here with the standard library alone.
 from __future__ import annotations
 
 import json
-import os
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cae_codec.errors import ModelError
 
-PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
 # a safetensors header beyond this is not one of ours (ours are a few kB)
 MAX_HEADER_BYTES = 1 << 24
-MODELS_ENV = "CAEC_MODELS"
-
-
-def model_dirs() -> list[Path]:
-    """Where model names are looked up: ``$CAEC_MODELS`` (os.pathsep-separated), then models/."""
-    dirs = [Path(d) for d in os.environ.get(MODELS_ENV, "").split(os.pathsep) if d]
-    return [*dirs, PACKAGE_MODELS]
-
-
-def resolve_model_path(
-    name_or_path: str | os.PathLike[str], name_only: bool = False, search_first: Sequence[Path] = ()
-) -> Path:
-    """A path to a .safetensors file, or a model name looked up in ``search_first`` (a family's
-    folder, say), then :func:`model_dirs`.
-
-    ``name_only`` is for names read from a .cae file: they are never taken as paths, so a
-    file cannot make the decoder open something outside the model directories.
-    """
-    p = Path(name_or_path)
-    if not name_only and (p.suffix == ".safetensors" or p.exists()):
-        return p
-    dirs = list(dict.fromkeys([*search_first, *model_dirs()]))  # a family's folder may be in $CAEC_MODELS too
-    for d in dirs:
-        cand = d / f"{name_or_path}.safetensors"
-        if cand.is_file():
-            return cand
-    # the folders alone leave a new user guessing how to point caec at a model elsewhere
-    raise ModelError(
-        f"model {str(name_or_path)!r} not found in {', '.join(map(str, dirs))}; add the folder that holds "
-        f"{name_or_path}.safetensors to ${MODELS_ENV} ({os.pathsep}-separated), or give its path with -m "
-        "(model= in the Python API)"
-    )
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Model weights on disk: safetensors only (never pickle), identified by a content hash.
 
-A weights file holds the network's tensors, the PCA rotation fitted on training latents
-(``pca.mean``, ``pca.basis``) and JSON metadata: the architecture name and config, and the
-training record (steps, samples seen, wall time, command). The *weights hash* is a SHA-256
-over the tensors alone (names, dtypes, shapes, bytes), so editing the training notes never
-changes which files a model can decode.
+A weights file holds the network's tensors, the codec's own tensors (the CAE's: the PCA
+rotation fitted on training latents, ``pca.mean`` and ``pca.basis``) and JSON metadata: the
+architecture name and config, and the training record (steps, samples seen, wall time,
+command). The *weights hash* is a SHA-256 over the tensors alone (names, dtypes, shapes,
+bytes), so editing the training notes never changes which files a model can decode.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cae_codec.errors import ModelError
-from cae_codec.modelfiles import resolve_model_path
 from cae_codec.nn import build_network
+from cae_codec.zoo import resolve_model
 
 PCA_MEAN = "pca.mean"
 PCA_BASIS = "pca.basis"
@@ -62,12 +62,26 @@ class Model:
 
     name: str
     network: torch.nn.Module
-    pca_mean: torch.Tensor  # (M,)
-    pca_basis: torch.Tensor  # (M, M); column k is the k-th principal direction
     weights_hash: bytes
     architecture: str
     config: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the file's tensors besides the network's: what the codec keeps beside it (the CAE's PCA)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def _tensor(self, name: str) -> torch.Tensor:
+        # every codec's weights share this loader; only the CAE's carry a PCA, and it asks here
+        if name not in self.tensors:
+            raise ModelError(f"weights {self.name!r} hold no {name}: not a model of the CAE + PCA codec")
+        return self.tensors[name]
+
+    @property
+    def pca_mean(self) -> torch.Tensor:  # (M,)
+        return self._tensor(PCA_MEAN)
+
+    @property
+    def pca_basis(self) -> torch.Tensor:  # (M, M); column k is the k-th principal direction
+        return self._tensor(PCA_BASIS)
 
     @property
     def stride(self) -> int:
@@ -115,7 +129,7 @@ _CACHE_SIZE = 4
 def load_model(
     name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu", name_only: bool = False
 ) -> Model:
-    path = resolve_model_path(name_or_path, name_only)
+    path = resolve_model(name_or_path, name_only)
     try:
         st = path.stat()
     except OSError as e:
@@ -147,7 +161,6 @@ def _load_uncached(path: Path) -> Model:
         network = build_network(architecture, config)
         state = {k[len(NET_PREFIX) :]: v for k, v in tensors.items() if k.startswith(NET_PREFIX)}
         network.load_state_dict(state, strict=True)
-        pca_mean, pca_basis = tensors[PCA_MEAN], tensors[PCA_BASIS]
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise ModelError(f"weights {path} are not a caec model: {str(e).splitlines()[0]}") from None
     digest = tensors_hash(tensors)
@@ -161,12 +174,11 @@ def _load_uncached(path: Path) -> Model:
     return Model(
         name=path.name.removesuffix(".safetensors"),
         network=network,
-        pca_mean=pca_mean,
-        pca_basis=pca_basis,
         weights_hash=digest,
         architecture=architecture,
         config=config,
         metadata=training,
+        tensors={k: v for k, v in tensors.items() if not k.startswith(NET_PREFIX)},
     )
 
 
@@ -179,7 +191,7 @@ def merge_band_decoders(parts: list[Path], boundaries: list[float], out: Path, c
     """
     if len(parts) < 2 or len(boundaries) != len(parts) - 1:
         raise ModelError("give two or more parts and one boundary step fewer than parts")
-    models = [_load_uncached(resolve_model_path(p)) for p in parts]
+    models = [_load_uncached(resolve_model(p)) for p in parts]
     first = models[0]
     if first.architecture != "cae-gdn" or first.config.get("decoder_bands"):
         raise ModelError(f"{parts[0]} is not a single-decoder CAE")

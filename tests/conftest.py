@@ -48,15 +48,54 @@ def codec():
 def default_weights() -> Path:
     """The weights file behind the default model; for a family, the member that serves the
     default --quality (the model named in files encoded with the defaults)."""
-    from cae_codec import api, quant
-    from cae_codec.family import read_family, resolve_family
-    from cae_codec.modelfiles import resolve_model_path
+    from cae_codec import api, quant, zoo
+    from cae_codec.family import read_family
 
-    family_path = resolve_family(api.DEFAULT_MODEL)
-    if family_path is None:
-        return resolve_model_path(api.DEFAULT_MODEL)
-    family = read_family(family_path)
-    return family.member_path(family.member_for(quant.step_for_quality(quant.QUALITY_DEFAULT)).model)
+    found = zoo.resolve(api.DEFAULT_MODEL)
+    if found.kind == "model":
+        return found.path
+    family = read_family(found.path)
+    return zoo.member_path(family, family.member_for(quant.step_for_quality(quant.QUALITY_DEFAULT)).model)
+
+
+def write_tiny_model(path: Path, seed: int) -> bytes:
+    """A small untrained CAE saved as a model: cheap to load and to run, a real weights file.
+    Returns its weights hash."""
+    import torch
+
+    from cae_codec.nn.cae import CAE, CAEConfig
+    from cae_codec.train import ARCHITECTURE
+    from cae_codec.weights import save_model
+
+    torch.manual_seed(seed)
+    net = CAE(CAEConfig(hidden=4, latent=3, stages=2)).eval()
+    return save_model(path, net, ARCHITECTURE, torch.zeros(3), torch.eye(3), {"note": "a test fixture"})
+
+
+TINY_FAMILY = "tiny"
+# the fine member serves qualities 6-10 (steps below 1.19), the coarse one 1-5 at half the step
+TINY_FAMILY_MEMBERS = [{"model": "tiny-fine", "below_step": 1.19}, {"model": "tiny-coarse", "step_gain": 0.5}]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder made by the tests: tiny-fine, tiny-coarse and tiny-other, and the family
+    ``tiny`` of the first two. Shared by the session: tests only read it."""
+    import json
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    for seed, name in enumerate(("tiny-fine", "tiny-coarse", "tiny-other"), start=1):
+        write_tiny_model(folder / f"{name}.safetensors", seed)
+    family = {"format": "caec-model-family", "version": 1, "members": TINY_FAMILY_MEMBERS}
+    (folder / f"{TINY_FAMILY}.family.json").write_text(json.dumps(family))
+    return folder
+
+
+@pytest.fixture
+def tiny_zoo(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny models on $CAEC_MODELS: their names resolve."""
+    monkeypatch.setenv("CAEC_MODELS", str(tiny_models))
+    return tiny_models
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from cae_codec import api, container, j2k, quant
+from cae_codec import api, container, j2k, quant, zoo
 from cae_codec.codec import Analysis, CaePcaJ2kCodec, FamilyCodec
 from cae_codec.container import LATENT
 from cae_codec.errors import CaecError, ModelError
@@ -176,6 +175,25 @@ def test_weights_with_an_absurd_config_are_refused_before_building(tmp_path, bad
         load_model(path)
 
 
+def test_weights_without_a_pca_load_but_the_cae_codec_refuses_them(tmp_path) -> None:
+    """One weights loader serves every codec, and only the CAE's weights carry a PCA."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from cae_codec.nn.cae import CAE, CAEConfig
+    from cae_codec.weights import load_model
+
+    net = CAE(CAEConfig(hidden=4, latent=3, stages=2))
+    path = tmp_path / "no-pca.safetensors"
+    tensors = {f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(path), metadata={"architecture": "cae-gdn", "config": json.dumps(net.config_dict())})
+    assert load_model(path).tensors == {}
+    with pytest.raises(ModelError, match=r"'no-pca' hold no pca\.mean") as err:
+        api.get_codec(path, "cpu")
+    assert "\n" not in str(err.value)
+
+
 def test_package_level_api(rng) -> None:
     import cae_codec
 
@@ -199,15 +217,9 @@ def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was() -> Non
     assert next(codec.net.parameters()).device.type == "cpu"
 
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-# training checkpoints (*.ckpt.safetensors, git-ignored) may sit beside the shipped weights
-SHIPPED_MODELS = sorted(p.stem for p in MODELS_DIR.glob("*.safetensors") if not p.name.endswith(".ckpt.safetensors"))
-
-
-@pytest.mark.parametrize("name", SHIPPED_MODELS)
+@pytest.mark.parametrize("name", sorted(zoo.catalogue().models))
 def test_every_shipped_model_round_trips_and_is_found_from_the_file(rng, name: str) -> None:
-    # older defaults stay in models/ so that files made with them keep decoding: a file names
-    # its model, and decode picks that model unless told otherwise
+    # a file names its model, and decode picks that model unless told otherwise
     img = smooth_image(rng, 48, 80, 3)
     data = api.encode(img, quality=5, model=name, device="cpu")
     assert api.info(data)["model"] == name

@@ -124,7 +124,7 @@ def _machine() -> str:
 
 ModelOpt = Annotated[
     str,
-    typer.Option("--model", "-m", help="caec model name (models/, $CAEC_MODELS) or .safetensors path."),
+    typer.Option("--model", "-m", help="caec model or family name ($CAEC_MODELS, then the shipped ones) or path."),
 ]
 RefineOpt = Annotated[
     int,
