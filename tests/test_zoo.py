@@ -117,7 +117,8 @@ def test_paths_are_paths_and_names_from_files_never_are(tmp_path: Path, monkeypa
     monkeypatch.delenv("CAEC_MODELS", raising=False)
     assert zoo.resolve("x.safetensors") == zoo.Resolved("x", "model", Path("x.safetensors"))
     assert zoo.resolve(f"{tmp_path}/x.family.json") == zoo.Resolved("x", "family", tmp_path / "x.family.json")
-    assert zoo.resolve(tmp_path / "cae-gdn-v3").kind == "model"  # a Path is a path, whatever its name
+    assert zoo.resolve(tmp_path / "cae-gdn-v3").kind == "model"  # a path, whatever its name
+    assert zoo.resolve(Path("cae-gdn-v3")).kind == "family"  # `--init NAME` comes as a Path
     assert zoo.resolve(f"dir{os.sep}cae-gdn-v3").path == Path("dir", "cae-gdn-v3")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "loose").write_bytes(b"")

@@ -140,9 +140,8 @@ class Resolved:
 
 
 def _is_path(name_or_path: str | os.PathLike[str]) -> bool:
-    if not isinstance(name_or_path, str):
-        return True  # a Path object is meant as a path
-    text = name_or_path
+    # a Path object too may hold a bare name: typer gives `--init cae-gdn-v3-low` as one
+    text = os.fspath(name_or_path)
     return text.endswith((WEIGHTS_SUFFIX, FAMILY_SUFFIX)) or os.sep in text or bool(os.altsep and os.altsep in text)
 
 
@@ -183,7 +182,7 @@ def _not_found(name: str, first: tuple[Path, ...] = ()) -> ModelError:
 
 def resolve(name_or_path: str | os.PathLike[str], name_only: bool = False) -> Resolved:
     """What a ``--model`` / ``model=`` names: a path to a weights file or to a ``*.family.json``
-    (any text ending so or holding a path separator, or a Path object), else a name: a family
+    (text, or a Path, ending so or holding a path separator), else a name: a family
     or a model in the $CAEC_MODELS folders, then the shipped ones, then a weights file of that
     name in the working folder. A retired name fails saying so.
 
