@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cae_codec import zoo
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.family import FAMILY_SUFFIX, read_family
 from cae_codec.weights import Model, load_model, run_key, training_totals
@@ -25,10 +26,10 @@ START, END = "<!-- models:start -->", "<!-- models:end -->"
 
 
 def _models(weights: Path) -> list[Model]:
-    """The model, or a family's members (WEIGHTS may be a models/NAME.family.json)."""
+    """The model, or a family's members (WEIGHTS may be a NAME.family.json)."""
     if weights.name.endswith(FAMILY_SUFFIX):
         family = read_family(weights)
-        return [load_model(family.member_path(m.model)) for m in family.members]
+        return [load_model(zoo.member_path(family, m.model)) for m in family.members]
     return [load_model(weights)]
 
 

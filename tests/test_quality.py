@@ -1,7 +1,7 @@
 """The shipped model on real Kodak images meets the bounds its model card reports.
 
 The bounds sit just outside what `python bench/model_card.py` measured for these three images
-(models/README.md); a regression in any stage of the pipeline or a worse model fails here.
+(docs/models.md); a regression in any stage of the pipeline or a worse model fails here.
 """
 
 from __future__ import annotations
