@@ -144,20 +144,3 @@ def test_merge_refuses_wrong_part_counts_and_banded_parts(band_parts: tuple[Path
     with pytest.raises(ModelError, match="is not a single-decoder CAE"):
         merge_band_decoders([out, coarse], [0.1], tmp_path / "again.safetensors")
     assert not (tmp_path / "again.safetensors").exists()
-
-
-def test_merge_script_reports_one_line(band_parts: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    _, fine, _ = band_parts
-    out = tmp_path / "m.safetensors"
-    cmd = [
-        sys.executable,
-        str(Path(__file__).parents[1] / "bench" / "merge_bands.py"),
-        str(fine),
-        str(tmp_path / "missing.safetensors"),
-    ]
-    r = subprocess.run([*cmd, "--boundary", "0.05", "-o", str(out)], capture_output=True, text=True)
-    assert r.returncode == 1 and r.stderr.startswith("merge_bands: error: ") and r.stderr.count("\n") == 1
-    assert "Traceback" not in r.stderr and not out.exists()

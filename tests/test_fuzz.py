@@ -1,4 +1,4 @@
-"""Hostile .cae files through api.decode: every family of bench/fuzz.py, a few hundred cases.
+"""Hostile .cae files through api.decode: every family of tools/fuzz.py, a few hundred cases.
 
 `make fuzz` runs the same families with 10,000+ cases. A case passes when decoding either
 works (shape as the header says) or raises a CaecError with a one-line message, within a
@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import (
+from cae_codec import api, container
+from cae_codec.errors import CaecError
+from tools.fuzz import (
     FAMILIES,
     OK_NO_LATENT,
     decode_outcome,
@@ -25,8 +27,6 @@ from bench.fuzz import (
     stream_outcome,
     truncations,
 )
-from cae_codec import api, container
-from cae_codec.errors import CaecError
 
 # Typical malformed files fail in well under 10 ms (docs/robustness.md); the bound is
 # generous so that a loaded CI machine cannot flake, while a hang or a huge allocation

@@ -66,23 +66,3 @@ def test_gdn_is_the_division_it_documents() -> None:
             + torch.einsum("ij,bjhw->bihw", igdn.gamma_sqrt.square(), x * x)
         )
         assert torch.allclose(igdn(x), x * inorm, atol=1e-6)
-
-
-def test_layer_speed_times_every_layer_and_both_forms_of_each_upconv() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).parents[1] / "bench" / "layer_speed.py"
-    ran = subprocess.run(
-        [sys.executable, str(script), "--tiles", "1", "--rounds", "1"], capture_output=True, text=True, timeout=300
-    )
-    assert ran.returncode == 0, ran.stderr
-    rows = [line for line in ran.stdout.splitlines() if line.startswith("| encoder") or line.startswith("| decoder")]
-    assert len(rows) == 7 + 7 + 4  # 7 encoder layers; 7 decoder layers, the 4 UpConvs timed twice
-    assert sum("(what the codec runs)" in r for r in rows) == 4
-    assert "decoder 6 UpConv as sub-pixel (what the codec runs)" in ran.stdout
-    bad = subprocess.run([sys.executable, str(script), "--rounds", "0"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
-        "layer_speed: --tiles, --rounds and --threads must be at least 1"
-    ]

@@ -1,6 +1,6 @@
 """The shipped model on real Kodak images meets the bounds its model card reports.
 
-The bounds sit just outside what `python bench/model_card.py` measured for these three images
+The bounds sit just outside what `python tools/model_card.py` measured for these three images
 (docs/models.md); a regression in any stage of the pipeline or a worse model fails here.
 """
 

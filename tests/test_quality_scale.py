@@ -1,9 +1,7 @@
-"""bench/quality_scale.py: its rows are the means of what `caec encode -q` and decode give."""
+"""tools/quality_scale.py: its rows are the means of what `caec encode -q` and decode give."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,17 +13,12 @@ from cae_codec import container, quant
 from cae_codec.evaluate.metrics import psnr_rgb
 from tests.conftest import smooth_image
 
-ROOT = Path(__file__).parents[1]
-
 
 @pytest.fixture(scope="module")
 def quality_scale() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("quality_scale", ROOT / "bench" / "quality_scale.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    from tools import quality_scale
+
+    return quality_scale
 
 
 def test_rows_are_the_means_over_the_images_of_each_quality(quality_scale, codec, rng) -> None:

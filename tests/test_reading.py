@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.fuzz import EndlessStream
 from cae_codec import container, quant
 from cae_codec.codec import FamilyCodec
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, LATENT, MAGIC
 from cae_codec.errors import CaecError, FormatError
 from tests.conftest import REPO
 from tests.test_container import make_header
+from tools.fuzz import EndlessStream
 
 FIRST_CHUNK = 108
 CHUNKS = [(LATENT, b"latent-bytes" * 10), (ALPHA, b"alpha")]

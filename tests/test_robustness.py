@@ -26,7 +26,6 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from bench.fuzz import fix_crcs, forged_huge_header, header_values, raw_header
 from cae_codec import api, cli, container, fsutil, zoo
 from cae_codec.cli import app
 from cae_codec.codec import CaePcaJ2kCodec
@@ -35,6 +34,7 @@ from cae_codec.errors import ImageError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS
 from cae_codec.weights import tensors_hash
 from tests.conftest import REPO, default_weights, smooth_image
+from tools.fuzz import fix_crcs, forged_huge_header, header_values, raw_header
 
 FIRST_CHUNK = len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size
 # generous: malformed files fail in milliseconds (docs/robustness.md), CI machines are noisy

@@ -358,29 +358,3 @@ def test_decoder_only_checkpoint_without_its_pca_is_one_clear_error(train_dir: P
     r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune, "--steps", "4", "--resume"])
     assert r.exit_code == 1 and "cannot resume from" in r.output and "without the PCA" in r.output
     assert "Traceback" not in r.output and not out.exists()
-
-
-def test_encoder_gain_compares_encoders_that_share_decoders_and_refuses_others(
-    train_dir: Path, tmp_path: Path, rng
-) -> None:
-    from PIL import Image
-
-    from tests.conftest import smooth_image
-
-    base, enc, dec = (tmp_path / f"{n}.safetensors" for n in ("base", "enc", "dec"))
-    run_train(train_dir, base, "--steps", "2")
-    run_train(train_dir, enc, "--steps", "2", "--init", str(base), "--encoder-only", "--lr", "1e-2")
-    run_train(train_dir, dec, "--steps", "2", "--init", str(base), "--decoder-only", "--lr", "1e-2")
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(2):
-        Image.fromarray(smooth_image(rng, 40, 56, 3)).save(photos / f"p{i}.png")
-    script = [sys.executable, str(Path(__file__).parents[1] / "bench" / "encoder_gain.py"), "--workers", "1"]
-    common = ["--base", str(base), "--dataset", str(photos), "--qualities", "1,10"]
-    ok = subprocess.run([*script, *common, "--tuned", str(enc)], capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
-    rows = [line for line in ok.stdout.splitlines() if line.startswith(("| 1 |", "| 10 |"))]
-    assert len(rows) == 2 and "BD-rate of" in ok.stdout
-    refused = subprocess.run([*script, *common, "--tuned", str(dec)], capture_output=True, text=True)
-    assert refused.returncode == 1 and refused.stderr.strip().endswith("decoders are not base's")
-    assert "Traceback" not in refused.stderr

@@ -1,7 +1,7 @@
 """Peak memory and time of `caec encode` / `caec decode` on huge photos.
 
-    python bench/huge.py --sizes 12 48 100 --kodak ../shared/data/kodak
-    python bench/huge.py --sizes 12 --refine 20     # the encoder's slow mode
+    python tools/huge.py --sizes 12 48 100 --kodak ../shared/data/kodak
+    python tools/huge.py --sizes 12 --refine 20     # the encoder's slow mode
 
 For each size (megapixels) a smooth photo-like PNG is synthesized (Kodak images upscaled 2x
 and tiled side by side, 3:2 aspect), then `caec encode` and `caec decode` each run in a
@@ -73,7 +73,7 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, wall  # ru_maxrss is in KiB on Linux
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[12, 48, 100], help="megapixels")
     ap.add_argument("--kodak", type=Path, default=KODAK)
@@ -81,7 +81,7 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="passed to `caec encode --model`")
     ap.add_argument("--refine", type=int, default=0, help="passed to `caec encode --refine`")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     caec = [sys.executable, "-m", "cae_codec"]
     model = ["--model", args.model] if args.model else []

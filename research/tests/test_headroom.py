@@ -1,4 +1,5 @@
-"""bench/headroom.py: its bounds and layouts are what they claim, and its own decoder is the codec's."""
+"""research/headroom.py: its bounds and layouts are what they claim, and its own decoder is the codec's;
+the research scripts refuse bad settings in one line."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cae_codec import api, container, quant
 from tests.conftest import smooth_image
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
 def headroom() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("headroom", ROOT / "bench" / "headroom.py")
+    spec = importlib.util.spec_from_file_location("headroom", ROOT / "research" / "headroom.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -111,7 +111,7 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     args += ["--decoder-iterations", "3", "--isolated", "0.3", "--alphas", "1", "--sensitivity-images", "1"]
     args += ["--chroma-factors", "2"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(ROOT / "research" / "headroom.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
     headers = ("| quality | JPEG 2000 (bpp)", "| quality | shipped latent", "| step | bpp", "| variant |", "| bpp |")
@@ -126,30 +126,9 @@ def test_every_check_runs_on_a_tiny_dataset(tmp_path: Path, rng) -> None:
     assert len(psnr) == 4 and psnr == sorted(psnr) and psnr[-1] > psnr[0]
 
 
-def test_postfilter_pilot_runs_and_starts_as_the_identity(tmp_path: Path, rng) -> None:
-    spec = importlib.util.spec_from_file_location("postfilter_pilot", ROOT / "bench" / "postfilter_pilot.py")
-    assert spec is not None and spec.loader is not None
-    pilot = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pilot)
-    x = torch.rand(2, 3, 16, 16)
-    assert torch.equal(pilot.PostFilter(8)(x), x)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    Image.fromarray(smooth_image(rng, 256, 256, 3)).save(photos / "a.png")
-    args = ["--train", str(photos), "--pairs", "2", "--channels", "4", "--minutes", "0.02", "--dataset", str(photos)]
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "postfilter_pilot.py"), *args, "--images", "1", "--qualities", "8"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "| 8 |" in result.stdout
-
-
 def _one_line_failure(script: str, args: list[str]) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(ROOT / "research" / script), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -166,24 +145,6 @@ def test_headroom_refuses_an_unknown_check_before_running_any(tmp_path: Path) ->
 def test_headroom_refuses_a_folder_without_photos(tmp_path: Path) -> None:
     line = _one_line_failure("headroom.py", ["--checks", "entropy", "--dataset", str(tmp_path)])
     assert line.startswith("headroom: no images (") and line.endswith(f") in {tmp_path}")
-
-
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--member", "cae-gdn-v9"], "postfilter_pilot: 'cae-gdn-v9' is not a member of cae-gdn-v3"),
-        (["--qualities", "2"], "postfilter_pilot: quality 2 is not served by cae-gdn-v3-high"),
-        (["--qualities", "8"], "postfilter_pilot: no training photo is at least 256x256"),
-    ],
-)
-def test_postfilter_pilot_refuses_bad_settings_in_one_line(tmp_path: Path, rng, args: list[str], expected: str) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    Image.fromarray(smooth_image(rng, 128, 128, 3)).save(photos / "small.png")
-    line = _one_line_failure(
-        "postfilter_pilot.py", ["--model", "cae-gdn-v3", "--train", str(photos), "--dataset", str(photos), *args]
-    )
-    assert line.startswith(expected)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +177,7 @@ def test_postfilter_pilot_refuses_bad_settings_in_one_line(tmp_path: Path, rng, 
         ),
     ],
 )
-def test_bench_scripts_refuse_bad_settings_in_one_line(
+def test_research_scripts_refuse_bad_settings_in_one_line(
     tmp_path: Path, script: str, args: list[str], expected: str
 ) -> None:
     args = [a.replace("{empty}", str(tmp_path)) for a in args]

@@ -38,7 +38,7 @@ of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
            qualities 1-10, decoded by the script's own tile decoder (the file cannot say the
            scales, which would be model data).
 
-Usage: python bench/headroom.py --checks entropy,layout,ceiling,pca,hybrid,deadzone --images 8
+Usage: python research/headroom.py --checks entropy,layout,ceiling,pca,hybrid,deadzone --images 8
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Same model, same quantization step, same JPEG 2000 coding of the latent; the only change is
 whether the CAE sees independent 128x128 tiles (what caec does, bounded memory) or the whole
 padded image at once (no tile boundaries). Prints mean bpp and PSNR-RGB per step.
-Usage: python bench/tiling.py --model cae-gdn-v1 --images 8
+Usage: python research/tiling.py --model cae-gdn-v1 --images 8
 """
 
 from __future__ import annotations

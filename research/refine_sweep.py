@@ -7,7 +7,7 @@ BD-rate of the refined files against the plain ones (negative: smaller at equal 
 This is how the defaults of ``cae_codec.refine.RefineSettings`` were chosen
 (docs/experiments.md, "Encode-time refinement").
 
-Usage: python bench/refine_sweep.py --images 2 --qualities 2,4,6,8 --iterations 10,20 --lr 0.01,0.03
+Usage: python research/refine_sweep.py --images 2 --qualities 2,4,6,8 --iterations 10,20 --lr 0.01,0.03
 """
 
 from __future__ import annotations

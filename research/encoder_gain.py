@@ -6,7 +6,7 @@ Every image is encoded at each --quality by BASE and by TUNED and decoded by eac
 decoder; the table gives both curves per quality, and the BD-rate of TUNED against BASE (PSNR-RGB
 and MS-SSIM-RGB in dB, on the per-quality averages). Refused when the decoders or the PCA differ:
 then it is not an encoder-only change, and the rows would mix two effects.
-Usage: python bench/encoder_gain.py --base cae-gdn-v3 --tuned models/cae-gdn-v3.1.family.json
+Usage: python research/encoder_gain.py --base cae-gdn-v3 --tuned runs/cae-gdn-v3.1.family.json
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def main() -> None:
     ssim_db = np.vectorize(ms_ssim_db)
     lines = [
         f"{len(files)} images of {args.dataset.name}, per-image metrics averaged; each model's own files decoded "
-        f"by its own decoders (`python bench/encoder_gain.py --base {args.base} --tuned {args.tuned} "
+        f"by its own decoders (`python research/encoder_gain.py --base {args.base} --tuned {args.tuned} "
         f"--qualities {args.qualities}{f' --images {args.images}' if args.images else ''}`).",
         "",
         f"BD-rate of {args.tuned} against {args.base}: PSNR-RGB "

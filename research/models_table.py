@@ -5,7 +5,7 @@ Each row is one model and the folder that ``caec bdrate --codecs caec,jpeg2000 -
 --model WEIGHTS`` wrote for it (the issue's measurement: both codecs bisected per image to
 each target rate, BD-rate against OpenJPEG from the same run):
 
-    python bench/models_table.py --markdown docs/experiments.md \\
+    python research/models_table.py --markdown docs/experiments.md \\
         "v1=docs/results/kodak:models/cae-gdn-v1.safetensors" "latent 192=runs/bd/b:runs/b.safetensors"
 """
 

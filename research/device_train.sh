@@ -2,16 +2,15 @@
 # Train several caec variants side by side on one GPU within one device call, and check
 # that GPU-encoded latents decode on a CPU. Run from the repository root on the GPU host:
 #
-#   bash bench/device_train.sh MINUTES NAME:'TRAIN ARGS' [NAME:'TRAIN ARGS' ...]
+#   bash research/device_train.sh MINUTES NAME:'TRAIN ARGS' [NAME:'TRAIN ARGS' ...]
 #
 # Training photos are read from data/train (a git-ignored copy of ../shared/data/train
-# that travels with the call); weights, checkpoints, logs and bench/gpu_cpu.py's analyses
+# that travels with the call); weights, checkpoints, logs and research/gpu_cpu.py's analyses
 # are written to $OUT directly, so that a call cut off at its time limit still returns them.
-# The photos (45 MB) and models/ (over 30 MB) together exceed what one call can carry (64 MiB):
-# put the --init weights in a git-ignored folder that travels too (runs/init), and leave the
-# shipped weights that the call does not need out of the working tree for the call's duration
-# (`rm models/*.safetensors`, then `git checkout models/`). `cae-gdn-v3` was made this way, the
-# recipe in models/README.md.
+# The photos (45 MB) and the shipped weights together may exceed what one call can carry
+# (64 MiB): put the --init weights in a git-ignored folder that travels too (runs/init), and
+# leave the shipped weights that the call does not need out of the working tree for the call's
+# duration. `cae-gdn-v3` was made this way, the recipe in docs/models.md.
 # Each variant gets the same time budget (`caec train --minutes`); a variant whose
 # torch.compile fails is retried once without it, in the time left.
 set -u
@@ -24,7 +23,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__)"
   # the GPU-vs-CPU check needs a few Kodak images; a call short of room can leave them out
-  if [ -d data/kodak3 ]; then python3 bench/gpu_cpu.py analyse data/kodak3 "$OUT/gpu_analysis.npz"; fi
+  if [ -d data/kodak3 ]; then python3 research/gpu_cpu.py analyse data/kodak3 "$OUT/gpu_analysis.npz"; fi
 } >>runs/gpu/device.log 2>&1  # appends: one command may chain several calls of this script
 
 train_for() {  # NAME MINUTES OPTIONS...: one bounded `caec train`, appending to NAME's log

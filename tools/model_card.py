@@ -3,13 +3,14 @@
 For each quality and image: caec's file, then OpenJPEG bisected to the largest file not above
 it; PSNR-RGB and MS-SSIM-RGB per image, then averaged. Prints a markdown table and, with
 --card, rewrites the table between the markers in the model card.
-Usage: python bench/model_card.py --model cae-gdn-v1 --card models/README.md
+Usage: python tools/model_card.py --model cae-gdn-v3 --card docs/models.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,23 +50,28 @@ def one_image(job: tuple[str, str, list[int]]) -> list[dict[str, float]]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/kodak"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--card", type=Path, default=None)
+    ap.add_argument("--qualities", type=int, nargs="+", default=None, help="default: every quality")
+    ap.add_argument("--card", type=Path, default=None, help="rewrite the table between the markers in this file")
     ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     files = sorted(args.dataset.glob("*.png"))
     if not files:
-        raise SystemExit(f"no .png images in {args.dataset}")
-    qualities = list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
+        print(f"model_card: error: no .png images in {args.dataset}", file=sys.stderr)
+        return 1
+    qualities = args.qualities or list(range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1))
+    if any(not quant.QUALITY_MIN <= q <= quant.QUALITY_MAX for q in qualities):
+        print(f"model_card: error: qualities are {quant.QUALITY_MIN}..{quant.QUALITY_MAX}", file=sys.stderr)
+        return 1
     with ProcessPoolExecutor(args.workers) as pool:
         per_image = list(pool.map(one_image, [(str(args.model), str(f), qualities) for f in files]))
     lines = [
         f"Kodak, {len(files)} images, per-image metrics averaged; OpenJPEG bisected per image to the largest "
-        "file not above caec's (`python bench/model_card.py`).",
+        "file not above caec's (`python tools/model_card.py`).",
         "",
         "| quality | step | caec bpp | caec PSNR (dB) | caec MS-SSIM "
         "| JPEG2000 bpp | JPEG2000 PSNR (dB) | JPEG2000 MS-SSIM |",
@@ -91,7 +97,8 @@ def main() -> None:
         args.json.write_text(json.dumps({"model": str(args.model), "table": table, "per_image": per_image}, indent=1))
     if args.card:
         rewrite_marked(args.card, START, END, text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,7 +5,7 @@ Each file is the one `caec encode -q Q` writes (the codec's own encode), decoded
 decode` does; PSNR-RGB is the evaluation's (cae_codec/evaluate/metrics.py). The table in
 docs/design.md ("What the quality scale does") comes from
 
-    python bench/quality_scale.py --dataset ../shared/data/kodak
+    python tools/quality_scale.py --dataset ../shared/data/kodak
 
 (24 images x 10 qualities: about 3 minutes on one CPU thread).
 """

@@ -1,6 +1,6 @@
 """Fuzz the .cae reader: malformed files must fail with a CaecError, quickly, never otherwise.
 
-    python bench/fuzz.py --cases 10000          (what `make fuzz` runs)
+    python tools/fuzz.py --cases 10000          (what `make fuzz` runs)
 
 Every case is fed to ``api.decode`` and ``api.info`` (both go through ``container.unpack``),
 and to ``container.read_file`` as a stream, which must give back exactly the bytes of a file
@@ -533,7 +533,7 @@ def run_family(name: str, seeds: list[bytes], n: int, slow_s: float, rng_seed: i
     return report
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000, help="drawn cases, shared among the families")
     ap.add_argument("--seed", type=int, default=0)
@@ -545,7 +545,7 @@ def main() -> int:
     )
     ap.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"), help="where failing inputs are saved")
     ap.add_argument("--model", default=api.DEFAULT_MODEL)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     codec = api.get_codec(args.model, device="cpu")
     seeds = make_seeds(lambda img, q: codec.encode(img, quality=q))

@@ -7,7 +7,7 @@ The anchor is matched per image: for every caec file, OpenJPEG is bisected to th
 file not above it on the same image, and both are averaged over the same per-image rates.
 (An anchor swept with one OpenJPEG setting for all images, as this script did before,
 averages a different rate allocation across images and flattered caec by about 1.5 dB.)
-Usage: python bench/experiments.py --model cae-gdn-v1 --images 8 --out docs/experiments.json
+Usage: python research/experiments.py --model cae-gdn-v1 --images 8 --out docs/experiments.json
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def write_table(path: Path, results: dict[str, Any], args: argparse.Namespace, n
         f"Model `{args.model}`, first {n_images} Kodak images, qualities "
         f"{quant.QUALITY_MIN}..{quant.QUALITY_MAX}; anchor OpenJPEG bisected per image to caec's file sizes in "
         f"the same run; CPU, {torch.get_num_threads()} torch threads; "
-        f"`python bench/experiments.py --model {args.model} --images {args.images} --variants {args.variants} "
+        f"`python research/experiments.py --model {args.model} --images {args.images} --variants {args.variants} "
         f"--markdown {path}`.",
         "",
         "| variant | BD-rate PSNR-RGB | BD-rate MS-SSIM-RGB | CPU encode+decode (s/image) | bpp range |",

@@ -2,12 +2,12 @@
 
 On the GPU host (no imagecodecs needed there):
 
-    python bench/gpu_cpu.py analyse IMAGES_DIR OUT.npz --model cae-gdn-v1
+    python research/gpu_cpu.py analyse IMAGES_DIR OUT.npz --model cae-gdn-v1
 
 runs the encoder's network stage (``CaePcaJ2kCodec.analyse``) on CUDA and on the CPU for
 each image and saves both PCA components. Back on a CPU machine:
 
-    python bench/gpu_cpu.py verify OUT.npz IMAGES_DIR
+    python research/gpu_cpu.py verify OUT.npz IMAGES_DIR
 
 packs the GPU analyses into .cae files (JPEG 2000 is CPU code wherever the encoder runs),
 decodes them on the CPU, and compares with files encoded wholly on the CPU: quantized

@@ -9,7 +9,7 @@ layout from the measured one (docs/bench.json), taking the first layout as the o
 
 A layout ENC/DEC gives the encoder and the decoder their own widths (``--decoder-hidden``).
 
-Usage: python bench/layout_speed.py 64 32,64,192 48,96,160 32,64,128/64,96,192 [--latent 192]
+Usage: python research/layout_speed.py 64 32,64,192 48,96,160 32,64,128/64,96,192 [--latent 192]
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Assemble a model with one decoder per rate band from `caec train --decoder-only` runs.
 
-    python bench/merge_bands.py runs/v2-dec-high.safetensors runs/v2-dec-low.safetensors \\
-        --boundary 1.19 -o models/cae-gdn-v2.1.safetensors
+    python research/merge_bands.py runs/v2-dec-high.safetensors runs/v2-dec-low.safetensors \\
+        --boundary 1.19 -o runs/cae-gdn-v2.1.safetensors
 
 Parts go from the finest steps to the coarsest; each must share the encoder and PCA of the
-first (so every band decodes the same bitstream). See models/README.md for the shipped one.
+first (so every band decodes the same bitstream). docs/models.md has the commands that made the shipped members.
 """
 
 from __future__ import annotations

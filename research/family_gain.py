@@ -6,7 +6,7 @@ gain x step. This finds the gain at which COARSE's mean rate equals FINE's at th
 over the first --images photos of --dataset, by bisection on COARSE's step (its rate falls as
 its step grows). Fit it on training photos, not on the test set.
 
-Usage: python bench/family_gain.py --fine cae-gdn-v3-high --coarse cae-gdn-v3-low --boundary 1.19
+Usage: python research/family_gain.py --fine cae-gdn-v3-high --coarse cae-gdn-v3-low --boundary 1.19
 """
 
 from __future__ import annotations

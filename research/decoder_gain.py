@@ -3,7 +3,7 @@
 Every Kodak image is encoded once per --quality with BASE; the file is decoded by BASE and by
 TUNED (which must write the very same latent bitstream, or the comparison is refused). Rates
 are equal by construction, so the table is the quality difference at equal file size.
-Usage: python bench/decoder_gain.py --base cae-gdn-v2 --tuned cae-gdn-v2.1 [--markdown FILE]
+Usage: python research/decoder_gain.py --base cae-gdn-v2 --tuned cae-gdn-v2.1 [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main() -> None:
     mean = per_image.mean(axis=0)
     lines = [
         f"Kodak, {len(files)} images, the same files decoded by `{args.base}` and `{args.tuned}`, per-image "
-        f"metrics averaged (`python bench/decoder_gain.py --base {args.base} --tuned {args.tuned}`).",
+        f"metrics averaged (`python research/decoder_gain.py --base {args.base} --tuned {args.tuned}`).",
         "",
         f"| quality | step | bpp | PSNR {args.base} | PSNR {args.tuned} | gain (dB) "
         f"| MS-SSIM {args.base} | MS-SSIM {args.tuned} |",

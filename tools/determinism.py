@@ -1,6 +1,6 @@
 """Does a .cae decode to the same pixels whatever the thread count?
 
-    python bench/determinism.py --kodak ../shared/data/kodak --threads 1 2
+    python tools/determinism.py --kodak ../shared/data/kodak --threads 1 2
 
 Every Kodak image is encoded once; then each thread count decodes all the files in its
 own process (torch.set_num_threads before anything runs) and saves the pixels and the
@@ -46,14 +46,14 @@ print(torch.get_num_threads())
 """
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kodak", type=Path, default=KODAK)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--quality", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="only the first N images")
     ap.add_argument("--versus-transposed", action="store_true", help="also compare with the transposed image layer")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from cae_codec import api
     from cae_codec.imageio import open_image
@@ -67,7 +67,11 @@ def main() -> int:
         runs = [(str(t), "subpixel") for t in args.threads]
         runs += [(str(args.threads[0]), "transposed")] if args.versus_transposed else []
         for t, layer in runs:
-            ran = subprocess.run([sys.executable, "-c", CHILD, t, str(work), layer], check=True, capture_output=True)
+            ran = subprocess.run([sys.executable, "-c", CHILD, t, str(work), layer], capture_output=True)
+            if ran.returncode != 0:
+                print(f"determinism: error: decoding with {t} thread(s) failed:", file=sys.stderr)
+                print(ran.stderr.decode().strip(), file=sys.stderr)
+                return 1
             print(f"decoded {len(sources)} files with {ran.stdout.decode().strip()} thread(s), {layer} image layer")
         base = str(args.threads[0])
         others = [str(t) for t in args.threads[1:]] + ([f"{base}t"] if args.versus_transposed else [])

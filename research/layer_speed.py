@@ -4,7 +4,7 @@ A batch of tiles is encoded once; then each layer is timed on the input it reall
 rounds alternating between layers (the fastest round is kept, as a shared machine slows
 some rounds down). Each of the decoder's transposed convolutions is timed both as the
 transposed convolution it is stored as and in its sub-pixel form (nn/layers.py), to show
-which form suits which layer. Usage: python bench/layer_speed.py --model cae-gdn-v3-high
+which form suits which layer. Usage: python research/layer_speed.py --model cae-gdn-v3-high
 """
 
 from __future__ import annotations

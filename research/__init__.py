@@ -1,0 +1,1 @@
+"""Pilots, sweeps and one-off studies behind docs/experiments.md; never imported by the product or its tests."""
