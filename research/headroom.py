@@ -1,7 +1,7 @@
 """How much is left after the CAE? Bounds and alternatives for the stages that follow it.
 
 Each check answers one question about the shipped pipeline on the first ``--images`` photos
-of ``--dataset`` (docs/experiments.md, "What the stages after the CAE leave"):
+of ``--dataset`` (docs/experiments.md, by lever):
 
   entropy  latent bytes of the lossless JPEG 2000 mosaic against the per-component order-0
            entropy of the same integers and their entropy given two causal neighbours (ideal
