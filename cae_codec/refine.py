@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from cae_codec import pca
 from cae_codec.color import ycbcr_to_rgb
 from cae_codec.quant import REFINE_MAX
 from cae_codec.tiling import TILE, tile_origins
@@ -132,12 +133,12 @@ def refine_latent(
                 tau = settings.tau_start * (settings.tau_end / settings.tau_start) ** (i / max(iterations - 1, 1))
                 uniform = torch.stack([torch.rand((2, *z.shape[1:]), generator=g, device=device) for g in streams], 1)
                 z_hat = relaxed_quantize(z, step, codec.deadzone, tau, uniform)
-                y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
+                y_hat = pca.unrotate(z_hat, mean, basis)
                 x = decoder(y_hat.contiguous(memory_format=torch.channels_last)) + 0.5
                 x = (ycbcr_to_rgb(x.float()) if colour == 3 else x[:, :1].float()).clamp(0, 1)
                 sq_err = (((x - target) ** 2) * mask).sum() / colour
                 # the rate of the unrounded latent: the density's mass of the bin around it
-                y = torch.einsum("bkhw,mk->bmhw", z, basis) + mean
+                y = pca.unrotate(z, mean, basis)
                 bits = net.rate_bits(y, step).sum()  # type: ignore[operator]
                 # per tile, not per batch, so that each tile's gradient is the same in any batch
                 loss = (weight * sq_err + bits) / (TILE * TILE)

@@ -45,7 +45,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from cae_codec import quant
+from cae_codec import pca, quant
 from cae_codec.api import pick_device
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
@@ -59,6 +59,8 @@ ARCHITECTURE = "cae-gdn"
 # many more than M, and 20 per channel is one batch of 32 crops of 128x128 at the default size
 PCA_SHARE_OF_BUDGET = 0.1
 PCA_MIN_PER_CHANNEL = 20
+# steps between the plain progress lines written when stderr is not a terminal (a log)
+LOG_EVERY = 500
 
 
 @dataclass
@@ -232,9 +234,9 @@ def quantized_latent(
     """The latent the codec's decoder receives for crops ``x`` at ``step``: encoded in fp32 (as
     the codec encodes), rotated by the PCA, quantized with the encoder's dead zone, rotated back."""
     y = model.encode(x).float()
-    z = torch.einsum("bmhw,mk->bkhw", y - mean, basis)
+    z = pca.rotate(y, mean, basis)
     z_hat = quant.quantize_dequantize(z, step, quant.DEADZONE)
-    return torch.einsum("bkhw,mk->bmhw", z_hat, basis) + mean
+    return pca.unrotate(z_hat, mean, basis)
 
 
 @torch.no_grad()
@@ -260,14 +262,8 @@ def fit_pca(
         vecs.append(v.cpu().double())
         got += v.shape[0]
     allv = torch.cat(vecs)[:samples]
-    mean = allv.mean(0)
-    cov = torch.cov((allv - mean).T)
-    evals, evecs = torch.linalg.eigh(cov)
-    order = torch.argsort(evals, descending=True)
-    basis = evecs[:, order]
-    # fix each direction's sign so refits of the same model give the same basis
-    signs = torch.sign(basis[basis.abs().argmax(dim=0), torch.arange(basis.shape[1])])
-    return mean.float(), (basis * signs).float(), allv.shape[0]
+    mean, basis = pca.fit(allv)
+    return mean, basis, allv.shape[0]
 
 
 def _denormals_flushed() -> bool:
@@ -390,8 +386,16 @@ def _train(cfg: TrainConfig) -> Path:
     pixels = cfg.patch_size**2
     patch_equiv = cfg.batch_size * world * pixels / 128**2
 
+    # a bar on a terminal; into a log, a plain line now and then (a bar's carriage returns
+    # would fill it with every redraw)
+    interactive = is_main and sys.stderr.isatty()
     bar = tqdm(
-        total=cfg.steps, initial=state["step"], disable=not is_main, unit="step", dynamic_ncols=True, file=sys.stderr
+        total=cfg.steps,
+        initial=state["step"],
+        disable=not interactive,
+        unit="step",
+        dynamic_ncols=True,
+        file=sys.stderr,
     )
     t_last, s_last = time.perf_counter(), state["step"]
     run_start = time.perf_counter()
@@ -457,12 +461,16 @@ def _train(cfg: TrainConfig) -> Path:
             t_last, s_last = now, state["step"]
             lo, ms, bp = torch.stack(recent).mean(dim=0).tolist()
             recent.clear()
-            bar.set_postfix(
-                loss=f"{lo:.3f}",
-                psnr_fine=f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}",
-                bpp=f"{bp:.3f}",
-                patches_s=f"{rate:.0f}",
-            )
+            report = {
+                "loss": f"{lo:.3f}",
+                "psnr_fine": f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}",
+                "bpp": f"{bp:.3f}",
+                "patches_s": f"{rate:.0f}",
+            }
+            bar.set_postfix(**report)
+            if is_main and not interactive and (state["step"] % LOG_EVERY == 0 or state["step"] == cfg.steps):
+                fields = ", ".join(f"{k} {v}" for k, v in report.items())
+                print(f"caec train: step {state['step']}/{cfg.steps}, {fields}", file=sys.stderr, flush=True)
             state.setdefault("patches_per_s", []).append(round(rate, 1))
             state["patches_per_s"] = state["patches_per_s"][-20:]
         if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
@@ -508,9 +516,9 @@ class _EncoderTuning(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.model.encode(x).float()
-        z = torch.einsum("bmhw,mk->bkhw", y - self.mean, self.basis)
+        z = pca.rotate(y, self.mean, self.basis)
         z_hat = z + (quant.quantize_dequantize(z.detach(), step, quant.DEADZONE) - z).detach()
-        y_hat = torch.einsum("bkhw,mk->bmhw", z_hat, self.basis) + self.mean
+        y_hat = pca.unrotate(z_hat, self.mean, self.basis)
         return self.model.decode(y_hat, step), self.model.rate_bits(y + noise * step, step)
 
 

@@ -385,3 +385,12 @@ def test_a_single_long_job_shows_progress_on_a_terminal_only(photo: Path, tmp_pa
         [*CAEC, "decode", str(tmp_path / "big.cae"), "--device", "cpu"], capture_output=True, cwd=REPO, timeout=300
     )
     assert r2.returncode == 0 and b"\r" not in r2.stderr and r2.stderr.count(b"\n") == 1, r2.stderr
+
+
+def test_training_into_a_log_writes_plain_lines_without_carriage_returns(train_dir: Path, tmp_path: Path) -> None:
+    from tests.test_train import TINY
+
+    r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(tmp_path / "m"), *TINY, "--steps", "4"])
+    assert r.exit_code == 0, r.output
+    assert "\r" not in r.output
+    assert "caec train: step 4/4, loss" in r.output
