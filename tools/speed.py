@@ -7,11 +7,12 @@ For every image, with the same number of threads for all three:
   to the largest file not above caec's, and that encode + decode;
 - CompressAI's bmshj2018-factorized architecture at its quality 4 (N=128, M=192), the learned
   codec a user would pick instead: ``compress`` + ``decompress`` with its own entropy coder,
-  after ``update()``. Its weights are random (seeded): its time does not depend on them, its
-  file sizes do, so those are not reported. ``--no-compressai`` leaves it out.
+  after ``update()``. Its weights are random (seeded): its time is its network's, which does
+  not depend on them; its file sizes do, so those are not reported. ``--no-compressai`` leaves it out.
 
-Each step is timed --repeats times and the fastest kept. Writes docs/benchmark.md and a JSON
-file with every number. The budget of a default codec is at most 0.5x CompressAI's time.
+Each step is timed --repeats times, the codecs taking turns in every round, and the fastest
+kept. Writes docs/benchmark.md and a JSON file with every number. The budget of a default
+codec is at most 0.5x CompressAI's time.
 """
 
 from __future__ import annotations
@@ -89,11 +90,16 @@ def import_compressai() -> types.ModuleType:
     """compressai, its unused imports stood in for; ImportError (one line) when it is not installed."""
     if importlib.util.find_spec("compressai") is None:
         raise ImportError("compressai is not installed (`make bench` installs it; or --no-compressai)")
-    if not any(isinstance(f, _StandInFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _StandInFinder())
-    import compressai
-    import compressai.zoo
-
+    finder = _StandInFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import compressai
+        import compressai.zoo
+    finally:
+        # the stand-ins served compressai's import alone: later imports in this process get the real modules
+        sys.meta_path.remove(finder)
+        for name in [n for n, m in sys.modules.items() if isinstance(m, _StandInModule)]:
+            del sys.modules[name]
     return compressai
 
 
@@ -141,13 +147,16 @@ class ThreadedJpeg2000(Jpeg2000):
         return imagecodecs.jpeg2k_decode(data, numthreads=self.threads)
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+def fastest_in_turns(steps: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` timings of each step, the steps taking turns in every round:
+    on a shared machine a busy spell then slows one round of every codec, not one codec's runs."""
+    best = dict.fromkeys(steps, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
 
 def time_image(
@@ -161,25 +170,29 @@ def time_image(
     """One image's row: sizes and fastest times of the three codecs (CompressAI's when given)."""
     px = img.shape[0] * img.shape[1]
     data = codec.encode(img, quality=quality)
-    row: dict[str, float] = {
-        "caec_bpp": 8 * len(data) / px,
-        "caec_encode_s": best_of(lambda: codec.encode(img, quality=quality), repeats),
-        "caec_decode_s": best_of(lambda: codec.decode(container.unpack(data)), repeats),
-        "components": container.unpack(data).header.components,
-    }
     found = search_rate(MemoEncoder(lambda k: j2k.encode(img, k)), j2k.knob, len(data))
     if found.best is None:
         raise ValueError(f"OpenJPEG cannot go as low as {len(data)} bytes")
     jdata, jknob = found.best.data, found.best.knob
-    row["jpeg2000_bpp"] = 8 * len(jdata) / px
-    row["jpeg2000_encode_s"] = best_of(lambda: j2k.encode(img, jknob), repeats)
-    row["jpeg2000_decode_s"] = best_of(lambda: j2k.decode(jdata), repeats)
+    steps: dict[str, Callable[[], object]] = {
+        "caec_encode_s": lambda: codec.encode(img, quality=quality),
+        "caec_decode_s": lambda: codec.decode(container.unpack(data)),
+        "jpeg2000_encode_s": lambda: j2k.encode(img, jknob),
+        "jpeg2000_decode_s": lambda: j2k.decode(jdata),
+    }
+    if peer is not None:
+        pdata = peer.encode(img)
+        steps["compressai_encode_s"] = lambda: peer.encode(img)
+        steps["compressai_decode_s"] = lambda: peer.decode(pdata)
+    row: dict[str, float] = {
+        "caec_bpp": 8 * len(data) / px,
+        "jpeg2000_bpp": 8 * len(jdata) / px,
+        "components": container.unpack(data).header.components,
+    }
+    row |= fastest_in_turns(steps, repeats)
     caec_s = row["caec_encode_s"] + row["caec_decode_s"]
     row["ratio"] = caec_s / (row["jpeg2000_encode_s"] + row["jpeg2000_decode_s"])
     if peer is not None:
-        pdata = peer.encode(img)
-        row["compressai_encode_s"] = best_of(lambda: peer.encode(img), repeats)
-        row["compressai_decode_s"] = best_of(lambda: peer.decode(pdata), repeats)
         row["ratio_compressai"] = caec_s / (row["compressai_encode_s"] + row["compressai_decode_s"])
     return row
 
@@ -217,10 +230,11 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], command: str) 
         f"torch {summary['torch']}, "
         f"{summary['openjpeg']} via imagecodecs {summary['imagecodecs']}"
         + (f", compressai {summary['compressai']}" if peer else "")
-        + f"; {summary['threads']} thread(s) each, fastest of {summary['repeats']} runs per step; "
-        f"{summary['cores']} cores, load average {summary['load_before']:.1f} before and "
-        f"{summary['load_after']:.1f} after the run (the machine is shared: other work slows every codec "
-        f"alike, so read the ratios, not the seconds). Raw numbers: `{summary['json']}`.",
+        + f"; {summary['threads']} thread(s) each, the fastest of {summary['repeats']} rounds per step, the "
+        f"codecs taking turns in each round; {summary['cores']} cores, load average "
+        f"{summary['load_before']:.1f} before and {summary['load_after']:.1f} after the run (above the "
+        "thread count, other work shared the cores and slowed the codecs, not necessarily alike). "
+        f"Raw numbers: `{summary['json']}`." + (f" {summary['note']}" if summary.get("note") else ""),
         "",
         "| | bpp | encode (s) | decode (s) | encode + decode (s) |",
         "|---|---|---|---|---|",
@@ -257,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--quality", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2, help="threads of every codec (default: %(default)s)")
-    ap.add_argument("--repeats", type=int, default=3, help="time each step this often, keep the fastest")
+    ap.add_argument("--repeats", type=int, default=5, help="rounds of timing, the fastest of each step kept")
     ap.add_argument("--images", type=int, default=None, help="only the first N images")
     ap.add_argument("--no-compressai", action="store_true", help="leave CompressAI's model out")
+    ap.add_argument("--note", default="", help="a sentence for the report: how this run was made")
     ap.add_argument("--out", type=Path, default=Path("docs/bench.json"))
     ap.add_argument("--markdown", type=Path, default=Path("docs/benchmark.md"))
     ap.add_argument(
@@ -323,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
+        "note": args.note,
         "torch": torch.__version__,
         "imagecodecs": imagecodecs.__version__,
         "openjpeg": imagecodecs.jpeg2k_version(),
