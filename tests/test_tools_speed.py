@@ -57,7 +57,8 @@ def _row(caec: float, j2k: float, peer: float | None) -> dict[str, float]:
 
 SUMMARY = {"date": "2026-01-01", "images": 2, "dataset": "kodak", "model": "m", "quality": 4, "torch": "t"}
 SUMMARY |= {"openjpeg": "o", "imagecodecs": "i", "compressai": "c", "compressai_n": 128, "compressai_m": 192}
-SUMMARY |= {"threads": 2, "repeats": 3, "cores": 2, "load_before": 0.5, "load_after": 1.5, "json": "b.json"}
+SUMMARY |= {"threads": 2, "repeats": 3, "cpu": "x86_64", "cores": 2, "load_before": 0.5, "load_after": 1.5}
+SUMMARY |= {"json": "b.json"}
 
 
 @pytest.mark.parametrize(("peer_s", "verdict"), [(1.0, "within it"), (0.5, "**over it**")])
@@ -89,6 +90,7 @@ def test_main_writes_the_json_and_markdown(tmp_path: Path, rng) -> None:
     assert speed.main([*args, "--no-compressai", "--note", "Run beside nothing."]) == 0
     report = json.loads(out.read_text())
     assert [r["image"] for r in report["rows"]] == ["a.png"] and report["summary"]["threads"] == 1
+    assert report["summary"]["cpu"] == speed.cpu_name() != ""
     text = md.read_text()
     assert "`python tools/speed.py --quality 4 --threads 1 --no-compressai`" in text
     assert f"Raw numbers: `{out}`. Run beside nothing." in text

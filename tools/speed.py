@@ -197,6 +197,17 @@ def time_image(
     return row
 
 
+def cpu_name() -> str:
+    """The processor's model name where Linux gives it (machines of one kind may differ), else its architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Means over the images; the ratios of the mean times are the headline numbers."""
 
@@ -231,7 +242,7 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], command: str) 
         f"{summary['openjpeg']} via imagecodecs {summary['imagecodecs']}"
         + (f", compressai {summary['compressai']}" if peer else "")
         + f"; {summary['threads']} thread(s) each, the fastest of {summary['repeats']} rounds per step, the "
-        f"codecs taking turns in each round; {summary['cores']} cores, load average "
+        f"codecs taking turns in each round; {summary['cpu']}, {summary['cores']} cores, load average "
         f"{summary['load_before']:.1f} before and {summary['load_after']:.1f} after the run (above the "
         "thread count, other work shared the cores and slowed the codecs, not necessarily alike). "
         f"Raw numbers: `{summary['json']}`." + (f" {summary['note']}" if summary.get("note") else ""),
@@ -334,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": str(args.dataset),
         "json": str(args.out),
         "date": datetime.date.today().isoformat(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
