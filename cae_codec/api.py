@@ -1,4 +1,8 @@
-"""Library API: ``encode(array) -> bytes`` and ``decode(bytes) -> array``, beside the CLI."""
+"""Library API: ``encode(array) -> bytes`` and ``decode(bytes) -> array``, beside the CLI.
+
+Every codec of the registry (cae_codec.registry) goes through these: ``encode(..., codec=ID)``
+writes a file of that codec, ``decode`` reads the codec a file names.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,32 @@ import math
 import numbers
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cae_codec import container, j2k, zoo
-from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec import container, registry, zoo
+from cae_codec.container import Box
+from cae_codec.errors import CaecError, ModelError
 from cae_codec.family import read_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, ImageMeta, check_pixel_limit
-from cae_codec.modelfiles import ModelInfo, check_weights_hash, read_model_info
-from cae_codec.quant import QUALITY_MAX, QUALITY_MIN, REFINE_MAX
+from cae_codec.modelfiles import read_model_info
+from cae_codec.quant import REFINE_MAX
+from cae_codec.registry import DEFAULT_CODEC
 from cae_codec.zoo import list_models as list_models  # `caec models`, part of the library API
 
 if TYPE_CHECKING:
     import torch
 
-    from cae_codec.codec import Codec
+    from cae_codec.contract import Codec
 
 # torch, the codec and the weights loader are imported inside the functions that need them:
 # importing torch takes seconds, and `caec info` or a malformed .cae file (which fails in the
 # container checks) should not wait for it.
 
 # the catalogue's default (a model family: each --quality is served by the member trained for it)
-DEFAULT_MODEL = os.environ.get("CAEC_MODEL") or zoo.default_model(j2k.PAYLOAD_CODEC)
+DEFAULT_MODEL = os.environ.get("CAEC_MODEL") or zoo.default_model(DEFAULT_CODEC)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -47,17 +52,19 @@ def pick_device(name: str = "auto") -> torch.device:
     raise CaecError(f"unknown device {name!r} (use auto, cpu or cuda)")
 
 
-def get_codec(model: str | os.PathLike[str] = DEFAULT_MODEL, device: str = "auto") -> Codec:
-    """The codec for a model name, a .safetensors path, or a model family's name or file."""
-    from cae_codec.codec import CaePcaJ2kCodec, FamilyCodec
-    from cae_codec.weights import load_model
-
-    dev = pick_device(device)
-    found = zoo.resolve(model)
-    if found.kind == "model":
-        return CaePcaJ2kCodec(load_model(found.path), dev)
-    # members load when a quality, a rate or a file first needs them
-    return FamilyCodec(read_family(found.path), dev)
+def get_codec(
+    model: str | os.PathLike[str] | None = None, device: str = "auto", codec: str = DEFAULT_CODEC, **options: Any
+) -> Codec:
+    """``codec`` loaded with ``model`` (a model name, a weights path, a model family's name or
+    file; None: the codec's default, $CAEC_MODEL for the default codec) on ``device``;
+    ``options`` are the codec's own (the default codec's ``refine``)."""
+    info = registry.get(codec)
+    if model is None:
+        model = DEFAULT_MODEL if info.id == DEFAULT_CODEC else info.default_model
+    try:
+        return registry.package(info.id).load(model, device, **options)  # type: ignore[no-any-return]
+    except TypeError as e:
+        raise CaecError(f"codec {info.id} does not take the options {', '.join(options)} ({e})") from None
 
 
 # bpp above this is no compression at all (8-bit RGBA is 32 bpp): a caller's mistake
@@ -89,20 +96,28 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check_rate(quality: Any, bpp: Any) -> tuple[int | None, float | None]:
-    """``quality`` and ``bpp`` as the codec takes them, or one CaecError saying what is wrong."""
-    if quality is not None and bpp is not None:
-        raise CaecError("give quality or bpp, not both")
+def _check_rate(
+    quality: Any, bpp: Any, size: Any = None, codec: str = DEFAULT_CODEC
+) -> tuple[int | None, float | None, int | None]:
+    """``quality``, ``bpp`` and ``size`` as the codec takes them, or one CaecError saying what
+    is wrong."""
+    if sum(v is not None for v in (quality, bpp, size)) > 1:
+        raise CaecError("give one of quality, bpp and size")
+    if size is not None:
+        if not _is_int(size) or size < 1:
+            raise CaecError(f"size must be a positive int (bytes), got {size!r}")
+        return None, None, int(size)
+    scale = registry.get(codec).quality
     if quality is not None:
-        if not _is_int(quality) or not QUALITY_MIN <= quality <= QUALITY_MAX:
-            raise CaecError(f"quality must be an int in {QUALITY_MIN}..{QUALITY_MAX}, got {quality!r}")
-        return int(quality), None
+        if not _is_int(quality) or not scale.lo <= quality <= scale.hi:
+            raise CaecError(f"quality must be an int in {scale.lo}..{scale.hi}, got {quality!r}")
+        return int(quality), None, None
     if bpp is not None:
         real = isinstance(bpp, numbers.Real) and not isinstance(bpp, bool)
         if not real or not math.isfinite(bpp) or not 0 < bpp < BPP_MAX:
             raise CaecError(f"bpp must be a finite number in (0, {BPP_MAX:g}), got {bpp!r}")
-        return None, float(bpp)
-    return None, None
+        return None, float(bpp), None
+    return None, None, None
 
 
 def _check_model(model: Any) -> None:
@@ -152,8 +167,12 @@ def encode(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     refine: int = 0,
     icc_profile: bytes | bytearray | memoryview | None = None,
+    size: int | None = None,
+    codec: str = DEFAULT_CODEC,
 ) -> bytes:
-    """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA).
+    """Compress a uint8 (H, W) or (H, W, C) array, C in 1..4 (grey, grey+alpha, RGB, RGBA),
+    to a file of ``codec`` (cae_codec.registry): at ``quality``, or the largest file within
+    ``bpp`` bits per pixel or ``size`` bytes (header included).
 
     ``refine`` > 0 refines the latent by that many gradient steps through the decoder
     (cae_codec.refine): smaller files at equal quality, slower encoding, same decoding.
@@ -164,7 +183,10 @@ def encode(
     ``icc_profile``, the source's ICC colour profile (imageio.open_image_meta reads it), is
     stored in the file and given back by decode_with_meta; its bytes count against ``bpp``.
     """
-    quality, bpp = _check_rate(quality, bpp)
+    if not isinstance(codec, str):
+        raise CaecError(f"codec must be a codec id, got {codec!r}")
+    info = registry.get(codec)
+    quality, bpp, size = _check_rate(quality, bpp, size, info.id)
     if not _is_int(refine) or not 0 <= refine <= REFINE_MAX:
         raise CaecError(f"refine must be an int in 0..{REFINE_MAX}, got {refine!r}")
     _check_model(model)
@@ -172,7 +194,11 @@ def encode(
     arr = _as_hwc(image)
     check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")
     profile = _as_profile(icc_profile, arr.shape[2])
-    return get_codec(model, device).encode(arr, quality=quality, bpp=bpp, refine=int(refine), icc_profile=profile)
+    from cae_codec import contract
+
+    options = {"refine": int(refine)} if refine else {}
+    loaded = get_codec(model, device, info.id, **options)
+    return contract.encode(loaded, arr, quality=quality, bpp=bpp, size=size, icc_profile=profile)
 
 
 def decode(
@@ -204,64 +230,87 @@ def decode_with_meta(
     if model is not None:
         _check_model(model)
     _check_options(device, max_pixels)
-    box = container.unpack(_as_bytes(data))
-    check_pixel_limit(box.header.width, box.header.height, max_pixels, "decoded image")
-    path = _decoder_weights(box.header.model, model)
-    _precheck(box, read_model_info(path))
-    from cae_codec.codec import CODECS
-    from cae_codec.weights import load_model
+    box = container.parse(_as_bytes(data))
+    check_pixel_limit(box.width, box.height, max_pixels, "decoded image")
+    info = registry.for_file(box.codec)
+    checks = registry.payload(info.id)
+    if info.capabilities.learned:
+        weights = _decoder_weights(box, model)
+        checks.precheck(box, read_model_info(weights))
+        path: Path | None = weights
+    else:  # a codec without weights
+        path = None
+        checks.precheck(box, None)
+    codec = registry.package(info.id).load(path, device)
+    return codec.decode(box, progress), ImageMeta(icc_profile=box.first(container.ICC))
 
-    codec_cls = CODECS.get(box.header.codec)
-    if codec_cls is None:
-        raise FormatError(f"unknown codec {box.header.codec!r} (this caec knows {', '.join(CODECS)})")
-    weights = load_model(path)
-    codec = codec_cls(weights, pick_device(device))
-    return codec.decode(box, progress), ImageMeta(icc_profile=box.chunks.get(container.ICC))
+
+def file_model(box: Box) -> zoo.Resolved:
+    """The weights a file was made with: the model it names (version 1), the shipped model of
+    its number, or the weights its hash begins (version 2). ``box.model`` is set to its name."""
+    if box.model is not None:
+        found = zoo.resolve(box.model, name_only=True)
+    elif box.model_number:
+        found = zoo.resolve_number(box.model_number)
+    else:
+        found = zoo.find_by_hash(box.weights_hash)
+    box.model = found.name
+    return found
 
 
-def _decoder_weights(file_model: str, model: str | os.PathLike[str] | None) -> Path:
+def _decoder_weights(box: Box, model: str | os.PathLike[str] | None) -> Path:
     """The weights to decode with: the model the file names, or the one given (a family: its
-    member that the file names)."""
+    member that made the file)."""
     if model is None:
-        return zoo.resolve_model(file_model, name_only=True)
+        return file_model(box).path
     found = zoo.resolve(model)
     if found.kind == "model":
         return found.path
     family = read_family(found.path)
-    if all(m.model != file_model for m in family.members):
+    if box.model is None:  # version 2: the member whose weights the file's hash begins
+        for m in family.members:
+            info = read_model_info(zoo.member_path(family, m.model))
+            if info.weights_hash is not None and info.weights_hash.startswith(box.weights_hash):
+                box.model = m.model
+                break
+    if all(m.model != box.model for m in family.members):
         members = ", ".join(m.model for m in family.members)
-        raise ModelError(
-            f"file was encoded with model {file_model!r}, not a member of family {family.name!r} ({members})"
-        )
-    return zoo.member_path(family, file_model)
-
-
-def _precheck(box: container.Container, model: ModelInfo) -> None:
-    """Refuse a wrong model or a malformed payload before torch is imported (it takes seconds)."""
-    hd = box.header
-    if hd.codec != j2k.PAYLOAD_CODEC:
-        return  # another pipeline: its own checks run after loading
-    if model.weights_hash is not None:
-        check_weights_hash(hd.model, hd.weights_hash, model.path.name.removesuffix(".safetensors"), model.weights_hash)
-    try:
-        stride = 2 ** int(model.config["stages"])
-        latent = int(model.config["latent"])
-    except (KeyError, TypeError, ValueError):
-        return  # not a CAE config: the codec's own checks after loading apply
-    if hd.latent_channels != latent:
-        raise FormatError(f"header declares {hd.latent_channels} latent channels, the model has {latent}")
-    j2k.check_payload(box, stride)
+        named = f"model {box.model!r}" if box.model else f"weights {box.weights_hash.hex()[:12]}"
+        raise ModelError(f"file was encoded with {named}, not a member of family {family.name!r} ({members})")
+    return zoo.member_path(family, box.model or "")
 
 
 def info(data: bytes | bytearray | memoryview) -> dict[str, Any]:
-    """Header fields and chunk sizes of a .cae file, without decoding the image."""
+    """Header fields, the codec's parameters and chunk sizes of a .cae file, without decoding
+    it (and without importing torch)."""
     data = _as_bytes(data)
-    box = container.unpack(data)
-    hd = box.header
-    fields = asdict(hd)
-    fields["weights_hash"] = hd.weights_hash.hex()
-    fields["format_version"] = container.FORMAT_VERSION
+    box = container.parse(data)
+    codec_info = registry.for_file(box.codec)
+    checks = registry.payload(codec_info.id)
+    fields: dict[str, Any] = {
+        "format_version": box.version,
+        "codec": box.codec,
+        "model": box.model,
+        "model_number": box.model_number,
+        "weights_hash": box.weights_hash.hex(),
+        "width": box.width,
+        "height": box.height,
+        "channels": box.channels,
+    }
+    if box.model is None and codec_info.capabilities.learned:
+        try:
+            fields["model"] = file_model(box).name
+        except (ModelError, ValueError):
+            fields["model"] = None  # weights this caec does not have: the file still describes itself
+    fields |= checks.describe(box)
+    if box.progressive:
+        fields["progressive"] = True
+        fields["complete"] = box.complete
+        fields["chunks_declared"] = box.declared
     fields["file_bytes"] = len(data)
-    fields["bpp"] = 8 * len(data) / (hd.width * hd.height)
-    fields["chunks"] = {t.decode(): len(p) for t, p in box.chunks.items()}
+    fields["bpp"] = 8 * len(data) / (box.width * box.height)
+    sizes: dict[str, int] = {}
+    for ctype, payload in box.chunks:
+        sizes[ctype.decode()] = sizes.get(ctype.decode(), 0) + len(payload)
+    fields["chunks"] = sizes
     return fields

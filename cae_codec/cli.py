@@ -8,21 +8,23 @@ with exit status 1; usage errors are one such line too, with exit status 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cae_codec import __version__, quant
+from cae_codec import __version__, contract, quant, registry
 from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, list_models, pick_device
 from cae_codec.api import info as api_info
 from cae_codec.clikit import (
     CONTEXT_SETTINGS,
+    EXIT_USAGE,
     CaecGroup,
     FileProgress,
     Job,
@@ -40,6 +42,7 @@ from cae_codec.container import read_file
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image_meta
+from cae_codec.registry import DEFAULT_CODEC
 
 app = typer.Typer(
     name="caec",
@@ -157,14 +160,23 @@ def _read_cae(src: str, label: str) -> bytes:
 def encode(
     inputs: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Images to compress ('-' reads stdin).")],
     output: OutputOpt = None,
+    codec_id: Annotated[
+        str,
+        typer.Option(
+            "--codec",
+            "-c",
+            metavar="ID",
+            help=f"Codec to write ({', '.join(registry.codec_ids())}; `caec models` lists their models).",
+        ),
+    ] = DEFAULT_CODEC,
     quality: Annotated[
         int | None,
         typer.Option(
             "--quality",
             "-q",
-            min=quant.QUALITY_MIN,
-            max=quant.QUALITY_MAX,
-            help=f"Quality {quant.QUALITY_MIN}..{quant.QUALITY_MAX} (default {quant.QUALITY_DEFAULT}). With the "
+            metavar="Q",
+            help=f"Quality, higher is better; its range is the codec's (the default codec: "
+            f"{quant.QUALITY_MIN}..{quant.QUALITY_MAX}, default {quant.QUALITY_DEFAULT}). With the "
             "default model on Kodak, 1 gives 0.12 bpp at 26.6 dB PSNR and 10 gives 2.0 bpp at 38.1 dB; each "
             "step up adds 0.8-1.8 dB for 1.2-1.5x the bits (docs/design.md).",
         ),
@@ -172,6 +184,10 @@ def encode(
     bpp: Annotated[
         float | None,
         typer.Option("--bpp", metavar="BPP", help="Target bits per pixel; the file will not exceed it."),
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option("--size", metavar="BYTES", help="Target file size in bytes; the file will not exceed it."),
     ] = None,
     refine: Annotated[
         int,
@@ -185,7 +201,17 @@ def encode(
             "0, the default, is off). Decoding is unchanged.",
         ),
     ] = 0,
-    model: ModelOpt = DEFAULT_MODEL,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME",
+            help=f"Model or model family name (looked up in $CAEC_MODELS, then the shipped models; `caec "
+            f"models` lists them), or a .safetensors / .family.json path. Default: the codec's "
+            f"({DEFAULT_MODEL} for {DEFAULT_CODEC}).",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     skip_existing: SkipOpt = False,
@@ -194,10 +220,18 @@ def encode(
     no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
     """Compress images to .cae files (NAME.png -> NAME.cae unless -o says otherwise)."""
-    if quality is not None and bpp is not None:
-        raise typer.BadParameter("give --quality or --bpp, not both")
+    if sum(v is not None for v in (quality, bpp, size)) > 1:
+        raise typer.BadParameter("give one of --quality, --bpp and --size")
+    try:
+        info = registry.get(codec_id)
+        if quality is not None:
+            info.quality.check(quality, info.id)
+    except CaecError as e:
+        raise typer.BadParameter(str(e)) from None
     if bpp is not None and not (0 < bpp < 64):
         raise typer.BadParameter("--bpp must be in (0, 64)", param_hint="'--bpp'")
+    if size is not None and size < 1:
+        raise typer.BadParameter("--size must be at least 1 byte", param_hint="'--size'")
     _check_force(force, skip_existing)
     verbosity = _verbosity(quiet, verbose)
     _check_flag_words(inputs)
@@ -215,18 +249,17 @@ def encode(
         source: bytes | Path = read_stdin() if job.src == "-" else Path(job.src)
         img, meta = open_image_meta(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
         if codec is None:
-            codec = get_codec(model, device)
+            codec = get_codec(model, device, info.id, **({"refine": refine} if refine else {}))
         t0 = time.perf_counter()
-        data = codec.encode(img, quality=quality, bpp=bpp, refine=refine, icc_profile=meta.icc_profile)
+        data = contract.encode(codec, img, quality=quality, bpp=bpp, size=size, icc_profile=meta.icc_profile)
         seconds = time.perf_counter() - t0
         emit(job.dst, data, force, inputs)
         note = f"{len(data)} bytes, {8 * len(data) / (img.shape[0] * img.shape[1]):.4f} bpp"
         if verbosity.verbose:
             fields = api_info(data)
             note += (
-                f", model {fields['model']}, step {fields['step']:.4g}, {fields['components']} of "
-                f"{fields['latent_channels']} components, {img.shape[1]}x{img.shape[0]}x{img.shape[2]}, "
-                f"encoded in {seconds:.2f} s"
+                f", {info.id}, model {fields['model']}, {registry.payload(info.id).summary(fields)}, "
+                f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}, encoded in {seconds:.2f} s"
             )
         return note
 
@@ -254,6 +287,12 @@ def _output_format(dst: str, fmt: str | None) -> str:
             param_hint="'-o'",
         )
     return named
+
+
+def _numbered(path: Path, index: int, count: int) -> Path:
+    """NAME-07.png: image ``index`` of ``count`` from one file, numbered from 1, zero-padded
+    so that the names sort in order."""
+    return path.with_name(f"{path.stem}-{index:0{len(str(count))}d}{path.suffix}")
 
 
 @app.command(no_args_is_help=True)
@@ -319,7 +358,8 @@ def decode(
         t0 = time.perf_counter()
         try:
             fields = api_info(data)
-            progress.total((fields["padded_width"] // fields["tile"]) * (fields["padded_height"] // fields["tile"]))
+            if fields.get("decode_steps"):  # the units of the codec's progress reports
+                progress.total(fields["decode_steps"])
             img, meta = decode_with_meta(
                 data,
                 model=model,
@@ -330,11 +370,19 @@ def decode(
         except CaecError as e:
             raise type(e)(f"{label}: {e}") from None
         seconds = time.perf_counter() - t0
-        picture = image_to_bytes(
-            img, formats[job.dst], icc_profile=meta.icc_profile, quality=output_quality, lossless=lossless
+        # a file of several images (a codec's stack, (N, H, W, C)) gives NAME-1.png, NAME-2.png...
+        stack = img if img.ndim == 4 else img[None]
+        if len(stack) > 1 and job.dst == "-":
+            raise CaecError(f"{label} holds {len(stack)} images: give -o NAME.png to write NAME-1.png...")
+        for i, image in enumerate(stack, 1):
+            dst = job.dst if len(stack) == 1 else str(_numbered(Path(job.dst), i, len(stack)))
+            picture = image_to_bytes(
+                image, formats[job.dst], icc_profile=meta.icc_profile, quality=output_quality, lossless=lossless
+            )
+            emit(dst, picture, force, inputs)
+        note = f"{stack.shape[2]}x{stack.shape[1]}x{stack.shape[3]}" + (
+            f", {len(stack)} images" if len(stack) > 1 else ""
         )
-        emit(job.dst, picture, force, inputs)
-        note = f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}"
         if verbosity.verbose:
             note += f", {formats[job.dst]}, model {fields['model']}, decoded in {seconds:.2f} s"
         return note
@@ -373,14 +421,19 @@ def info(
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     retired: Annotated[bool, typer.Option("--retired", help="List the retired models too.")] = False,
+    codecs: Annotated[bool, typer.Option("--codecs", help="List the codecs instead (--codec of encode).")] = False,
 ) -> None:
-    """List the models and model families that --model accepts by name ($CAEC_MODELS and the shipped ones)."""
+    """List the models and model families that --model accepts by name ($CAEC_MODELS and the
+    shipped ones), or with --codecs the codecs."""
+    if codecs:
+        _list_codecs(as_json)
+        return
     entries = list_models(retired)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
     table = Table(box=None)
-    for column in ("name", "kind", "what", "weights hash"):
+    for column in ("name", "codec", "kind", "what", "weights hash"):
         table.add_column(column, style="bold" if column == "name" else None)
     for e in entries:
         if "error" in e:
@@ -399,146 +452,64 @@ def models(
             )
             digest = (e["weights_hash"] or "")[:12]  # as error messages show it; --json has all
         name = f"{e['name']} (default)" if e["name"] == DEFAULT_MODEL else e["name"]
-        table.add_row(name, e["kind"], what, digest)
+        table.add_row(name, e.get("codec") or "", e["kind"], what, digest)
     Console().print(table)
 
 
-def _parse_widths(text: str, stages: int, decoder: bool = False) -> int | tuple[int, ...]:
-    """--hidden, or with ``decoder`` --decoder-hidden: one width, or one per stage boundary."""
-    from cae_codec.nn.cae import CAEConfig
+def _list_codecs(as_json: bool) -> None:
+    """The registry, as `caec models --codecs` shows it (no codec is imported to list them)."""
+    entries: list[dict[str, Any]] = [
+        {
+            "id": info.id,
+            "label": info.label,
+            "paper": info.paper,
+            "summary": info.summary,
+            "quality": {"min": info.quality.lo, "max": info.quality.hi, "default": info.quality.default},
+            "capabilities": dataclasses.asdict(info.capabilities),
+            "default_model": info.default_model,
+            "default": info.id == DEFAULT_CODEC,
+        }
+        for info in registry.CODECS.values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    table = Table(box=None)
+    for column in ("codec", "paper", "quality", "default model", "capabilities"):
+        table.add_column(column, style="bold" if column == "codec" else None)
+    for e in entries:
+        caps = e["capabilities"]
+        shown = [k.replace("_", " ") for k, v in caps.items() if v is True and k != "learned"]
+        if caps["fixed_size"]:
+            shown.append("{}x{} only".format(*caps["fixed_size"]))
+        q = e["quality"]
+        table.add_row(
+            f"{e['id']} (default)" if e["default"] else e["id"],
+            e["paper"].split(",")[0],  # the citation; --json has the title
+            f"{q['min']}..{q['max']} ({q['default']})",
+            e["default_model"] or "",
+            ", ".join(shown) or "-",
+        )
+    Console().print(table)
 
-    option = "--decoder-hidden" if decoder else "--hidden"
-    try:
-        widths = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{option} takes integers separated by commas, got {text!r}") from None
-    hidden = widths[0] if len(widths) == 1 else widths
-    try:  # the network's own bounds, as a weights file's config is checked
-        CAEConfig(stages=stages, decoder_hidden=hidden) if decoder else CAEConfig(stages=stages, hidden=hidden)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint=option) from None
-    return hidden
 
-
-@app.command()
-def train(
-    data_dir: Annotated[Path, typer.Argument(help="Folder of training photos (flat).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Weights to write, e.g. models/NAME.safetensors.")],
-    steps: Annotated[int, typer.Option(help="Optimizer steps in total (a resumed run continues to this).")] = 20000,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step (per process under torchrun).")] = 16,
-    patch_size: Annotated[int, typer.Option("--patch-size", help="Side of the random square crops.")] = 128,
-    lmbda: Annotated[float, typer.Option("--lambda", help="Rate-distortion trade-off at quantization step 1.")] = 0.013,
-    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay to a tenth).")] = 3e-4,
-    step_min: Annotated[float, typer.Option("--step-min", help="Smallest quantization step trained for.")] = 0.5,
-    step_max: Annotated[float, typer.Option("--step-max", help="Largest quantization step trained for.")] = 4.0,
-    hidden: Annotated[
-        str,
-        typer.Option(
-            help="Channels of the hidden layers (new models only): one width, or one per stage boundary "
-            "from fine to coarse, e.g. 32,64,192 with 4 stages."
-        ),
-    ] = "64",
-    decoder_hidden: Annotated[
-        str | None,
-        typer.Option(
-            "--decoder-hidden",
-            help="The decoder's own hidden widths, given like --hidden (new models only; default: the "
-            "encoder's, mirrored).",
-        ),
-    ] = None,
-    latent: Annotated[int, typer.Option(help="Feature maps in the latent (new models only).")] = 96,
-    stages: Annotated[int, typer.Option(help="Stride-2 stages; the latent is 2**stages times smaller.")] = 4,
-    density: Annotated[
-        str, typer.Option(help="Rate model of the training loss: laplace or factorized (new models only).")
-    ] = "laplace",
-    minutes: Annotated[
-        float | None, typer.Option(help="Time budget: sets the step total from the measured speed (at most --steps).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every random number of the run.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = 500,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from OUTPUT's checkpoint, or from OUTPUT itself if finished.")
-    ] = False,
-    init: Annotated[Path | None, typer.Option(help="Start from these weights (fine-tuning).")] = None,
-    decoder_only: Annotated[
-        bool,
-        typer.Option(
-            "--decoder-only",
-            help="Fine-tune only the decoder of --init on truly quantized latents; the encoder, the PCA "
-            "and so every bitstream stay as they were.",
-        ),
-    ] = False,
-    encoder_only: Annotated[
-        bool,
-        typer.Option(
-            "--encoder-only",
-            help="Fine-tune only the encoder (and its rate model) of --init for its fixed decoders, on truly "
-            "quantized latents; the decoders and the PCA stay, so its files decode with them.",
-        ),
-    ] = False,
-    compile: Annotated[
-        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the step (default: on CUDA).")
-    ] = None,
-    max_images: Annotated[int | None, typer.Option("--max-images", help="Use only the first N images.")] = None,
-    pca_samples: Annotated[int, typer.Option("--pca-samples", help="Latent vectors for the PCA fit.")] = 200_000,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads for torch (default: torch's choice, one per core).")
-    ] = None,
-) -> None:
-    """Train the CAE on random crops of DATA_DIR and fit its PCA rotation (or, with --decoder-only
-    or --encoder-only, fine-tune one half of existing weights)."""
-    from cae_codec.nn.density import DENSITIES
-    from cae_codec.train import TrainConfig
-    from cae_codec.train import train as run_training
-
-    if output.suffix != ".safetensors":
-        output = output.with_name(output.name + ".safetensors")
-    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--checkpoint-every", checkpoint_every)):
-        if value < 1:
-            raise typer.BadParameter(f"{name} must be at least 1")
-    if patch_size < 2**stages or patch_size % 2**stages:
-        raise typer.BadParameter(f"--patch-size must be a positive multiple of {2**stages}")
-    if not 0 < step_min <= step_max:
-        raise typer.BadParameter("need 0 < --step-min <= --step-max")
-    if density not in DENSITIES:
-        raise typer.BadParameter(f"--density must be one of {', '.join(DENSITIES)}")
-    if minutes is not None and minutes <= 0:
-        raise typer.BadParameter("--minutes must be positive")
-    widths = _parse_widths(hidden, stages)
-    decoder_widths = None if decoder_hidden is None else _parse_widths(decoder_hidden, stages, decoder=True)
-    cfg = TrainConfig(
-        data_dir=data_dir,
-        output=output,
-        steps=steps,
-        batch_size=batch_size,
-        patch_size=patch_size,
-        lmbda=lmbda,
-        lr=lr,
-        step_min=step_min,
-        step_max=step_max,
-        seed=seed,
-        device=device,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        init=init,
-        compile=compile,
-        hidden=widths,
-        decoder_hidden=decoder_widths,
-        latent=latent,
-        stages=stages,
-        density=density,
-        minutes=minutes,
-        pca_samples=pca_samples,
-        max_images=max_images,
-        threads=threads,
-        decoder_only=decoder_only,
-        encoder_only=encoder_only,
-    )
-    try:
-        run_training(cfg)
-    except CaecError as e:
-        raise fail(str(e)) from None
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def train(ctx: typer.Context) -> None:
+    """Train a codec's models: `caec train DATA ...` trains the default codec's, `caec train
+    CODEC ...` another codec's (`caec train [CODEC] -h` lists the options)."""
+    args = list(ctx.args)
+    codec_id = args.pop(0) if args and args[0] in registry.CODECS else DEFAULT_CODEC
+    command = getattr(registry.package(codec_id), "train_command", None)
+    if command is None:
+        raise fail(f"codec {codec_id} has no training command", EXIT_USAGE)
+    prog = "caec train" if codec_id == DEFAULT_CODEC and ctx.args[:1] != [codec_id] else f"caec train {codec_id}"
+    # not standalone: a usage error reaches caec's own handler, an exit status comes back
+    status = typer.main.get_command(command()).main(args=args, prog_name=prog, standalone_mode=False)
+    if isinstance(status, int) and status:
+        raise typer.Exit(status)
 
 
 register_evaluation_commands(app)

@@ -2,32 +2,50 @@
 
 encode: uint8 image -> YCbCr [0,1] -> edge-pad to 128x128 tiles -> CAE encoder (tiles in
 batches) -> latent planes (M, H/s, W/s) -> PCA rotation (stored with the weights) ->
-uniform quantization -> lossless JPEG2000 of the component mosaic -> container.
-decode inverts each step; tiles are decoded independently, exactly as they were trained.
+uniform quantization -> lossless JPEG2000 of the component mosaic -> container (version 2;
+the payload: cae_codec.cae.payload). decode inverts each step; tiles are decoded
+independently, exactly as they were trained.
+
+Both classes implement the codec contract (cae_codec.contract): the rate knob is the
+quantization step, searched on a log scale.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from cae_codec import container, j2k, quant, zoo
+from cae_codec import container, contract, j2k, pca, quant, registry, zoo
+from cae_codec.cae import payload
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
-from cae_codec.container import ALPHA, ICC, LATENT, Container, Header
+from cae_codec.container import ALPHA, ICC, LATENT, Box, v2
+from cae_codec.contract import CodecInfo
 from cae_codec.errors import CaecError, FormatError, ModelError
 from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
+from cae_codec.ratecontrol import Knob
 from cae_codec.refine import refine_latent
 from cae_codec.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model, load_model
 
-CODEC_ID = j2k.PAYLOAD_CODEC
+CODEC_ID = "cae-pca-j2k"
 BATCH_TILES = 16
+# the rate control's axis: the quantization step, coarse steps giving small files
+STEP_KNOB = Knob(
+    "quantization step",
+    quant.STEP_MIN,
+    quant.STEP_MAX,
+    rate_increases=False,
+    log=True,
+    steps=12,
+    # caec's rate control is this very search: a point's encode time counts all of it
+    charge_whole_search=True,
+)
 
 
 @dataclass
@@ -63,8 +81,17 @@ def _device_context(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
+def model_number(model: Model) -> int:
+    """The zoo's number of ``model`` for the file header, 0 when the zoo does not ship these
+    very weights (a model of the user's is found by its hash)."""
+    shipped = zoo.catalogue().models.get(model.name)
+    return shipped.number if shipped is not None and shipped.weights_hash == model.weights_hash else 0
+
+
 class CaePcaJ2kCodec:
     codec_id = CODEC_ID
+    info: ClassVar[CodecInfo] = registry.get(CODEC_ID)
+    knob: ClassVar[Knob] = STEP_KNOB
     # wavelet levels for the latent mosaic; an attribute so experiments can vary it
     latent_levels = j2k.LATENT_LEVELS
     deadzone = quant.DEADZONE
@@ -73,10 +100,12 @@ class CaePcaJ2kCodec:
     def name(self) -> str:
         return self.model.name
 
-    def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES) -> None:
+    def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES, refine: int = 0) -> None:
         self.model = model
         self.device = device
         self.batch_tiles = batch_tiles
+        self.refine = refine  # encode --refine: gradient steps on each file's latent (finish)
+        self.number = model_number(model)
         # Module.to moves in place and loaded models are cached and shared: a codec on another
         # device gets its own copy, or a CPU codec would pull a GPU codec's weights back
         net = model.network if device.type == "cpu" else copy.deepcopy(model.network)
@@ -114,7 +143,7 @@ class CaePcaJ2kCodec:
             else:
                 x_t = torch.cat([x_t, torch.full_like(x_t, 0.5), torch.full_like(x_t, 0.5)], dim=1)
             y_t = self.net.encode(x_t).float()  # type: ignore[operator]
-            z_t = torch.einsum("bmhw,mk->bkhw", y_t - self.mean.view(1, -1, 1, 1), self.basis)
+            z_t = pca.rotate(y_t, self.mean, self.basis)
             z_np = z_t.cpu().numpy()
             for (ty, tx), zt in zip(batch, z_np, strict=True):
                 z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
@@ -126,7 +155,8 @@ class CaePcaJ2kCodec:
         m_all, ph_l, pw_l = a.z.shape
         k = stored_components(a.z, step, self.deadzone)
         cols = j2k.mosaic_columns(k, ph_l, pw_l)
-        chunks: list[tuple[bytes, bytes]] = []
+        params = payload.CaeParams(TILE, step, quality, m_all, k, cols, a.padded[1], a.padded[0])
+        chunks: list[tuple[bytes, bytes]] = [(v2.PARAMS, params.pack())]
         # in every file the --bpp search tries, so the profile's bytes count against the budget
         if a.icc_profile is not None:
             chunks.append((ICC, a.icc_profile))
@@ -139,27 +169,28 @@ class CaePcaJ2kCodec:
             chunks.append((LATENT, j2k.encode_plane(mosaic, self.latent_levels)))
         if a.alpha_chunk is not None:
             chunks.append((ALPHA, a.alpha_chunk))
-        header = Header(
-            channels=a.channels,
+        header = v2.HeaderV2(
+            codec=CODEC_ID,
             width=a.width,
             height=a.height,
-            tile=TILE,
-            padded_width=a.padded[1],
-            padded_height=a.padded[0],
-            codec=CODEC_ID,
-            model=self.model.name,
-            weights_hash=self.model.weights_hash,
-            step=step,
-            quality=quality,
-            latent_channels=m_all,
-            components=k,
-            mosaic_cols=cols,
+            channels=a.channels,
+            weights_hash=self.model.weights_hash[: v2.HASH_BYTES],
+            model_number=self.number,
         )
-        return container.pack(header, chunks)
+        return v2.pack(header, chunks)
+
+    def knob_for_quality(self, quality: int) -> float:
+        return quant.step_for_quality(quality)
+
+    def finish(self, img: np.ndarray, a: Analysis, data: bytes, budget: int | None) -> bytes:
+        """With ``refine``: the file made again from a latent refined at its step."""
+        if not self.refine:
+            return data
+        return refined_file(self, a, img, data, budget, self.refine)
 
     def quantize_plane(self, plane: np.ndarray, step: float) -> np.ndarray:
         """One component's integers; a method so experiments can vary the quantizer
-        (bench/headroom.py --checks isolated)."""
+        (research/headroom.py --checks isolated)."""
         return quant.quantize(plane, step, self.deadzone)
 
     def encode(
@@ -169,12 +200,9 @@ class CaePcaJ2kCodec:
         bpp: float | None = None,
         refine: int = 0,
         icc_profile: bytes | None = None,
+        size: int | None = None,
     ) -> bytes:
-        a = self.analyse(img, icc_profile)
-        data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
-        if not refine:
-            return data
-        return refined_file(self, a, img, container.unpack(data).header, _budget(a, bpp), refine)
+        return _encode_refined(self, img, quality, bpp, size, refine, icc_profile)
 
     def packer(self, img: np.ndarray) -> Callable[[float], bytes]:
         """Runs the encoder once; the result packs the image at any quantization step."""
@@ -182,28 +210,36 @@ class CaePcaJ2kCodec:
         return lambda step: self.pack(a, step)
 
     # ---------------------------------------------------------------- decode
-    def check_model(self, header: Header) -> None:
-        check_weights_hash(header.model, header.weights_hash, self.model.name, self.model.weights_hash)
-        if header.latent_channels != self.model.latent_channels or header.tile != TILE:
-            raise FormatError("header latent layout does not match the model")
+    def check_model(self, box: Box) -> payload.CaeParams:
+        """The file's parameters, once the file is known to be of these weights and layout."""
+        check_weights_hash(
+            box.model,
+            box.weights_hash,
+            self.model.name,
+            self.model.weights_hash[: len(box.weights_hash)],
+        )
+        p = payload.check(box, self.model.stride, self.model.latent_channels)
+        if p.tile != TILE:
+            raise FormatError(f"tiles of {p.tile} pixels; this model codes tiles of {TILE}")
+        return p
 
     @torch.inference_mode()
-    def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        hd = box.header
-        self.check_model(hd)
+    def decode(self, box: Box, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        p = self.check_model(box)
         s = self.model.stride
-        j2k.check_payload(box, s)
-        q = j2k.read_components(box, hd.padded_height // s, hd.padded_width // s)
-        k = hd.components
-        colour = 3 if hd.channels >= 3 else 1
+        q = payload.read_components(box, p, p.padded_height // s, p.padded_width // s)
+        k = p.components
+        colour = 3 if box.channels >= 3 else 1
         # the output is filled in place, tiles cropped at the border, alpha in its own channel:
         # no padded, concatenated or contiguous copy of the whole image is ever made
-        out = np.empty((hd.height, hd.width, hd.channels), dtype=np.uint8)
-        if hd.channels in (2, 4):
-            out[:, :, -1] = j2k.decode_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8), "alpha")
+        out = np.empty((box.height, box.width, box.channels), dtype=np.uint8)
+        if box.channels in (2, 4):
+            out[:, :, -1] = j2k.decode_plane(
+                box.first(ALPHA) or b"", (box.height, box.width), np.dtype(np.uint8), "alpha"
+            )
         basis_k = self.basis[:, :k]
-        step = np.float32(hd.step)
-        origins = tile_origins(hd.padded_height, hd.padded_width)
+        step = np.float32(p.step)
+        origins = tile_origins(p.padded_height, p.padded_width)
         t = TILE // s
         # Without a latent (K = 0) every tile's decoder input is the PCA mean, so every batch of
         # a size is the same tensor: it is decoded once per batch size and its tiles reused,
@@ -228,7 +264,7 @@ class CaePcaJ2kCodec:
     def _synthesize(self, zq: np.ndarray, basis_k: torch.Tensor, step: float, colour: int) -> np.ndarray:
         """uint8 (B, TILE, TILE, colour) tiles from their quantized components (B, K, t, t)."""
         z_t = torch.from_numpy(quant.dequantize(zq, step)).to(self.device)
-        y_t = torch.einsum("bkhw,mk->bmhw", z_t, basis_k) + self.mean.view(1, -1, 1, 1)
+        y_t = pca.unrotate(z_t, self.mean, basis_k)
         x_t = self.net.decode(y_t, step).float()  # type: ignore[operator]
         x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
         return (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -244,73 +280,44 @@ def stored_components(z: np.ndarray, step: float, deadzone: float) -> int:
     return int(nonzero[-1]) + 1 if nonzero.size else 0
 
 
-def encode_analysed(
-    pack: Callable[[float, int], bytes], height: int, width: int, quality: int | None, bpp: float | None
+def _encode_refined(
+    codec: CaePcaJ2kCodec | FamilyCodec,
+    img: np.ndarray,
+    quality: int | None,
+    bpp: float | None,
+    size: int | None,
+    refine: int,
+    icc_profile: bytes | None,
 ) -> bytes:
-    """The file for --quality (default quality when neither is given) or for --bpp, from an
-    image already through the encoder: ``pack(step, quality)`` quantizes and packs it."""
-    if bpp is not None:
-        return pack_for_bpp(lambda step: pack(step, 0), height, width, bpp)
-    q = quant.QUALITY_DEFAULT if quality is None else quality
-    return pack(quant.step_for_quality(q), q)
+    """contract.encode, with ``refine`` gradient steps on the chosen file's latent."""
+    saved = codec.refine
+    codec.refine = refine
+    try:
+        return contract.encode(codec, img, quality=quality, bpp=bpp, size=size, icc_profile=icc_profile)
+    finally:
+        codec.refine = saved
 
 
 def refined_file(
-    member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, hd: Header, budget: int | None, iterations: int
+    member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, data: bytes, budget: int | None, iterations: int
 ) -> bytes:
-    """The file whose header is ``hd`` (made by ``member`` from ``img``, analysed as ``a``) made
-    again from a latent refined at its step (cae_codec.refine). With a ``budget`` in bytes the
-    step is searched again within it, since refinement moves the rate a little; else the step
-    stays. ``a`` is refined in place (no second copy of a huge latent): callers hand it over."""
-    r = refine_latent(member, a, img, hd.step, iterations, in_place=True)
+    """``data`` (a file ``member`` made from ``img``, analysed as ``a``) made again from a
+    latent refined at its step (cae_codec.refine). With a ``budget`` in bytes the step is
+    searched again within it, since refinement moves the rate a little; else the step stays.
+    ``a`` is refined in place (no second copy of a huge latent): callers hand it over."""
+    p = payload.params(container.parse(data))
+    r = refine_latent(member, a, img, p.step, iterations, in_place=True)
     if budget is None:
-        return member.pack(r, hd.step, hd.quality)
-    return pack_within(lambda step: member.pack(r, step), budget, a.height, a.width)
+        return member.pack(r, p.step, p.quality)
+    return contract.within_budget(lambda step: member.pack(r, step), member.knob, budget, a.height, a.width)
 
 
-def member_of(codec: Codec, hd: Header) -> CaePcaJ2kCodec:
-    """The single-model codec behind a file ``codec`` made (``hd`` its header): itself, or the
-    family member it names."""
-    return codec.members[hd.model] if isinstance(codec, FamilyCodec) else codec
-
-
-def _budget(a: Analysis | FamilyAnalysis, bpp: float | None) -> int | None:
-    return None if bpp is None else math.floor(bpp * a.height * a.width / 8)
-
-
-def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
-    """The file of the smallest quantization step that fits ``bpp`` (bisection on log step)."""
-    return pack_within(pack, math.floor(bpp * height * width / 8), height, width, bpp)
-
-
-def pack_within(
-    pack: Callable[[float], bytes], budget: int, height: int, width: int, asked_bpp: float | None = None
-) -> bytes:
-    """The file of the smallest quantization step not over ``budget`` bytes; ``asked_bpp`` is
-    the rate the budget came from, named as given when no file fits (the budget is whole
-    bytes, so the rate it gives back is a little lower: 0.0009969 for 0.001)."""
-    lo, hi = math.log(quant.STEP_MIN), math.log(quant.STEP_MAX)
-    coarsest = pack(quant.STEP_MAX)
-    if len(coarsest) > budget:
-        asked = asked_bpp if asked_bpp is not None else 8 * budget / (height * width)
-        raise CaecError(
-            f"cannot reach {asked:g} bpp: the smallest file for this image is "
-            f"{8 * len(coarsest) / (height * width):.4f} bpp"
-        )
-    best = coarsest
-    finest = pack(quant.STEP_MIN)
-    if len(finest) <= budget:
-        return finest
-    for _ in range(18):
-        mid = 0.5 * (lo + hi)
-        data = pack(math.exp(mid))
-        if len(data) <= budget:
-            best, hi = data, mid
-        else:
-            lo = mid
-        if hi - lo < 0.01:
-            break
-    return best
+def member_of(codec: Codec, box: Box) -> CaePcaJ2kCodec:
+    """The single-model codec behind a file ``codec`` made: itself, or the family member
+    that made it."""
+    if not isinstance(codec, FamilyCodec):
+        return codec
+    return codec.members[codec.member_name(box)]
 
 
 class FamilyAnalysis:
@@ -372,21 +379,46 @@ class FamilyCodec:
     """
 
     codec_id = CODEC_ID
+    info: ClassVar[CodecInfo] = registry.get(CODEC_ID)
+    knob: ClassVar[Knob] = STEP_KNOB
 
     def __init__(
         self,
         family: ModelFamily,
         device: torch.device,
         load: Callable[[str], CaePcaJ2kCodec] | None = None,
+        refine: int = 0,
     ) -> None:
         """``load`` makes a member's codec from its model name; by default from the weights
         file the family names (zoo.member_path), on ``device``."""
         self.family = family
         self.device = device
+        self.refine = refine
         self.members = FamilyMembers(family, load or self._load_member)
 
     def _load_member(self, name: str) -> CaePcaJ2kCodec:
         return CaePcaJ2kCodec(load_model(zoo.member_path(self.family, name)), self.device)
+
+    def member_name(self, box: Box) -> str:
+        """The member that made ``box``: the one it names (version 1), or whose weights its
+        hash begins (version 2), read from the weights' headers without loading them."""
+        from cae_codec.modelfiles import read_model_info
+
+        name = box.model or next(
+            (
+                m
+                for m in self.members
+                if (read_model_info(zoo.member_path(self.family, m)).weights_hash or b"").startswith(box.weights_hash)
+            ),
+            None,
+        )
+        if name is None or name not in self.members:
+            made_by = f"model {name!r}" if name else f"weights {box.weights_hash.hex()[:12]}"
+            raise ModelError(
+                f"file was encoded with {made_by}, which is not a member of "
+                f"family {self.family.name!r} ({', '.join(self.members)})"
+            )
+        return name
 
     @property
     def name(self) -> str:
@@ -409,6 +441,15 @@ class FamilyCodec:
         a = self.analyse(img)
         return lambda step: self.pack(a, step)
 
+    def knob_for_quality(self, quality: int) -> float:
+        return quant.step_for_quality(quality)
+
+    def finish(self, img: np.ndarray, a: FamilyAnalysis, data: bytes, budget: int | None) -> bytes:
+        if not self.refine:
+            return data
+        member = member_of(self, container.parse(data))
+        return refined_file(member, a.of(member), img, data, budget, self.refine)
+
     def encode(
         self,
         img: np.ndarray,
@@ -416,22 +457,12 @@ class FamilyCodec:
         bpp: float | None = None,
         refine: int = 0,
         icc_profile: bytes | None = None,
+        size: int | None = None,
     ) -> bytes:
-        a = self.analyse(img, icc_profile)
-        data = encode_analysed(lambda step, q: self.pack(a, step, q), a.height, a.width, quality, bpp)
-        if not refine:
-            return data
-        hd = container.unpack(data).header
-        member = member_of(self, hd)
-        return refined_file(member, a.of(member), img, hd, _budget(a, bpp), refine)
+        return _encode_refined(self, img, quality, bpp, size, refine, icc_profile)
 
-    def decode(self, box: Container, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        if box.header.model not in self.members:
-            raise ModelError(
-                f"file was encoded with model {box.header.model!r}, which is not a member of "
-                f"family {self.family.name!r} ({', '.join(self.members)})"
-            )
-        return self.members[box.header.model].decode(box, progress)
+    def decode(self, box: Box, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.members[self.member_name(box)].decode(box, progress)
 
 
 Codec = CaePcaJ2kCodec | FamilyCodec
@@ -441,7 +472,3 @@ def plain_codecs(codec: Codec) -> list[CaePcaJ2kCodec]:
     """The single-model codecs behind ``codec``: itself, or a family's members in order (all
     of them loaded)."""
     return list(codec.members.values()) if isinstance(codec, FamilyCodec) else [codec]
-
-
-CodecFactory = Callable[[Model, torch.device], CaePcaJ2kCodec]
-CODECS: dict[str, CodecFactory] = {CODEC_ID: CaePcaJ2kCodec}

@@ -22,7 +22,6 @@ from types import ModuleType
 
 import numpy as np
 
-from cae_codec.container import ALPHA, LATENT, Container
 from cae_codec.errors import FormatError
 
 
@@ -37,8 +36,6 @@ def _imagecodecs() -> ModuleType:
 # number of wavelet decomposition levels for the latent mosaic (resolutions = levels + 1);
 # chosen by measurement on Kodak, see docs/design.md
 LATENT_LEVELS = 0
-# the codec id whose payload this module defines (LATN mosaic + ALPH plane)
-PAYLOAD_CODEC = "cae-pca-j2k"
 # the alpha plane is an ordinary image: the usual five levels
 ALPHA_LEVELS = 5
 # OpenJPEG's default code-block width and height; imagecodecs does not expose it
@@ -192,33 +189,3 @@ def check_plane(data: bytes, shape: tuple[int, int], dtype: np.dtype, what: str 
 def latent_mosaic_shape(components: int, mosaic_cols: int, plane_h: int, plane_w: int) -> tuple[int, int]:
     """Shape of the mosaic holding ``components`` planes of plane_h x plane_w in ``mosaic_cols`` columns."""
     return math.ceil(components / mosaic_cols) * plane_h, mosaic_cols * plane_w
-
-
-def read_components(box: Container, plane_h: int, plane_w: int) -> np.ndarray:
-    """The stored components of a ``cae-pca-j2k`` file as int16 (K, plane_h, plane_w); K may be 0."""
-    k = box.header.components
-    if not k:
-        return np.zeros((0, plane_h, plane_w), dtype=np.int16)
-    shape = latent_mosaic_shape(k, box.header.mosaic_cols, plane_h, plane_w)
-    return from_mosaic(decode_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent"), k, plane_h, plane_w)
-
-
-def check_payload(box: Container, stride: int) -> None:
-    """Every check of a ``cae-pca-j2k`` payload that needs no network: chunks present, codestream shapes.
-
-    Runs before the model is loaded, so a malformed file is refused without importing torch.
-    """
-    hd = box.header
-    if hd.padded_height % stride or hd.padded_width % stride:
-        raise FormatError(f"padded size {hd.padded_width}x{hd.padded_height} does not fit the model's stride {stride}")
-    if hd.components:
-        if LATENT not in box.chunks:
-            raise FormatError("missing latent chunk")
-        shape = latent_mosaic_shape(
-            hd.components, hd.mosaic_cols, hd.padded_height // stride, hd.padded_width // stride
-        )
-        check_plane(box.chunks[LATENT], shape, np.dtype(np.int16), "latent")
-    if hd.channels in (2, 4):
-        if ALPHA not in box.chunks:
-            raise FormatError("missing alpha chunk")
-        check_plane(box.chunks[ALPHA], (hd.height, hd.width), np.dtype(np.uint8), "alpha")

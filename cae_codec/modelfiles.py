@@ -52,10 +52,15 @@ def read_model_info(path: Path) -> ModelInfo:
         raise ModelError(f"weights {path} are not a caec model: {e}") from None
 
 
-def check_weights_hash(file_model: str, file_hash: bytes, loaded_name: str, loaded_hash: bytes) -> None:
-    """A file decodes only with the exact weights it was encoded with."""
+def check_weights_hash(file_model: str | None, file_hash: bytes, loaded_name: str, loaded_hash: bytes) -> None:
+    """A file decodes only with the exact weights it was encoded with (``file_model`` None: a
+    version-2 file that names its weights by their hash alone)."""
     if file_hash != loaded_hash:
+        made_by = (
+            f"model {file_model!r} (weights {file_hash.hex()[:12]})"
+            if file_model
+            else f"weights {file_hash.hex()[:12]}"
+        )
         raise ModelError(
-            f"file was encoded with model {file_model!r} (weights {file_hash.hex()[:12]}), "
-            f"but the loaded weights {loaded_name!r} are {loaded_hash.hex()[:12]}"
+            f"file was encoded with {made_by}, but the loaded weights {loaded_name!r} are {loaded_hash.hex()[:12]}"
         )

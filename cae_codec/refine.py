@@ -41,7 +41,7 @@ BATCH_TILES = 8
 @dataclass(frozen=True)
 class RefineSettings:
     """How the search runs; the defaults won on Kodak (docs/experiments.md, "Encode-time
-    refinement", `bench/refine_sweep.py`)."""
+    refinement", `research/refine_sweep.py`)."""
 
     # Adam's step, in quantization steps: each component moves about 1% of a step per iteration
     learning_rate: float = 0.01

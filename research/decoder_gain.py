@@ -34,8 +34,8 @@ def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, float, 
     for q in qualities:
         step = quant.step_for_quality(q)
         data = base.pack(analysis, step, q)
-        box = container.unpack(data)
-        tuned_box = container.unpack(tuned.pack(tuned_analysis, step, q))
+        box = container.parse(data)
+        tuned_box = container.parse(tuned.pack(tuned_analysis, step, q))
         if box.chunks != tuned_box.chunks:
             raise SystemExit(f"{tuned_name} does not write {base_name}'s bitstream: not a decoder-only change")
         a, b = base.decode(box), tuned.decode(tuned_box)

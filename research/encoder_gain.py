@@ -61,7 +61,7 @@ def one_image(job: tuple[str, str, str, list[int]]) -> list[tuple[float, ...]]:
         row: list[float] = []
         for codec, analysis in zip(codecs, analyses, strict=True):
             data = codec.pack(analysis, step, q)  # type: ignore[arg-type]
-            rec = codec.decode(container.unpack(data))
+            rec = codec.decode(container.parse(data))
             row += [8 * len(data) / pixels, psnr_rgb(img, rec), ms_ssim_rgb(img, rec)]
         rows.append(tuple(row))
     return rows

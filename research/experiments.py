@@ -154,7 +154,7 @@ def main() -> None:
             images,
             qualities,
             lambda img, q, codec=codec, options=options: codec.encode(img, quality=q, **options),
-            lambda data, codec=codec: codec.decode(container.unpack(data)),
+            lambda data, codec=codec: codec.decode(container.parse(data)),
             memos,
         )
         bd_p = bd_rate(anchor["bpp"], anchor["psnr-rgb"], c["bpp"], c["psnr-rgb"])

@@ -63,8 +63,8 @@ def verify(npz: Path, images: Path) -> None:
         for q in (1, 4, 8):
             step = quant.step_for_quality(q)
             f_gpu, f_cpu = codec.pack(gpu_a, step, q), codec.pack(cpu_a, step, q)
-            r_gpu = codec.decode(container.unpack(f_gpu))
-            r_cpu = codec.decode(container.unpack(f_cpu))
+            r_gpu = codec.decode(container.parse(f_gpu))
+            r_cpu = codec.decode(container.parse(f_cpu))
             print(
                 f"{name} q{q}: bytes gpu {len(f_gpu)} cpu {len(f_cpu)}; "
                 f"PSNR gpu-encoded {psnr_rgb(img, r_gpu):.3f} dB, cpu-encoded {psnr_rgb(img, r_cpu):.3f} dB"

@@ -53,14 +53,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, j2k, quant
+from cae_codec import container, contract, j2k, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.cae import payload
 from cae_codec.codec import (
+    STEP_KNOB,
     CaePcaJ2kCodec,
     Codec,
     FamilyAnalysis,
     FamilyCodec,
-    pack_for_bpp,
     plain_codecs,
     stored_components,
 )
@@ -206,7 +207,7 @@ def check_ceiling(codec: Codec, photos: Sequence[FamilyAnalysis], steps: Sequenc
         for photo in photos:
             data = plain.pack(photo.of(plain), step)
             bpp.append(8 * len(data) / (photo.height * photo.width))
-            psnr.append(psnr_rgb(photo.image, plain.decode(container.unpack(data))))
+            psnr.append(psnr_rgb(photo.image, plain.decode(container.parse(data))))
         print(f"| {step:g} | {np.mean(bpp):.3f} | {np.mean(psnr):.2f} |", flush=True)
 
 
@@ -361,10 +362,11 @@ def check_pca(
                 if name.startswith("first "):
                     z[int(name.split()[1]) :] = 0
                 data = plain.pack(replace(a, z=z), step)
-                q = container.unpack(data)
+                q = container.parse(data)
+                params = payload.params(q)
                 zq = np.zeros_like(z)
-                zq[: q.header.components] = quant.dequantize(j2k.read_components(q, h, w), q.header.step)
-                rec = synthesize(plain, zq, bases, labels, q.header.step, photo.height, photo.width)
+                zq[: params.components] = quant.dequantize(payload.read_components(q, params, h, w), params.step)
+                rec = synthesize(plain, zq, bases, labels, params.step, photo.height, photo.width)
                 if name == variants[0]:  # the script's own decoder must be the codec's (batching may move 1 level)
                     assert np.abs(rec.astype(int) - plain.decode(q)).max() <= 1, "synthesize() is not the codec"
                 bpp = (8 * len(data) + side_bits) / (photo.height * photo.width)
@@ -384,6 +386,11 @@ def check_pca(
         print(f"| {name} | {bd_rate(base[:, 0], base[:, 1], c[:, 0], c[:, 1]):+.2f}% |")
 
 
+def pack_for_bpp(pack: Callable[[float], bytes], height: int, width: int, bpp: float) -> bytes:
+    """The largest file ``pack`` makes within ``bpp``: the search of `caec encode --bpp`."""
+    return contract.within_budget(pack, STEP_KNOB, math.floor(bpp * height * width / 8), height, width, bpp)
+
+
 def check_hybrid(
     codec: Codec, photos: Sequence[FamilyAnalysis], targets: Sequence[float], bases: Sequence[float]
 ) -> None:
@@ -398,10 +405,10 @@ def check_hybrid(
             assert alone is not None
             rows.setdefault((target, "OpenJPEG"), []).append(psnr_rgb(img, alone[1]))
             cae = pack_for_bpp(packer, h, w, target)
-            rows.setdefault((target, "caec"), []).append(psnr_rgb(img, codec.decode(container.unpack(cae))))
+            rows.setdefault((target, "caec"), []).append(psnr_rgb(img, codec.decode(container.parse(cae))))
             for base_bpp in (b for b in bases if b < target):
                 base = pack_for_bpp(packer, h, w, base_bpp)
-                base_rec = codec.decode(container.unpack(base)).astype(np.int16)
+                base_rec = codec.decode(container.parse(base)).astype(np.int16)
                 residual = np.clip(img - base_rec + 128, 0, 255).astype(np.uint8)
                 found = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(residual)), budget - len(base))
                 if found is None:
@@ -425,7 +432,7 @@ def check_deadzone(codec: Codec, photos: Sequence[FamilyAnalysis], deadzones: Se
                 points = []
                 for photo in photos:
                     data = plain.pack(photo.of(plain), step)
-                    rec = plain.decode(container.unpack(data))
+                    rec = plain.decode(container.parse(data))
                     points.append((8 * len(data) / (photo.height * photo.width), psnr_rgb(photo.image, rec)))
             finally:
                 plain.deadzone = shipped
@@ -461,7 +468,7 @@ def check_isolated(codec: Codec, photos: Sequence[FamilyAnalysis], extras: Seque
                 points = []
                 for photo in photos:
                     data = plain.pack(photo.of(plain), step)
-                    points.append(rd_point(photo.image, len(data), plain.decode(container.unpack(data))))
+                    points.append(rd_point(photo.image, len(data), plain.decode(container.parse(data))))
             finally:
                 vars(plain).pop("quantize_plane", None)
             curves.setdefault(extra, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
@@ -534,12 +541,13 @@ def check_components(
                 h, w = a.z.shape[1:]
                 # quantizing z_k with step * scale_k is quantizing z_k / scale_k with step
                 data = plain.pack(replace(a, z=a.z / scale), step)
-                box = container.unpack(data)
-                k = box.header.components
+                box = container.parse(data)
+                params = payload.params(box)
+                k = params.components
                 zq = np.zeros_like(a.z)
-                zq[:k] = quant.dequantize(j2k.read_components(box, h, w), box.header.step) * scale[:k]
+                zq[:k] = quant.dequantize(payload.read_components(box, params, h, w), params.step) * scale[:k]
                 labels = np.zeros(h * w // (TILE // plain.model.stride) ** 2, int)
-                rec = synthesize(plain, zq, [stored], labels, box.header.step, photo.height, photo.width)
+                rec = synthesize(plain, zq, [stored], labels, params.step, photo.height, photo.width)
                 points.append(rd_point(photo.image, len(data), rec))
             curves.setdefault(alpha, []).append(tuple(np.mean(points, axis=0)))  # type: ignore[arg-type]
     base = np.array(curves[0.0])
@@ -585,7 +593,7 @@ def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequen
         for i, photo in enumerate(photos):
             img, px = photo.image, photo.height * photo.width
             data = codec.pack(photo, step, quality)  # type: ignore[arg-type]
-            rec = codec.decode(container.unpack(data))
+            rec = codec.decode(container.parse(data))
             points.setdefault(1, []).append((8 * len(data) / px, psnr_rgb(img, rec)))
             if quality in (2, 5, 8):
                 j2k = largest_within(j2k_codec, MemoEncoder(j2k_codec.prepare(img)), len(data))
@@ -595,7 +603,7 @@ def check_chroma(codec: Codec, photos: Sequence[FamilyAnalysis], factors: Sequen
                     split.setdefault((quality, name), []).append(np.append(mse, 8 * len(data) / px))
             for f in factors:
                 data = codec.pack(lowpassed[f][i], step, quality)  # type: ignore[arg-type]
-                rec = codec.decode(container.unpack(data))
+                rec = codec.decode(container.parse(data))
                 points.setdefault(f, []).append((8 * len(data) / px, psnr_rgb(img, rec)))
         for f, pts in points.items():
             curves.setdefault(f, []).append(tuple(np.mean(pts, axis=0)))  # type: ignore[arg-type]

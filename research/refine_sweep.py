@@ -74,7 +74,7 @@ def main() -> None:
         if n:
             a = refine_latent(member, a, photo.image, step, n, settings=settings)
         data = member.pack(a, step, q)
-        rec = member.decode(container.unpack(data))
+        rec = member.decode(container.parse(data))
         return 8 * len(data) / (photo.height * photo.width), psnr_rgb(photo.image, rec)
 
     def curve(n: int, settings: RefineSettings) -> np.ndarray:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, j2k, quant
+from cae_codec import container, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.cae import payload
 from cae_codec.codec import Analysis, FamilyCodec
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.evaluate.metrics import psnr_rgb
@@ -44,7 +45,7 @@ def main() -> None:
             # the whole-image pass runs the model that wrote the file (a family: its member) at its step
             plain, step_used = codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
             tb.append(8 * len(data) / (h * w))
-            tp.append(psnr_rgb(img, codec.decode(container.unpack(data))))
+            tp.append(psnr_rgb(img, codec.decode(container.parse(data))))
             ph, pw = padded_size(h, w)
             with torch.inference_mode():
                 x = torch.from_numpy(pad_edge(img.transpose(2, 0, 1).copy(), ph, pw))[None].float() / 255
@@ -52,12 +53,13 @@ def main() -> None:
                 z = torch.einsum("bmhw,mk->bkhw", y - plain.mean.view(1, -1, 1, 1), plain.basis)[0].numpy()
                 # the whole-image latent packed as the codec packs a tiled one: same quantizer and coding
                 whole_file = plain.pack(Analysis(z, h, w, 3, (ph, pw), None), step_used)
-                whole = container.unpack(whole_file)
+                whole = container.parse(whole_file)
+                params = payload.params(whole)
                 ints = np.zeros(z.shape, np.float32)
-                ints[: whole.header.components] = j2k.read_components(whole, *z.shape[1:])
-                yq = torch.from_numpy(ints)[None] * whole.header.step
+                ints[: params.components] = payload.read_components(whole, params, *z.shape[1:])
+                yq = torch.from_numpy(ints)[None] * params.step
                 yh = torch.einsum("bkhw,mk->bmhw", yq, plain.basis) + plain.mean.view(1, -1, 1, 1)
-                rec = (ycbcr_to_rgb(plain.net.decode(yh, whole.header.step)).clamp(0, 1) * 255).round()[0, :, :h, :w]
+                rec = (ycbcr_to_rgb(plain.net.decode(yh, params.step)).clamp(0, 1) * 255).round()[0, :, :h, :w]
             wb.append(8 * len(whole_file) / (h * w))
             wp.append(psnr_rgb(img, rec.permute(1, 2, 0).numpy().astype(np.uint8)))
         print(f"{q:7d}  {np.mean(tb):9.3f}  {np.mean(tp):10.2f}  {np.mean(wb):9.3f}  {np.mean(wp):10.2f}", flush=True)

@@ -58,6 +58,71 @@ def default_weights() -> Path:
     return zoo.member_path(family, family.member_for(quant.step_for_quality(quant.QUALITY_DEFAULT)).model)
 
 
+def error_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The single `caec: error:` line of a failed CLI run (and no traceback anywhere)."""
+    assert "Traceback" not in result.output, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("caec: error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def as_v1(data: bytes, model: str | None = None) -> bytes:
+    """The version-2 CAE file ``data`` as caec 0.1 wrote its files (container version 1,
+    tools.fuzz.as_v1: the model named, its full weights hash; the weights found as a decoder
+    finds them). ``model`` writes another name in the header (the hash stays), e.g. a retired
+    model's."""
+    import dataclasses
+
+    from cae_codec import container
+    from tools.fuzz import as_v1 as convert
+
+    old = convert(data)
+    if model is None:
+        return old
+    box = container.unpack(old)
+    return container.pack(dataclasses.replace(box.header, model=model), box.chunks.items())
+
+
+def maker_of(data: bytes, folder: Path) -> str:
+    """The model in ``folder`` whose weights made the version-2 file ``data``: the one whose
+    weights hash begins with the 8 bytes in the file's header. What a version-1 header
+    named, found without the zoo."""
+    from cae_codec import container
+    from cae_codec.modelfiles import read_model_info
+
+    prefix = container.parse(data).weights_hash
+    makers = [
+        path.name.removesuffix(".safetensors")
+        for path in sorted(folder.glob("*.safetensors"))
+        if not path.name.endswith(".ckpt.safetensors")
+        and (read_model_info(path).weights_hash or b"").startswith(prefix)
+    ]
+    assert len(makers) == 1, f"weights {prefix.hex()} in {folder}: {makers}"
+    return makers[0]
+
+
+def rewrite_v2(
+    data: bytes,
+    chunks: list[tuple[bytes, bytes]] | None = None,
+    params: dict[str, object] | None = None,
+    **header: object,
+) -> bytes:
+    """The version-2 CAE file ``data`` written again, CRCs valid, with the ``header`` fields
+    (container.v2.HeaderV2's) and ``params`` (cae.payload.CaeParams's) changed, and
+    ``chunks`` (all but PARM, which stays first) in place of its own."""
+    import dataclasses
+
+    from cae_codec import container
+    from cae_codec.cae import payload
+    from cae_codec.container import v2
+
+    old = v2.unpack(data)
+    p = dataclasses.replace(payload.params(container.parse(data)), **(params or {}))
+    rest = [(t, c) for t, c in old.chunks if t != v2.PARAMS] if chunks is None else chunks
+    return v2.pack(dataclasses.replace(old.header, **header), [(v2.PARAMS, p.pack()), *rest])
+
+
 def write_tiny_model(path: Path, seed: int) -> bytes:
     """A small untrained CAE saved as a model: cheap to load and to run, a real weights file.
     Returns its weights hash."""

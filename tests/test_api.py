@@ -8,9 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from cae_codec import api, quant
+from cae_codec import api, quant, zoo
+from cae_codec.cae import payload
+from cae_codec.codec import FamilyCodec
 from cae_codec.errors import CaecError, ModelError
-from tests.conftest import smooth_image
+from tests.conftest import rewrite_v2, smooth_image
 
 GOOD = np.zeros((8, 8, 3), dtype=np.uint8)
 
@@ -41,7 +43,14 @@ def small_file(codec) -> bytes:
         ({"bpp": 64}, "bpp must be a finite number"),
         ({"bpp": "0.5"}, "bpp must be a finite number"),
         ({"bpp": True}, "bpp must be a finite number"),
-        ({"quality": 4, "bpp": 0.5}, "not both"),
+        ({"quality": 4, "bpp": 0.5}, "give one of quality, bpp and size"),
+        ({"quality": 4, "size": 500}, "give one of quality, bpp and size"),
+        ({"bpp": 0.5, "size": 500}, "give one of quality, bpp and size"),
+        ({"size": 0}, "size must be a positive int \\(bytes\\), got 0"),
+        ({"size": 100.5}, "size must be a positive int"),
+        ({"size": True}, "size must be a positive int"),
+        ({"codec": "nope"}, "unknown codec 'nope' \\(this caec knows cae-pca-j2k"),
+        ({"codec": None}, "codec must be a codec id, got None"),
         ({"refine": -1}, "refine must be an int in 0..1000"),
         ({"refine": 2.5}, "refine must be an int"),
         ({"refine": True}, "refine must be an int"),
@@ -85,6 +94,19 @@ def test_numpy_integers_and_floats_are_accepted(codec) -> None:
     assert api.encode(img, bpp=np.float32(4.0), device="cpu") == api.encode(img, bpp=4.0, device="cpu")
 
 
+def test_size_gives_the_largest_file_within_that_many_bytes(codec) -> None:
+    img = smooth_image(np.random.default_rng(5), 64, 80, 3)
+    at_q4 = len(api.encode(img, quality=4, device="cpu"))
+    for size in (at_q4 // 2, at_q4, 2 * at_q4):
+        data = api.encode(img, size=size, device="cpu")
+        # whole file, header included; the search lands within a few percent under it
+        assert 0.9 * size < len(data) <= size, (size, len(data))
+        assert api.info(data)["quality"] == 0  # the step was searched, not a quality's
+    with pytest.raises(CaecError, match=r"cannot reach 10 bytes: the smallest file for this image is") as err:
+        api.encode(img, size=10, device="cpu")
+    _one_line(err)
+
+
 def test_a_rate_the_image_cannot_reach_names_the_rate_asked_for(codec) -> None:
     # 64x64 at 0.001 bpp is a budget of 0 bytes; the message used to give the budget's rate
     img = smooth_image(np.random.default_rng(5), 64, 64, 3)
@@ -98,6 +120,43 @@ def test_decode_and_info_take_any_bytes_like_object(small_file: bytes, wrap) -> 
     expected = api.decode(small_file, device="cpu")
     assert np.array_equal(api.decode(wrap(small_file), device="cpu"), expected)
     assert api.info(wrap(small_file)) == api.info(small_file)
+
+
+def test_info_gives_the_container_version_and_the_codecs_parameters(codec, small_file: bytes) -> None:
+    fields = api.info(small_file)
+    assert (fields["format_version"], fields["codec"], fields["width"], fields["height"], fields["channels"]) == (
+        2,
+        "cae-pca-j2k",
+        40,
+        24,
+        3,
+    )
+    # the model: its zoo number (0 for weights the zoo does not ship) and 8 bytes of its
+    # weights hash in the header, its name found from them
+    if isinstance(codec, FamilyCodec):
+        member, step = codec.at(quant.step_for_quality(6))
+    else:
+        member, step = codec, quant.step_for_quality(6)
+    shipped = zoo.catalogue().models.get(member.name)
+    assert fields["model"] == member.name and fields["model_number"] == (shipped.number if shipped else 0)
+    assert fields["weights_hash"] == member.model.weights_hash[:8].hex()
+    # the CAE's parameters, from its PARM chunk: quality 6 at the member's step, one padded tile
+    assert fields["step"] == pytest.approx(step, rel=1e-6)
+    assert fields["quality"] == 6 and fields["tile"] == 128
+    assert (fields["padded_width"], fields["padded_height"]) == (128, 128)
+    assert fields["latent_channels"] == member.model.latent_channels
+    assert 0 < fields["components"] <= fields["latent_channels"] and fields["mosaic_cols"] >= 1
+    assert fields["chunks"] == {"PARM": payload.PARAMS_STRUCT.size, "LATN": fields["chunks"]["LATN"]}
+    assert fields["file_bytes"] == len(small_file) and fields["bpp"] == 8 * len(small_file) / (40 * 24)
+
+
+def test_info_describes_a_file_whose_weights_this_caec_lacks(small_file: bytes) -> None:
+    unknown = rewrite_v2(small_file, model_number=0, weights_hash=bytes(range(8)))
+    fields = api.info(unknown)
+    assert fields["model"] is None and fields["weights_hash"] == bytes(range(8)).hex()
+    assert fields["quality"] == 6 and fields["width"] == 40
+    with pytest.raises(ModelError, match="no model with weights hash 0001020304050607"):
+        api.decode(unknown, device="cpu")
 
 
 def test_a_shaped_buffer_is_taken_as_its_bytes(small_file: bytes) -> None:

@@ -86,7 +86,7 @@ def test_merged_model_decodes_each_band_like_its_part(band_parts: tuple[Path, Pa
     for step, part in ((0.03, fine), (0.1, coarse)):
         data = codecs[merged].pack(codecs[merged].analyse(img), step)
         ref = codecs[part].pack(codecs[part].analyse(img), step)
-        box, ref_box = container.unpack(data), container.unpack(ref)
+        box, ref_box = container.parse(data), container.parse(ref)
         assert box.chunks == ref_box.chunks, "every band decodes the same bitstream"
         np.testing.assert_array_equal(codecs[merged].decode(box), codecs[part].decode(ref_box))
 

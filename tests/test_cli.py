@@ -102,6 +102,23 @@ def test_bpp_option(runner: CliRunner, photo: Path) -> None:
     assert 8 * photo.with_suffix(".cae").stat().st_size / (90 * 130) <= 0.5
 
 
+def test_size_option(runner: CliRunner, photo: Path) -> None:
+    for size in (600, 2500):
+        r = runner.invoke(app, ["encode", str(photo), "--size", str(size), "--force"])
+        assert r.exit_code == 0, r.output
+        written = photo.with_suffix(".cae").stat().st_size
+        # never over the size, and the search fills it: within a few percent under it
+        assert 0.9 * size < written <= size, (size, written)
+
+
+def test_codec_option_names_the_codec_written(runner: CliRunner, photo: Path) -> None:
+    for flag in ("--codec", "-c"):
+        r = runner.invoke(app, ["encode", str(photo), flag, "cae-pca-j2k", "-q", "5", "--force"])
+        assert r.exit_code == 0, r.output
+        fields = json.loads(runner.invoke(app, ["info", str(photo.with_suffix(".cae")), "--json"]).stdout)
+        assert fields["codec"] == "cae-pca-j2k" and fields["quality"] == 5
+
+
 def test_info_text_and_json(runner: CliRunner, photo: Path) -> None:
     runner.invoke(app, ["encode", str(photo), "-q", "3"])
     cae = photo.with_suffix(".cae")
@@ -109,9 +126,12 @@ def test_info_text_and_json(runner: CliRunner, photo: Path) -> None:
     assert r.exit_code == 0
     fields = json.loads(r.stdout)
     assert fields["width"] == 130 and fields["height"] == 90 and fields["quality"] == 3
+    assert fields["format_version"] == 2 and fields["codec"] == "cae-pca-j2k"
     assert fields["file_bytes"] == cae.stat().st_size
     assert fields["bpp"] == pytest.approx(8 * cae.stat().st_size / (90 * 130))
-    assert set(fields["chunks"]) <= {"LATN", "ALPH"} and len(fields["weights_hash"]) == 32
+    # version 2: the CAE's parameters in PARM, 8 bytes of the weights hash in the header
+    assert "PARM" in fields["chunks"] and set(fields["chunks"]) <= {"PARM", "LATN", "ALPH"}
+    assert len(fields["weights_hash"]) == 16
     r = runner.invoke(app, ["info", str(cae)])
     assert r.exit_code == 0 and "weights_hash" in r.stdout and fields["model"] in r.stdout
 
@@ -151,6 +171,28 @@ def test_errors_are_one_line(runner: CliRunner, photo: Path, args: list[str], ex
 def test_usage_errors_exit_2(runner: CliRunner, photo: Path, args: list[str]) -> None:
     r = runner.invoke(app, [str(photo) if a == "PHOTO" else a for a in args])
     assert r.exit_code == 2
+    assert not photo.with_suffix(".cae").exists()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["-q", "11"], "quality for cae-pca-j2k must be 1..10, got 11"),
+        (["-q", "0"], "quality for cae-pca-j2k must be 1..10, got 0"),
+        (["--codec", "nope"], "unknown codec 'nope' (this caec knows cae-pca-j2k"),
+        (["-c", "nope", "-q", "4"], "unknown codec 'nope'"),
+        (["-q", "3", "--size", "1000"], "give one of --quality, --bpp and --size"),
+        (["--bpp", "1", "--size", "1000"], "give one of --quality, --bpp and --size"),
+        (["--size", "0"], "--size must be at least 1 byte"),
+        (["--size", "many"], "--size"),
+    ],
+)
+def test_bad_rate_and_codec_options_are_usage_errors_saying_why(
+    runner: CliRunner, photo: Path, args: list[str], needle: str
+) -> None:
+    r = runner.invoke(app, ["encode", str(photo), *args], env={"COLUMNS": "1000"})
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert needle in " ".join(r.output.split())  # the usage box may wrap the message
     assert not photo.with_suffix(".cae").exists()
 
 

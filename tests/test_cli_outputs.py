@@ -295,6 +295,7 @@ def test_short_help_version_and_verbosity(runner: CliRunner, photo: Path, tmp_pa
     assert r.exit_code == 0 and r.output == ""
     r = runner.invoke(app, ["encode", str(photo), "-o", str(tmp_path / "b.cae"), "-v"])
     assert r.exit_code == 0 and "model" in r.output and "step" in r.output
+    assert "cae-pca-j2k" in r.output  # -v names the codec written
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from cae_codec import api, container, j2k, quant, zoo
-from cae_codec.codec import Analysis, CaePcaJ2kCodec, FamilyCodec
+from cae_codec.cae import payload
+from cae_codec.codec import Analysis, CaePcaJ2kCodec, FamilyCodec, member_of
 from cae_codec.container import LATENT
+from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import CaecError, ModelError
-from tests.conftest import default_weights, smooth_image
+from tests.conftest import as_v1, default_weights, rewrite_v2, smooth_image
 
 CASES = [(s, c) for s in [(1, 1), (7, 5), (65, 257), (128, 128)] for c in (1, 2, 3, 4)]
 CASES += [((333, 500), 3), ((333, 500), 4)]
@@ -22,17 +24,17 @@ CASES += [((333, 500), 3), ((333, 500), 4)]
 def test_round_trip_shapes_and_layouts(codec, rng, shape: tuple[int, int], channels: int) -> None:
     img = smooth_image(rng, *shape, channels)
     data = codec.encode(img)
-    out = codec.decode(container.unpack(data))
+    out = codec.decode(container.parse(data))
     assert out.shape == img.shape and out.dtype == np.uint8
     if channels in (2, 4):
         assert np.array_equal(out[:, :, -1], img[:, :, -1]), "alpha must be lossless"
-    hd = container.unpack(data).header
-    assert (hd.width, hd.height, hd.channels) == (shape[1], shape[0], channels)
+    box = container.parse(data)
+    assert (box.width, box.height, box.channels) == (shape[1], shape[0], channels)
 
 
 def test_grey_stays_grey_and_is_close(codec, rng) -> None:
     img = smooth_image(rng, 200, 300, 1)
-    out = codec.decode(container.unpack(codec.encode(img, quality=quant.QUALITY_MAX)))
+    out = codec.decode(container.parse(codec.encode(img, quality=quant.QUALITY_MAX)))
     assert out.shape == (200, 300, 1)
     assert np.abs(out.astype(int) - img).mean() < 12
 
@@ -42,7 +44,7 @@ def test_higher_quality_costs_more_and_is_closer(codec, rng) -> None:
     sizes, errors = [], []
     for q in (quant.QUALITY_MIN, quant.QUALITY_DEFAULT, quant.QUALITY_MAX):
         data = codec.encode(img, quality=q)
-        out = codec.decode(container.unpack(data))
+        out = codec.decode(container.parse(data))
         sizes.append(len(data))
         errors.append(float(np.mean((out.astype(float) - img) ** 2)))
     assert sizes[0] < sizes[1] < sizes[2]
@@ -56,7 +58,7 @@ def test_bpp_target_is_never_exceeded(codec, rng, target: float) -> None:
     bpp = 8 * len(data) / (200 * 260)
     assert bpp <= target
     # and it is not wastefully small: a finer step must overshoot (binary search converged)
-    assert container.unpack(data).header.step <= quant.STEP_MAX
+    assert payload.params(container.parse(data)).step <= quant.STEP_MAX
 
 
 def test_unreachable_bpp_is_one_clear_error(codec, rng) -> None:
@@ -75,20 +77,28 @@ def test_library_api_round_trip(rng) -> None:
     assert api.decode(api.encode(img[:, :, 0]), device="cpu").shape == (40, 70, 1)
 
 
-def test_wrong_weights_hash_refused(codec, rng) -> None:
-    data = bytearray(codec.encode(smooth_image(rng, 20, 20, 3)))
-    hd = container.unpack(bytes(data)).header
-    forged = container.pack(
-        container.Header(**{**hd.__dict__, "weights_hash": bytes(16)}), container.unpack(bytes(data)).chunks.items()
-    )
+@pytest.mark.parametrize("version", [1, 2])
+def test_wrong_weights_hash_refused(codec, rng, version: int) -> None:
+    data = codec.encode(smooth_image(rng, 20, 20, 3))
+    if version == 1:
+        box = container.unpack(as_v1(data))
+        forged = container.pack(dataclasses.replace(box.header, weights_hash=bytes(16)), box.chunks.items())
+    else:
+        # the model number still names the right weights: the hash alone must refuse them
+        forged = rewrite_v2(data, weights_hash=bytes(8))
+    mismatch = r"weights 000000000000\)?, but the loaded weights '[^']+' are [0-9a-f]{12}"
+    with pytest.raises(ModelError, match=mismatch):
+        member_of(codec, container.parse(data)).decode(container.parse(forged))  # the decoder's own check
+    with pytest.raises(ModelError, match=mismatch):
+        api.decode(forged, device="cpu")  # the check before the network is loaded
     with pytest.raises(ModelError, match="weights"):
-        codec.decode(container.unpack(forged))
+        codec.decode(container.parse(forged))
 
 
 def test_decoding_is_deterministic(codec, rng) -> None:
     data = codec.encode(smooth_image(rng, 130, 140, 3))
-    a = codec.decode(container.unpack(data))
-    b = codec.decode(container.unpack(data))
+    a = codec.decode(container.parse(data))
+    b = codec.decode(container.parse(data))
     assert np.array_equal(a, b)
 
 
@@ -106,9 +116,9 @@ def test_the_mosaic_layout_is_the_encoders_choice_and_decodes_the_same(codec, rn
     data = codec.encode(img, quality=8)
     monkeypatch.setattr(j2k, "mosaic_columns", lambda k, h, w: 1 if k else 0)
     one_column = codec.encode(img, quality=8)
-    hd, hd1 = container.unpack(data).header, container.unpack(one_column).header
-    assert hd.mosaic_cols > 1 and hd1.mosaic_cols == 1 and hd.components == hd1.components
-    assert np.array_equal(codec.decode(container.unpack(data)), codec.decode(container.unpack(one_column)))
+    p, p1 = payload.params(container.parse(data)), payload.params(container.parse(one_column))
+    assert p.mosaic_cols > 1 and p1.mosaic_cols == 1 and p.components == p1.components
+    assert np.array_equal(codec.decode(container.parse(data)), codec.decode(container.parse(one_column)))
 
 
 def test_mosaic_layout_is_the_formats_and_from_mosaic_inverts_it() -> None:
@@ -134,12 +144,15 @@ def test_pack_writes_the_quantized_components_as_to_mosaic_lays_them_out(codec, 
     z[9] = 0.54  # quantizes to 0 in a plane with (0.5 + dead zone) x step as its threshold...
     z[9, 0, 0] = 0.61  # ...except one value just past it: the component must still be stored
     z[10:] = 0.59
-    box = container.unpack(plain.pack(replace(a, z=z), 1.0))
+    box = container.parse(plain.pack(replace(a, z=z), 1.0))
+    p = payload.params(box)
     q = np.stack([quant.quantize(plane, 1.0, plain.deadzone) for plane in z])
-    assert box.header.components == 10
-    expected = j2k.to_mosaic(q[:10], box.header.mosaic_cols)
-    assert np.array_equal(j2k.decode_plane(box.chunks[container.LATENT], expected.shape, np.dtype(np.int16)), expected)
-    assert np.array_equal(j2k.read_components(box, *q.shape[1:]), q[:10])
+    assert p.components == 10
+    expected = j2k.to_mosaic(q[:10], p.mosaic_cols)
+    latent = box.first(LATENT)
+    assert latent is not None and box.all(LATENT) == [latent]
+    assert np.array_equal(j2k.decode_plane(latent, expected.shape, np.dtype(np.int16)), expected)
+    assert np.array_equal(payload.read_components(box, p, *q.shape[1:]), q[:10])
 
 
 def test_encode_rejects_non_uint8() -> None:
@@ -147,9 +160,14 @@ def test_encode_rejects_non_uint8() -> None:
         api.encode(np.zeros((4, 4, 3), dtype=np.float32))
 
 
-def test_model_name_from_a_file_is_never_taken_as_a_path(codec, rng, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_model_name_from_a_file_is_never_taken_as_a_path(codec, rng, tmp_path, monkeypatch, version: int) -> None:
+    # version 1 writes the name in the file; version 2 a number the catalogue names
     data = codec.encode(smooth_image(rng, 20, 30, 3))
-    name = container.unpack(data).header.model
+    if version == 1:
+        data = as_v1(data)
+    name = api.info(data)["model"]
+    assert container.parse(data).model == (name if version == 1 else None)
     monkeypatch.chdir(tmp_path)
     (tmp_path / name).write_bytes(b"not weights")  # a file named like the model in the cwd
     assert api.decode(data, device="cpu").shape == (20, 30, 3)
@@ -257,11 +275,12 @@ def test_a_file_without_latent_decodes_each_batch_size_once(codec, monkeypatch, 
         padded=(384, 384),
         alpha_chunk=None,
     )
-    no_latent = container.unpack(small_batches.pack(empty, 0.5))
-    assert no_latent.header.components == 0 and not no_latent.chunks
+    empty_file = small_batches.pack(empty, 0.5)
+    no_latent = container.parse(empty_file)
+    assert payload.params(no_latent).components == 0 and [t for t, _ in no_latent.chunks] == [PARAMS]
     zero_plane = j2k.encode_plane(np.zeros((384 // s, 384 // s), np.int16), j2k.LATENT_LEVELS)
-    one_zero_component = container.unpack(
-        container.pack(dataclasses.replace(no_latent.header, components=1, mosaic_cols=1), [(LATENT, zero_plane)])
+    one_zero_component = container.parse(
+        rewrite_v2(empty_file, [(LATENT, zero_plane)], params={"components": 1, "mosaic_cols": 1})
     )
 
     calls: list[int] = []

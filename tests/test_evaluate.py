@@ -16,8 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cae_codec.api import DEFAULT_MODEL
+from cae_codec.api import info as file_info
 from cae_codec.cli import app
-from cae_codec.container import unpack
 from cae_codec.errors import CaecError
 from cae_codec.evaluate import datasets
 from cae_codec.evaluate import runner as eval_runner
@@ -263,8 +263,8 @@ def test_caec_analysis_is_shared_work_of_each_member_the_search_packs_with(photo
     found = search_rate(memo, CaecCodec.knob, math.floor(0.5 * h * w / 8))
     assert found.best is not None and CaecCodec.knob.charge_whole_search
     for e in found.tried:
-        assert e.needs == {unpack(e.data).header.model}, "a try needs the analysis of the member that packed it"
-    assert set(memo.shared.seconds) == {unpack(e.data).header.model for e in found.tried}
+        assert e.needs == {file_info(e.data)["model"]}, "a try needs the analysis of the member that packed it"
+    assert set(memo.shared.seconds) == {file_info(e.data)["model"] for e in found.tried}
 
 
 # ---------------------------------------------------------------- curves (CompressAI JSON)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_codec import api
+from cae_codec import api, zoo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 V1_FILES = sorted(FIXTURES.glob("v1-*.cae"))
@@ -33,3 +33,15 @@ def test_version_1_files_decode_to_their_pixels(path: Path) -> None:
     assert got.shape == expected.shape
     diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
     assert diff.max() <= 1, f"{int((diff > 0).sum())} samples differ, by up to {diff.max()}"
+
+
+@pytest.mark.parametrize("path", V1_FILES, ids=lambda p: p.stem)
+def test_info_on_version_1_files_says_so_and_shows_their_header(path: Path) -> None:
+    fields = api.info(path.read_bytes())
+    quality = int(path.stem.rsplit("-q", 1)[1])
+    assert fields["format_version"] == 1 and fields["codec"] == "cae-pca-j2k"
+    # a version-1 header names the member and holds all 16 bytes of its weights hash
+    assert fields["model"] in zoo.catalogue().families["cae-gdn-v3"].members
+    assert fields["weights_hash"] == zoo.catalogue().models[fields["model"]].weights_hash.hex()
+    assert fields["quality"] == quality and fields["tile"] == 128 and fields["latent_channels"] == 192
+    assert "PARM" not in fields["chunks"] and fields["file_bytes"] == path.stat().st_size

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cae_codec import api, container
+from cae_codec import api
 from cae_codec.cli import app
 from cae_codec.nn.cae import CAE, CAEConfig, macs_per_pixel
 from cae_codec.weights import load_model
-from tests.conftest import smooth_image
+from tests.conftest import maker_of, smooth_image
 
 
 def test_one_width_per_stage_equal_everywhere_is_the_single_width_network() -> None:
@@ -52,7 +52,7 @@ def test_a_tiny_per_stage_model_trains_and_codes(train_dir: Path, tmp_path: Path
     assert model.config["hidden"] == [4, 8] and model.metadata["train_config"]["hidden"] == [4, 8]
     img = smooth_image(rng, 24, 40, 3)
     data = api.encode(img, model=str(out), device="cpu")
-    assert container.unpack(data).header.model == "layout"
+    assert maker_of(data, tmp_path) == "layout"
     assert api.decode(data, model=str(out), device="cpu").shape == img.shape
 
 

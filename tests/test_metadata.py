@@ -14,10 +14,10 @@ import pytest
 from PIL import Image, ImageCms
 
 from cae_codec import container
-from cae_codec.container import ICC, MAX_ICC_BYTES
+from cae_codec.container import ICC, MAX_ICC_BYTES, v2
 from cae_codec.errors import CaecError, FormatError, ImageError
 from cae_codec.imageio import image_to_bytes, open_image, open_image_meta
-from tests.conftest import smooth_image
+from tests.conftest import as_v1, rewrite_v2, smooth_image
 
 
 @functools.cache
@@ -53,7 +53,12 @@ def raw_png(width: int, height: int, depth: int, colour_type: int, rows: list[by
 
 
 def without_chunk(data: bytes, ctype: bytes) -> bytes:
-    """The .cae file with chunk ``ctype`` cut out, byte for byte otherwise."""
+    """The .cae file with chunk ``ctype`` cut out, byte for byte otherwise (but for a
+    version-2 header's chunk count and CRC)."""
+    if container.parse(data).version == v2.VERSION:
+        old = v2.unpack(data)
+        assert ctype in {t for t, _ in old.chunks}, f"no {ctype!r} chunk"
+        return v2.pack(old.header, [(t, p) for t, p in old.chunks if t != ctype])
     _, pos = container.read_header(data)
     while pos < len(data):
         found, length = container.CHUNK_HEAD.unpack_from(data, pos)
@@ -217,7 +222,7 @@ def _header(channels: int = 3) -> container.Header:
     )
 
 
-def test_unpack_keeps_the_profile_and_refuses_a_bad_one() -> None:
+def test_version_1_unpack_keeps_the_profile_and_refuses_a_bad_one() -> None:
     box = container.unpack(container.pack(_header(), [(ICC, srgb_profile())]))
     assert box.chunks[ICC] == srgb_profile()
     with pytest.raises(FormatError, match="iccp: not an ICC profile"):
@@ -236,6 +241,16 @@ def test_unpack_keeps_the_profile_and_refuses_a_bad_one() -> None:
         container.read_file(io.BytesIO(forged + bytes(MAX_ICC_BYTES + 5)), "f.cae")
 
 
+def test_parse_keeps_the_profile_and_refuses_a_bad_one(codec, rng) -> None:
+    data = codec.encode(smooth_image(rng, 10, 20, 3), icc_profile=srgb_profile())
+    assert container.parse(data).all(ICC) == [srgb_profile()]
+    others = [(t, p) for t, p in container.parse(data).chunks if t not in (v2.PARAMS, ICC)]
+    with pytest.raises(FormatError, match="iccp: not an ICC profile"):
+        container.parse(rewrite_v2(data, [(ICC, b"not a profile"), *others]))
+    with pytest.raises(FormatError, match="iccp: ICC profile for 'RGB' data cannot describe a grey image"):
+        container.parse(rewrite_v2(data, channels=1))
+
+
 # ------------------------------------------------------------------ the codec
 
 
@@ -243,8 +258,8 @@ def test_profile_travels_in_the_file_and_nothing_else_changes(codec, rng) -> Non
     img = smooth_image(rng, 40, 50, 3)
     plain = codec.encode(img, quality=6)
     tagged = codec.encode(img, quality=6, icc_profile=srgb_profile())
-    assert ICC not in container.unpack(plain).chunks
-    assert container.unpack(tagged).chunks[ICC] == srgb_profile()
+    assert container.parse(plain).first(ICC) is None
+    assert container.parse(tagged).all(ICC) == [srgb_profile()]
     # the profile is the only difference: a file without one is byte for byte what it was
     assert without_chunk(tagged, ICC) == plain
     with pytest.raises(CaecError, match="cannot describe a grey image"):
@@ -260,14 +275,14 @@ def test_profile_bytes_count_against_the_bpp_target(codec, rng) -> None:
     # the search filled the budget closely enough that adding the profile afterwards would overshoot it
     assert len(plain) + len(srgb_profile()) > budget
     assert len(tagged) <= budget
-    assert container.unpack(tagged).chunks[ICC] == srgb_profile()
+    assert container.parse(tagged).first(ICC) == srgb_profile()
 
 
 def test_refined_files_keep_the_profile(codec, rng) -> None:
     img = smooth_image(rng, 64, 64, 3)
     for kwargs in ({"quality": 6}, {"bpp": 3.0}):
         data = codec.encode(img, refine=1, icc_profile=srgb_profile(), **kwargs)
-        assert container.unpack(data).chunks[ICC] == srgb_profile()
+        assert container.parse(data).first(ICC) == srgb_profile()
 
 
 def test_colour_key_alpha_survives_the_codec_exactly(codec, rng, tmp_path: Path) -> None:
@@ -302,6 +317,10 @@ def test_library_round_trip_gives_the_profile_back(rng) -> None:
     pixels_old, meta_old = api.decode_with_meta(old, device="cpu")
     assert meta_old.icc_profile is None
     assert np.array_equal(pixels_old, pixels)
+    # and a version-1 file gives its profile back as well
+    pixels_v1, meta_v1 = api.decode_with_meta(as_v1(data), device="cpu")
+    assert meta_v1.icc_profile == srgb_profile() and np.array_equal(pixels_v1, pixels)
+    assert api.decode_with_meta(as_v1(old), device="cpu")[1].icc_profile is None
 
 
 @pytest.mark.parametrize(

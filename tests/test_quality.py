@@ -43,7 +43,7 @@ def test_shipped_model_meets_its_card_on_kodak(codec, kodak_images, quality: int
     bpp, psnr, msssim = [], [], []
     for img in kodak_images:
         data = codec.encode(img, quality=quality)
-        rec = codec.decode(container.unpack(data))
+        rec = codec.decode(container.parse(data))
         bpp.append(8 * len(data) / (img.shape[0] * img.shape[1]))
         psnr.append(psnr_rgb(img, rec))
         msssim.append(ms_ssim_rgb(img, rec))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_codec import container, quant
+from cae_codec import api, container, quant
 from cae_codec.evaluate.metrics import psnr_rgb
 from tests.conftest import smooth_image
 
@@ -28,10 +28,10 @@ def test_rows_are_the_means_over_the_images_of_each_quality(quality_scale, codec
     for row in rows:
         files = [codec.encode(img, quality=row.quality) for img in images]
         bpps = [8 * len(f) / (img.shape[0] * img.shape[1]) for f, img in zip(files, images, strict=True)]
-        psnrs = [psnr_rgb(img, codec.decode(container.unpack(f))) for f, img in zip(files, images, strict=True)]
+        psnrs = [psnr_rgb(img, codec.decode(container.parse(f))) for f, img in zip(files, images, strict=True)]
         assert row.bpp == pytest.approx(np.mean(bpps)) and row.psnr == pytest.approx(np.mean(psnrs))
         assert row.step == quant.step_for_quality(row.quality)
-        assert row.members == tuple(sorted({container.unpack(f).header.model for f in files}))
+        assert row.members == tuple(sorted({api.info(f)["model"] for f in files}))
     assert rows[1].bpp > rows[0].bpp and rows[1].psnr > rows[0].psnr
 
 

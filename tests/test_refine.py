@@ -11,6 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cae_codec import api, container, quant
+from cae_codec.cae import payload
 from cae_codec.cli import app
 from cae_codec.codec import member_of, plain_codecs
 from cae_codec.errors import CaecError
@@ -32,8 +33,8 @@ def _objective(img: np.ndarray, data: bytes, codec) -> float:
     cae_codec.refine plus bits per pixel."""
     from cae_codec.refine import RefineSettings
 
-    rec = codec.decode(container.unpack(data))
-    step = container.unpack(data).header.step
+    rec = codec.decode(container.parse(data))
+    step = payload.params(container.parse(data)).step
     mse = float(np.mean((rec.astype(np.float64) - img.astype(np.float64)) ** 2))
     return RefineSettings().distortion_weight / step**2 * mse + 8 * len(data) / (img.shape[0] * img.shape[1])
 
@@ -42,15 +43,22 @@ def _objective(img: np.ndarray, data: bytes, codec) -> float:
 def test_refined_files_have_a_lower_rate_distortion_cost_and_decode_as_usual(codec, crop, quality: int) -> None:
     plain = codec.encode(crop, quality=quality)
     refined = codec.encode(crop, quality=quality, refine=12)
-    a, b = container.unpack(plain).header, container.unpack(refined).header
+    a, b = container.parse(plain), container.parse(refined)
+    pa, pb = payload.params(a), payload.params(b)
     # the same file but for the integers: model, step, quality and layout are kept
-    assert (a.model, a.step, a.quality, a.latent_channels) == (b.model, b.step, b.quality, b.latent_channels)
+    assert (a.model_number, a.weights_hash, pa.step, pa.quality, pa.latent_channels) == (
+        b.model_number,
+        b.weights_hash,
+        pb.step,
+        pb.quality,
+        pb.latent_channels,
+    )
     assert plain != refined
     assert _objective(crop, refined, codec) < 0.99 * _objective(crop, plain, codec)
     # decoded by the ordinary decoder of the member the file names, with no refinement state
     rec = api.decode(refined, device="cpu")
     assert rec.shape == crop.shape
-    assert psnr_rgb(crop, rec) > psnr_rgb(crop, codec.decode(container.unpack(plain)))
+    assert psnr_rgb(crop, rec) > psnr_rgb(crop, codec.decode(container.parse(plain)))
 
 
 def test_refinement_is_seeded_so_the_same_machine_makes_the_same_file(codec, crop) -> None:
@@ -87,7 +95,7 @@ def test_the_shared_network_keeps_its_gradient_flags(codec, crop) -> None:
 def test_grey_and_alpha_images_refine_and_keep_their_channels(codec, rng, channels: int) -> None:
     img = smooth_image(rng, 70, 150, channels)
     data = codec.encode(img, quality=6, refine=3)
-    rec = codec.decode(container.unpack(data))
+    rec = codec.decode(container.parse(data))
     assert rec.shape == img.shape
     if channels in (2, 4):
         assert np.array_equal(rec[:, :, -1], img[:, :, -1])  # alpha is lossless and untouched
@@ -117,7 +125,8 @@ def test_the_evaluation_refines_the_searched_file_within_its_budget(codec, crop)
     assert plain.finish(crop, searched, budget) == searched
     data = refining.finish(crop, searched, budget)
     assert len(data) <= budget and data != searched
-    assert member_of(codec, container.unpack(data).header).name == container.unpack(data).header.model
+    # the member behind the file, found by its weights hash, is the model its number names
+    assert member_of(codec, container.parse(data)).name == api.info(data)["model"]
     assert refining.describe()["settings"]["refine"] == 5
 
 
@@ -127,7 +136,7 @@ def test_cli_encode_refine_and_its_bad_values(tmp_path: Path, rng) -> None:
     runner = CliRunner()
     r = runner.invoke(app, ["encode", str(photo), "-q", "5", "--refine", "3"])
     assert r.exit_code == 0, r.output
-    assert container.unpack(photo.with_suffix(".cae").read_bytes()).header.quality == 5
+    assert api.info(photo.with_suffix(".cae").read_bytes())["quality"] == 5
     for bad in ("-1", str(quant.REFINE_MAX + 1), "many"):
         r = runner.invoke(app, ["encode", str(photo), "-o", str(tmp_path / "x.cae"), "--refine", bad])
         # a usage error, as for every other option: exit 2, the option named, no traceback

@@ -2,7 +2,9 @@
 decompression bombs, bad weights, interrupted runs, batches and exit codes.
 
 Every failure must be one `caec: error: ...` line on stderr and exit status 1, quickly,
-with no output file left behind.
+with no output file left behind. Malformed .cae files come in both container versions:
+version 2, which caec writes, and version 1, which old files have and caec still reads (made
+from a version-2 file by tools.fuzz.as_v1).
 """
 
 from __future__ import annotations
@@ -26,15 +28,35 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from cae_codec import api, cli, container, fsutil, zoo
+from cae_codec import api, cli, container, fsutil
 from cae_codec.cli import app
 from cae_codec.codec import CaePcaJ2kCodec
-from cae_codec.container import CRC, HEADER_STRUCT, LATENT, MAGIC
+from cae_codec.container import ALPHA, CRC, HEADER_STRUCT, ICC, LATENT, MAGIC, v2
+from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import ImageError
 from cae_codec.imageio import DEFAULT_MAX_PIXELS
+from cae_codec.modelfiles import read_model_info
 from cae_codec.weights import tensors_hash
 from tests.conftest import REPO, default_weights, smooth_image
-from tools.fuzz import fix_crcs, forged_huge_header, header_values, raw_header
+from tools.fuzz import (
+    as_v1,
+    chunks_of,
+    empty_latent_file,
+    first_chunk,
+    fix_crcs,
+    forged_huge_header,
+    header_values,
+    header_values_v2,
+    icc_header,
+    leb128,
+    params_values,
+    raw_chunk_v2,
+    raw_header,
+    raw_header_v2,
+    raw_params,
+    version_of,
+    with_chunks,
+)
 
 FIRST_CHUNK = len(MAGIC) + 1 + HEADER_STRUCT.size + CRC.size
 # generous: malformed files fail in milliseconds (docs/robustness.md), CI machines are noisy
@@ -48,8 +70,20 @@ def runner() -> CliRunner:
 
 @pytest.fixture(scope="module")
 def rgba_cae(codec) -> bytes:
-    """A small valid file with both a latent and an alpha chunk."""
+    """A small valid file with both a latent and an alpha chunk (version 2, as caec writes)."""
     return codec.encode(smooth_image(np.random.default_rng(7), 40, 60, 4), quality=6)
+
+
+@pytest.fixture(scope="module")
+def rgba_v1(rgba_cae: bytes) -> bytes:
+    """The same file in version 1's layout, as caec 0.1 wrote it."""
+    return as_v1(rgba_cae)
+
+
+@pytest.fixture(params=["v1", "v2"])
+def either_version(request: pytest.FixtureRequest, rgba_cae: bytes, rgba_v1: bytes) -> bytes:
+    """The RGBA file in each container version in turn."""
+    return rgba_v1 if request.param == "v1" else rgba_cae
 
 
 def error_line(result) -> str:  # type: ignore[no-untyped-def]
@@ -70,19 +104,48 @@ def sha256(path: Path) -> str:
 
 
 def with_header(data: bytes, **fields: object) -> bytes:
+    """A version-1 file with header ``fields`` changed, header CRC valid."""
     values = header_values(data)
     values.update(fields)
     return raw_header(values) + data[FIRST_CHUNK:]
 
 
+def with_header_v2(data: bytes, **fields: object) -> bytes:
+    """A version-2 file with header ``fields`` changed (tools.fuzz.V2_FIELDS; a varint field as
+    an int or as the raw bytes of an odd form), header CRC valid."""
+    return raw_header_v2({**header_values_v2(data), **fields}) + data[first_chunk(data) :]
+
+
 def with_chunk(data: bytes, ctype: bytes, payload: bytes | None) -> bytes:
-    """The file with chunk ``ctype`` replaced by ``payload`` (None: left out), CRCs valid."""
-    box = container.unpack(data)
-    chunks = [(t, p if t != ctype else payload) for t, p in box.chunks.items()]
-    kept = [(t, p) for t, p in chunks if p is not None]
-    body = b"".join(container.CHUNK_HEAD.pack(t, len(p)) + p + CRC.pack(zlib.crc32(t + p)) for t, p in kept)
-    end = container.CHUNK_HEAD.pack(container.END, 0) + CRC.pack(zlib.crc32(container.END))
-    return data[:FIRST_CHUNK] + body + end
+    """The file (either version) with chunk ``ctype`` replaced by ``payload`` (None: left out),
+    CRCs valid."""
+    chunks = [(t, p if t != ctype else payload) for t, p in chunks_of(data)]
+    return with_chunks(data, [(t, p) for t, p in chunks if p is not None])
+
+
+def with_params(data: bytes, **fields: object) -> bytes:
+    """A version-2 file with PARM ``fields`` changed (tools.fuzz.PARAM_FIELDS), CRCs valid."""
+    return with_chunk(data, PARAMS, raw_params({**params_values(data), **fields}))
+
+
+def chunk_start(data: bytes, ctype: bytes) -> int:
+    """Where chunk ``ctype`` of a valid version-2 file starts (its type bytes)."""
+    pos = first_chunk(data)
+    for t, p in chunks_of(data):
+        if t == ctype:
+            return pos
+        pos += len(raw_chunk_v2(t, p))
+    raise KeyError(ctype)
+
+
+def with_length_v2(data: bytes, ctype: bytes, declared: int | bytes) -> bytes:
+    """A version-2 file whose chunk ``ctype`` declares ``declared`` as its length (an int, or
+    the raw bytes of an odd varint form); its payload and CRC are left where they were."""
+    start = chunk_start(data, ctype)
+    payload = dict(chunks_of(data))[ctype]
+    after = start + 4 + len(leb128(len(payload)))
+    length = declared if isinstance(declared, bytes) else leb128(declared)
+    return data[: start + 4] + length + data[after:]
 
 
 def _flip(data: bytes, pos: int) -> bytes:
@@ -91,42 +154,40 @@ def _flip(data: bytes, pos: int) -> bytes:
     return bytes(out)
 
 
+def _in_latent(data: bytes) -> int:
+    """An offset inside the latent codestream of a valid file of either version."""
+    return data.index(dict(chunks_of(data))[LATENT]) + 32
+
+
 def _siz_shape(data: bytes) -> tuple[int, int]:
     from cae_codec import j2k
 
-    siz = j2k.read_siz(container.unpack(data).chunks[LATENT])
+    siz = j2k.read_siz(dict(chunks_of(data))[LATENT])
     return siz.height, siz.width
 
 
-# name -> (forge a malformed file from a valid RGBA one, words the error line must contain)
-MALFORMED = {
+def _k0(data: bytes, channels: int = 3) -> bytes:
+    """A valid file without a latent (K = 0) of ``data``'s model, size and version."""
+    box = container.parse(data)
+    return empty_latent_file(data, box.width, box.height, channels)
+
+
+def _with_stray(data: bytes, donor: bytes, ctype: bytes) -> bytes:
+    """``data`` with ``donor``'s chunk ``ctype`` added at the end."""
+    return with_chunks(data, [*chunks_of(data), (ctype, dict(chunks_of(donor))[ctype])])
+
+
+# name -> (forge a malformed file from a valid RGBA one, words the error line must contain);
+# the same for either container version
+MALFORMED_EITHER = {
     "empty": (lambda d: b"", "not a .cae file"),
-    "truncated-header": (lambda d: d[:50], "truncated"),
     "truncated-payload": (lambda d: d[: len(d) // 2], "truncated"),
-    "missing-end": (lambda d: d[:-12], "truncated"),
-    "bit-flip": (lambda d: _flip(d, FIRST_CHUNK + 40), "CRC mismatch"),
+    "bit-flip": (lambda d: _flip(d, _in_latent(d)), "CRC mismatch"),
     "wrong-magic": (lambda d: b"\x89PNG\r\n\x1a\n" + d[8:], "not a .cae file"),
     "future-version": (lambda d: d[:8] + bytes([max(container.VERSIONS) + 1]) + d[9:], "unsupported format version"),
-    "wrong-header-crc": (lambda d: _flip(d, FIRST_CHUNK - 1), "header CRC mismatch"),
-    # a length within the header's limit that the file does not hold
-    "chunk-past-end": (
-        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + struct.pack(">I", len(d)) + d[FIRST_CHUNK + 8 :]),
-        "runs past",
-    ),
-    # a length no file with this header can need (also a "negative" 2^31 - 1): refused unread
-    "chunk-over-limit": (
-        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + b"\x7f\xff\xff\xff" + d[FIRST_CHUNK + 8 :]),
-        "over this header's limit",
-    ),
-    "zero-width": (lambda d: with_header(d, width=0), "image size"),
-    "negative-height": (lambda d: with_header(d, height=2**32 - 1, padded_height=2**32 - 1), "image size"),
-    "zero-tile": (lambda d: with_header(d, tile=0), "not a multiple of tile"),
+    "trailing-data": (lambda d: d + b"\0", "trailing data"),
     "100000x100000": (lambda d: forged_huge_header(d, 100_000, 100_000), "exceeds"),
     "60000x60000": (lambda d: forged_huge_header(d, 60_000, 60_000), "--no-pixel-limit"),
-    "nan-step": (lambda d: with_header(d, step=float("nan")), "quantization step"),
-    "model-path": (lambda d: with_header(d, model=b"/dev/stdin".ljust(32, b"\0")), "not a plain name"),
-    "model-newline": (lambda d: with_header(d, model=b"cae\nx".ljust(32, b"\0")), "not printable"),
-    "unknown-codec": (lambda d: with_header(d, codec=b"cae-future".ljust(16, b"\0")), "unknown codec"),
     "j2k-wrong-shape": (
         lambda d: with_chunk(
             d, LATENT, bytes(imagecodecs.jpeg2k_encode(np.zeros((9, 7), np.int16), level=0, codecformat="J2K"))
@@ -151,19 +212,162 @@ MALFORMED = {
         lambda d: with_chunk(d, LATENT, bytes(imagecodecs.jpeg2k_encode(np.zeros(_siz_shape(d), np.int16), level=0))),
         "not a raw JPEG2000 codestream",
     ),
-    "j2k-truncated": (lambda d: with_chunk(d, LATENT, container.unpack(d).chunks[LATENT][:30]), "not a raw JPEG2000"),
-    "j2k-cut-after-siz": (lambda d: with_chunk(d, LATENT, container.unpack(d).chunks[LATENT][:120]), "corrupt latent"),
+    "j2k-truncated": (lambda d: with_chunk(d, LATENT, dict(chunks_of(d))[LATENT][:30]), "not a raw JPEG2000"),
+    "j2k-cut-after-siz": (lambda d: with_chunk(d, LATENT, dict(chunks_of(d))[LATENT][:120]), "corrupt latent"),
     "j2k-garbage": (lambda d: with_chunk(d, LATENT, b"\xff\x4f\xff\x51" + bytes(200)), "malformed SIZ"),
-    "missing-alpha": (lambda d: with_chunk(d, container.ALPHA, None), "missing alpha chunk"),
+    "missing-alpha": (lambda d: with_chunk(d, ALPHA, None), "missing alpha chunk"),
     "missing-latent": (lambda d: with_chunk(d, LATENT, None), "missing latent chunk"),
+    "duplicate-latent": (
+        lambda d: with_chunks(d, [*chunks_of(d), (LATENT, dict(chunks_of(d))[LATENT])]),
+        "duplicate chunk LATN",
+    ),
+    "unknown-critical-chunk": (
+        lambda d: with_chunks(d, [*chunks_of(d), (b"NEWX", b"abc")]),
+        "unknown critical chunk NEWX",
+    ),
+    "invalid-chunk-type": (lambda d: with_chunks(d, [*chunks_of(d), (b"L\0TN", b"abc")]), "invalid chunk type"),
+    "icc-not-a-profile": (lambda d: with_chunks(d, [*chunks_of(d), (ICC, b"junk")]), "not an ICC profile"),
+    "icc-of-grey-data": (
+        lambda d: with_chunks(d, [*chunks_of(d), (ICC, icc_header(b"GRAY"))]),
+        "cannot describe an RGB image",
+    ),
+}
+
+# version 1 only: its fixed header and END_ chunk
+MALFORMED_V1 = {
+    "truncated-header": (lambda d: d[:50], "truncated"),
+    "missing-end": (lambda d: d[:-12], "truncated"),
+    "wrong-header-crc": (lambda d: _flip(d, FIRST_CHUNK - 1), "header CRC mismatch"),
+    # a length within the header's limit that the file does not hold
+    "chunk-past-end": (
+        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + struct.pack(">I", len(d)) + d[FIRST_CHUNK + 8 :]),
+        "runs past",
+    ),
+    # a length no file with this header can need (also a "negative" 2^31 - 1): refused unread
+    "chunk-over-limit": (
+        lambda d: fix_crcs(d[: FIRST_CHUNK + 4] + b"\x7f\xff\xff\xff" + d[FIRST_CHUNK + 8 :]),
+        "over this header's limit",
+    ),
+    "zero-width": (lambda d: with_header(d, width=0), "image size"),
+    "negative-height": (lambda d: with_header(d, height=2**32 - 1, padded_height=2**32 - 1), "image size"),
+    "zero-tile": (lambda d: with_header(d, tile=0), "not a multiple of tile"),
+    "nan-step": (lambda d: with_header(d, step=float("nan")), "quantization step"),
+    "model-path": (lambda d: with_header(d, model=b"/dev/stdin".ljust(32, b"\0")), "not a plain name"),
+    "model-newline": (lambda d: with_header(d, model=b"cae\nx".ljust(32, b"\0")), "not printable"),
+    "unknown-codec": (
+        lambda d: with_header(d, codec=b"cae-future".ljust(16, b"\0")),
+        "file made by codec 'cae-future', which this caec cannot decode",
+    ),
+    "flags": (lambda d: with_header(d, flags=1), "unknown flags"),
+    # the header's limits leave a file without a latent, or without alpha, no room for one
+    "latent-without-components": (lambda d: _with_stray(_k0(d), d, LATENT), "over this header's limit of 0"),
+    "alpha-without-alpha": (lambda d: _with_stray(_k0(d), d, ALPHA), "over this header's limit of 0"),
+}
+
+# version 2 only: its compact header (varints, codec and model numbers, chunk count) and the
+# CAE's parameters in the PARM chunk
+MALFORMED_V2 = {
+    "truncated-header": (lambda d: d[:20], "truncated file: width incomplete"),
+    "missing-last-chunk": (lambda d: d[: chunk_start(d, ALPHA)], "truncated file: it ends inside its chunks"),
+    "wrong-header-crc": (lambda d: _flip(d, first_chunk(d) - 1), "header CRC mismatch"),
+    # a length within the header's limit that the file does not hold
+    "chunk-past-end": (
+        lambda d: fix_crcs(with_length_v2(d, LATENT, len(d))),
+        "truncated file: it ends inside its chunks",
+    ),
+    # a length no file with this header can need: refused unread
+    "chunk-over-limit": (lambda d: with_length_v2(d, LATENT, 2**31), "over this header's limit"),
+    "length-overlong": (lambda d: fix_crcs(with_length_v2(d, PARAMS, leb128(13, 2))), "longer form than needed"),
+    "length-over-5-bytes": (lambda d: with_length_v2(d, LATENT, b"\x80" * 5 + b"\x01"), "more than 5 bytes"),
+    "length-over-u32": (lambda d: with_length_v2(d, LATENT, leb128(2**32)), "is above 4294967295"),
+    "unknown-flags": (lambda d: with_header_v2(d, flags=4), "unknown flags 0x4"),
+    # flags the container knows but this codec never writes
+    "progressive-flag": (lambda d: with_header_v2(d, flags=v2.FLAG_PROGRESSIVE), "flags 0x1 do not apply to cae-pca"),
+    "stack-flag": (lambda d: with_header_v2(d, flags=v2.FLAG_STACK), "flags 0x2 do not apply to cae-pca-j2k files"),
+    "codec-number-0": (lambda d: with_header_v2(d, codec=0), "unknown codec number 0"),
+    "codec-number-255": (lambda d: with_header_v2(d, codec=255), "unknown codec number 255"),
+    "codec-not-registered": (
+        lambda d: with_header_v2(d, codec=2),
+        "file made by codec 'comcnn', which this caec cannot decode",
+    ),
+    "unknown-model-number": (lambda d: with_header_v2(d, model=99), "no shipped model has number 99"),
+    "model-number-over-u32": (lambda d: with_header_v2(d, model=2**32), "malformed model number"),
+    "other-model-number": (lambda d: with_header_v2(d, model=2), "file was encoded with model"),
+    "wrong-weights-hash": (lambda d: with_header_v2(d, weights_hash=bytes(8)), "file was encoded with model"),
+    "short-weights-hash": (lambda d: with_header_v2(d, weights_hash=bytes(7)), "header CRC mismatch"),
+    "zero-width": (lambda d: with_header_v2(d, width=0), "image size 0x40"),
+    "zero-height": (lambda d: with_header_v2(d, height=0), "image size 60x0"),
+    "side-over-limit": (lambda d: with_header_v2(d, width=v2.MAX_SIDE + 1), "image size 1048577x40"),
+    "width-over-u32": (lambda d: with_header_v2(d, width=2**32), "malformed width: 4294967296 is above"),
+    "width-overlong": (lambda d: with_header_v2(d, width=leb128(60, 3)), "longer form than needed"),
+    "height-over-5-bytes": (lambda d: with_header_v2(d, height=b"\xa8" + b"\x80" * 4 + b"\x00"), "more than 5 bytes"),
+    "other-width": (lambda d: with_header_v2(d, width=61), "alpha codestream is 60x40x1, the header says 61x40x1"),
+    "zero-channels": (lambda d: with_header_v2(d, channels=0), "malformed header: 0 channels"),
+    "five-channels": (lambda d: with_header_v2(d, channels=5), "malformed header: 5 channels"),
+    "rgb-header": (lambda d: with_header_v2(d, channels=3), "an alpha chunk in a file without alpha"),
+    "count-too-small": (
+        lambda d: with_header_v2(d, count=2),
+        "trailing data after the last chunk (the file is longer than its chunks)",
+    ),
+    "count-too-large": (lambda d: with_header_v2(d, count=4), "truncated file: it ends inside its chunks"),
+    "count-over-limit": (lambda d: with_header_v2(d, count=v2.MAX_CHUNKS + 1), "4097 chunks, more than 4096"),
+    "count-overlong": (lambda d: with_header_v2(d, count=leb128(3, 2)), "malformed chunk count"),
+    "end-chunk": (lambda d: with_chunks(d, [*chunks_of(d), (b"END_", b"")]), "unknown critical chunk END_"),
+    "parameters-missing": (lambda d: with_chunk(d, PARAMS, None), "missing PARM chunk"),
+    "parameters-not-first": (
+        lambda d: with_chunks(d, [chunks_of(d)[1], chunks_of(d)[0], *chunks_of(d)[2:]]),
+        "PARM must be the first chunk",
+    ),
+    "parameters-twice": (lambda d: with_chunks(d, [chunks_of(d)[0], *chunks_of(d)]), "PARM must be the first chunk"),
+    "parameters-short": (lambda d: with_chunk(d, PARAMS, dict(chunks_of(d))[PARAMS][:-1]), "PARM chunk of 12 bytes"),
+    "parameters-long": (lambda d: with_chunk(d, PARAMS, dict(chunks_of(d))[PARAMS] + b"\0"), "PARM chunk of 14 bytes"),
+    "step-zero": (lambda d: with_params(d, step=0.0), "malformed parameters: quantization step 0.0"),
+    "step-nan": (lambda d: with_params(d, step=float("nan")), "malformed parameters: quantization step nan"),
+    "step-inf": (lambda d: with_params(d, step=float("inf")), "malformed parameters: quantization step inf"),
+    "step-negative": (lambda d: with_params(d, step=-1.0), "malformed parameters: quantization step -1.0"),
+    "tile-zero": (lambda d: with_params(d, tile=0), "malformed parameters: tile of 0 pixels"),
+    "tile-not-128": (lambda d: with_params(d, tile=64), "tiles of 64 pixels; cae-pca-j2k codes tiles of 128"),
+    "components-over-latent": (
+        lambda d: with_params(d, components=193, mosaic_cols=8),
+        "malformed parameters: 193 of 192 components",
+    ),
+    "latent-channels-zero": (lambda d: with_params(d, latent_channels=0), "malformed parameters"),
+    "latent-channels-not-the-model's": (
+        lambda d: with_params(d, latent_channels=191),
+        "file declares 191 latent channels, the model has 192",
+    ),
+    "mosaic-cols-zero": (lambda d: with_params(d, mosaic_cols=0), "malformed parameters: mosaic of 0 columns"),
+    "mosaic-cols-over-components": (
+        lambda d: with_params(d, mosaic_cols=params_values(d)["components"] + 1),  # type: ignore[operator]
+        "columns for",
+    ),
+    "mosaic-cols-without-components": (lambda d: with_params(_k0(d), mosaic_cols=4), "columns without components"),
+    "mosaic-cols-other": (lambda d: with_params(d, mosaic_cols=7), "latent codestream is"),
+    # the CAE's checks: version 2's limits do not depend on the codec's parameters
+    "latent-without-components": (
+        lambda d: _with_stray(_k0(d), d, LATENT),
+        "a latent chunk in a file without components",
+    ),
+    "alpha-without-alpha": (lambda d: _with_stray(_k0(d), d, ALPHA), "an alpha chunk in a file without alpha"),
+    "duplicate-alpha": (
+        lambda d: with_chunks(d, [*chunks_of(d), (ALPHA, dict(chunks_of(d))[ALPHA])]),
+        "duplicate chunk ALPH",
+    ),
+}
+
+MALFORMED = {
+    **{f"v1-{name}": (forge, needle, "v1") for name, (forge, needle) in (MALFORMED_EITHER | MALFORMED_V1).items()},
+    **{f"v2-{name}": (forge, needle, "v2") for name, (forge, needle) in (MALFORMED_EITHER | MALFORMED_V2).items()},
 }
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_malformed_cae_is_one_error_line(runner: CliRunner, tmp_path: Path, rgba_cae: bytes, case: str) -> None:
-    forge, needle = MALFORMED[case]
+def test_malformed_cae_is_one_error_line(
+    runner: CliRunner, tmp_path: Path, rgba_cae: bytes, rgba_v1: bytes, case: str
+) -> None:
+    forge, needle, version = MALFORMED[case]
     bad = tmp_path / "bad.cae"
-    bad.write_bytes(forge(rgba_cae))
+    bad.write_bytes(forge(rgba_v1 if version == "v1" else rgba_cae))
     t0 = time.perf_counter()
     r = runner.invoke(app, ["decode", str(bad), "-o", str(tmp_path / "out.png")])
     elapsed = time.perf_counter() - t0
@@ -174,9 +378,9 @@ def test_malformed_cae_is_one_error_line(runner: CliRunner, tmp_path: Path, rgba
     assert files_in(tmp_path) == {"bad.cae"}, "no output and no temporary file"
 
 
-def test_info_on_malformed_file_is_one_error_line(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
+def test_info_on_malformed_file_is_one_error_line(runner: CliRunner, tmp_path: Path, either_version: bytes) -> None:
     bad = tmp_path / "bad.cae"
-    bad.write_bytes(rgba_cae[:-5])
+    bad.write_bytes(either_version[:-5])
     r = runner.invoke(app, ["info", str(bad)])
     assert r.exit_code == 1 and "truncated" in error_line(r)
 
@@ -188,14 +392,16 @@ def test_pixel_limit_is_pillows_error_threshold() -> None:
     assert DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS
 
 
-def test_huge_header_refused_before_any_allocation(rgba_cae: bytes) -> None:
+def test_huge_header_refused_before_any_allocation(either_version: bytes) -> None:
     # within the format's limits, above the decode limit, and with no latent to decode:
     # without the limit this tiny file would make the decoder allocate ~0.7 GB
     side = int((DEFAULT_MAX_PIXELS or 0) ** 0.5) + 1
-    # the header alone: with K = 0 and no alpha, a latent or alpha chunk would be refused
-    header_only = with_chunk(with_chunk(rgba_cae, LATENT, None), container.ALPHA, None)
-    bomb = with_header(header_only, width=side, height=side, padded_width=-(-side // 128) * 128)
-    bomb = with_header(bomb, padded_height=-(-side // 128) * 128, components=0, mosaic_cols=0, channels=3)
+    # the header alone (version 2: and PARM): with K = 0 and no alpha, nothing else belongs
+    bomb = empty_latent_file(either_version, side, side, 3)
+    box = container.parse(bomb)
+    assert box.version == version_of(either_version) and (box.width, box.height, box.channels) == (side, side, 3)
+    assert [t for t, _ in box.chunks] == ([PARAMS] if box.version == 2 else [])
+    assert len(bomb) < 200
     tracemalloc.start()
     try:
         with pytest.raises(ImageError, match="--no-pixel-limit"):
@@ -206,10 +412,11 @@ def test_huge_header_refused_before_any_allocation(rgba_cae: bytes) -> None:
     assert peak < 1 << 20
 
 
-def test_api_pixel_limit_keyword(codec, rgba_cae: bytes) -> None:
-    with pytest.raises(ImageError, match="more than the limit of 100"):
-        api.decode(rgba_cae, device="cpu", max_pixels=100)
-    assert api.decode(rgba_cae, device="cpu", max_pixels=None).shape == (40, 60, 4)
+def test_api_pixel_limit_keyword(codec, rgba_cae: bytes, rgba_v1: bytes) -> None:
+    for data in (rgba_cae, rgba_v1):
+        with pytest.raises(ImageError, match="more than the limit of 100"):
+            api.decode(data, device="cpu", max_pixels=100)
+        assert api.decode(data, device="cpu", max_pixels=None).shape == (40, 60, 4)
     img = smooth_image(np.random.default_rng(1), 20, 30, 3)
     with pytest.raises(ImageError, match="max_pixels=None"):
         api.encode(img, max_pixels=599, device="cpu")
@@ -333,8 +540,8 @@ def test_odd_but_valid_inputs(runner: CliRunner, tmp_path: Path, photo_rgb: np.n
     assert len(warnings) == (warning is not None), r.stderr
     if warning:
         assert warning in warnings[0]
-    hd = container.unpack((tmp_path / "out.cae").read_bytes()).header
-    assert (hd.width, hd.height, hd.channels) == (64, 48, channels)
+    box = container.parse((tmp_path / "out.cae").read_bytes())
+    assert (box.version, box.width, box.height, box.channels) == (2, 64, 48, channels)
 
 
 def test_palette_transparency_and_colours_survive(tmp_path: Path, photo_rgb: np.ndarray) -> None:
@@ -393,45 +600,82 @@ def test_broken_inputs_are_one_error_line(runner: CliRunner, tmp_path: Path, pho
 # ---------------------------------------------------------------- weights
 
 
-def test_weights_whose_hash_does_not_match_are_refused(
-    runner: CliRunner, tmp_path: Path, rgba_cae: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a models/ directory holding a file of the right name but other weights
-    name = container.unpack(rgba_cae).header.model
-    tensors = load_file(str(zoo.resolve_model(name, name_only=True)))
+def _other_and_tampered_weights(rgba_cae: bytes, folder: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """The file's own model changed a little, written to ``folder`` under the model's name;
+    returns the path, its tensors' genuine metadata (a different model) and the original's
+    (tampered weights)."""
+    found = api.file_model(container.parse(rgba_cae))
+    tensors = load_file(str(found.path))
     tensors["pca.mean"] = tensors["pca.mean"] + 1e-3
-    models = tmp_path / "models"
-    models.mkdir()
+    folder.mkdir()
     from safetensors import safe_open
 
-    with safe_open(str(zoo.resolve_model(name, name_only=True)), framework="pt") as f:
+    with safe_open(str(found.path), framework="pt") as f:
         metadata = f.metadata()
     other = {**metadata, "weights_hash": tensors_hash(tensors).hex()}  # a genuine, different model
-    save_file(tensors, str(models / f"{name}.safetensors"), metadata=other)
-    monkeypatch.setenv("CAEC_MODELS", str(models))
+    path = folder / f"{found.name}.safetensors"
+    save_file(tensors, str(path), metadata=other)
+    return path, other, metadata
+
+
+def test_weights_whose_hash_does_not_match_are_refused(
+    runner: CliRunner, tmp_path: Path, rgba_v1: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # version 1 names its model: a models/ directory holding a file of that name but other
+    # weights comes first in the lookup
+    path, _, metadata = _other_and_tampered_weights(rgba_v1, tmp_path / "models")
+    monkeypatch.setenv("CAEC_MODELS", str(path.parent))
     cae = tmp_path / "x.cae"
-    cae.write_bytes(rgba_cae)
+    cae.write_bytes(rgba_v1)
     r = runner.invoke(app, ["decode", str(cae)])
     assert r.exit_code == 1
     assert "file was encoded with model" in error_line(r)
     assert not (tmp_path / "x.png").exists()
     # the same tensors under the original's recorded hash: tampered weights, refused as such
-    save_file(tensors, str(models / f"{name}.safetensors"), metadata=metadata)
+    save_file(load_file(str(path)), str(path), metadata=metadata)
     r = runner.invoke(app, ["decode", str(cae)])
     assert r.exit_code == 1
     assert "do not match their recorded hash" in error_line(r)
 
 
-@pytest.mark.parametrize("stem, needle", [("m" * 33, "at most 32"), ("my model", "not a plain name")])
-def test_weights_file_names_the_format_cannot_hold(runner: CliRunner, tmp_path: Path, stem: str, needle: str) -> None:
-    # the model name written into every file is the weights file's name
+def test_weights_given_for_a_file_of_other_weights_are_refused(
+    runner: CliRunner, tmp_path: Path, rgba_cae: bytes
+) -> None:
+    # version 2 names the shipped model by number (and a hash prefix): other weights come in
+    # through --model
+    path, _, metadata = _other_and_tampered_weights(rgba_cae, tmp_path / "models")
+    cae = tmp_path / "x.cae"
+    cae.write_bytes(rgba_cae)
+    r = runner.invoke(app, ["decode", str(cae), "--model", str(path)])
+    assert r.exit_code == 1
+    line = error_line(r)
+    box = container.parse(rgba_cae)
+    made_by = f"file was encoded with weights {box.weights_hash.hex()[:12]}, but the loaded weights"
+    assert f"{made_by} {path.stem!r} are {tensors_hash(load_file(str(path))).hex()[:12]}" in line
+    assert not (tmp_path / "x.decoded.png").exists()
+    save_file(load_file(str(path)), str(path), metadata=metadata)
+    r = runner.invoke(app, ["decode", str(cae), "--model", str(path)])
+    assert r.exit_code == 1
+    assert "do not match their recorded hash" in error_line(r)
+    assert files_in(tmp_path) == {"models", "x.cae"}
+
+
+@pytest.mark.parametrize("stem", ["m" * 33, "my model"])
+def test_weights_file_names_version_1_could_not_hold(runner: CliRunner, tmp_path: Path, stem: str) -> None:
+    # version 1 wrote the weights file's name into every file (at most 32 plain characters);
+    # version 2 holds a model number and a hash prefix, so any name encodes: weights the zoo
+    # does not ship under that name are number 0, found by their hash
     weights = tmp_path / f"{stem}.safetensors"
     weights.write_bytes(default_weights().read_bytes())
     src = tmp_path / "a.png"
     Image.new("RGB", (20, 20)).save(src)
     r = runner.invoke(app, ["encode", str(src), "--model", str(weights)])
-    assert r.exit_code == 1 and needle in error_line(r)
-    assert not (tmp_path / "a.cae").exists()
+    assert r.exit_code == 0, r.output
+    box = container.parse((tmp_path / "a.cae").read_bytes())
+    full_hash = read_model_info(weights).weights_hash
+    assert box.model_number == 0 and full_hash is not None and full_hash.startswith(box.weights_hash)
+    r = runner.invoke(app, ["decode", str(tmp_path / "a.cae"), "--model", str(weights)])
+    assert r.exit_code == 0, r.output
 
 
 def assert_weights_refused(runner: CliRunner, tmp_path: Path, cae_bytes: bytes, weights: Path) -> None:
@@ -449,7 +693,7 @@ def assert_weights_refused(runner: CliRunner, tmp_path: Path, cae_bytes: bytes, 
 def test_truncated_weights_are_refused(runner: CliRunner, tmp_path: Path, rgba_cae: bytes) -> None:
     weights = tmp_path / "cut.safetensors"
     # the file's own model cut short: refused as unreadable, before any hash comparison
-    full = zoo.resolve_model(container.unpack(rgba_cae).header.model, name_only=True).read_bytes()
+    full = api.file_model(container.parse(rgba_cae)).path.read_bytes()
     weights.write_bytes(full[: len(full) // 2])
     assert_weights_refused(runner, tmp_path, rgba_cae, weights)
 
@@ -525,12 +769,12 @@ import cae_codec.codec, cae_codec.fsutil
 point = sys.argv.pop(1)
 if point == "encode":
     original = cae_codec.codec.CaePcaJ2kCodec.analyse
-    def hooked(self, img):
+    def hooked(self, img, *args, **kwargs):
         print("REACHED", file=sys.stderr, flush=True)
         # keep the network busy far longer than the test waits, however fast the machine
         for _ in range(10_000):
-            original(self, img)
-        return original(self, img)
+            original(self, img, *args, **kwargs)
+        return original(self, img, *args, **kwargs)
     cae_codec.codec.CaePcaJ2kCodec.analyse = hooked
 else:
     def hooked(fd):
@@ -658,26 +902,36 @@ def test_usage_error_and_failure_exit_codes_from_a_real_process(tmp_path: Path) 
 
 
 def _forged(cae: bytes, kind: str) -> bytes:
-    box = container.unpack(cae)
     if kind == "truncated":
         return cae[:-1]
-    chunks = dict(box.chunks)
-    header = box.header
     if kind == "wrong-shape":  # a valid JPEG2000 codestream, of the wrong size
         from cae_codec import j2k
 
-        chunks[LATENT] = j2k.encode_plane(np.zeros((7, 9), dtype=np.int16), 0)
-    else:  # wrong weights
-        header = container.Header(**{**header.__dict__, "weights_hash": bytes(16)})
-    return container.pack(header, chunks.items())
+        return with_chunk(cae, LATENT, j2k.encode_plane(np.zeros((7, 9), dtype=np.int16), 0))
+    if kind == "wrong-parameters":
+        return with_params(cae, step=float("nan"))
+    # wrong weights
+    if version_of(cae) == 2:
+        return with_header_v2(cae, weights_hash=bytes(8))
+    box = container.unpack(cae)
+    header = container.Header(**{**box.header.__dict__, "weights_hash": bytes(16)})
+    return container.pack(header, box.chunks.items())
 
 
-@pytest.mark.parametrize("kind", ["truncated", "wrong-shape", "wrong-weights"])
-def test_malformed_file_fails_before_torch_is_imported(tmp_path: Path, rgba_cae: bytes, kind: str) -> None:
+@pytest.mark.parametrize(
+    "version, kind",
+    [
+        *(("v1", kind) for kind in ("truncated", "wrong-shape", "wrong-weights")),
+        *(("v2", kind) for kind in ("truncated", "wrong-shape", "wrong-weights", "wrong-parameters")),
+    ],
+)
+def test_malformed_file_fails_before_torch_is_imported(
+    tmp_path: Path, rgba_cae: bytes, rgba_v1: bytes, version: str, kind: str
+) -> None:
     """Importing torch takes seconds; a file refused by the container, the payload checks or
     the weights hash must not wait for it."""
     bad = tmp_path / "bad.cae"
-    bad.write_bytes(_forged(rgba_cae, kind))
+    bad.write_bytes(_forged(rgba_v1 if version == "v1" else rgba_cae, kind))
     child = (
         "import sys\n"
         "from cae_codec import api\n"
@@ -717,14 +971,15 @@ DECODE_CHILD = """
 import sys
 import numpy as np
 import torch
-from cae_codec import api, container, j2k
+from cae_codec import api, container
+from cae_codec.cae import payload
 torch.set_num_threads(int(sys.argv[1]))
 data = open(sys.argv[2], "rb").read()
-box = container.unpack(data)
+box = container.parse(data)
 np.save(sys.argv[3], api.decode(data, device="cpu"))
-hd = box.header
-s = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
-np.save(sys.argv[4], j2k.read_components(box, hd.padded_height // s, hd.padded_width // s))
+p = payload.params(box)
+s = api.get_codec(api.file_model(box).name, "cpu").model.stride  # the model the file names
+np.save(sys.argv[4], payload.read_components(box, p, p.padded_height // s, p.padded_width // s))
 """
 
 

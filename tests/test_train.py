@@ -211,12 +211,14 @@ def test_resume_rebuilds_the_checkpoints_architecture(train_dir: Path, tmp_path:
 
 def _encode_tiny(path: Path) -> bytes:
     from cae_codec.codec import CaePcaJ2kCodec
-    from cae_codec.container import LATENT, unpack
+    from cae_codec.container import LATENT, parse
 
     img = (torch.arange(40 * 48 * 3) % 251).reshape(40, 48, 3).to(torch.uint8).numpy()
     codec = CaePcaJ2kCodec(load_model(path), torch.device("cpu"))
     # a fine step: an untrained tiny model's latent would round to nothing at the usual ones
-    return unpack(codec.pack(codec.analyse(img), step=1 / 64)).chunks[LATENT]
+    latent = parse(codec.pack(codec.analyse(img), step=1 / 64)).first(LATENT)
+    assert latent is not None
+    return latent
 
 
 def _fine_tune(train_dir: Path, tmp_path: Path, mode: str) -> tuple[Path, Path]:

@@ -18,8 +18,7 @@ from cae_codec.cli import app
 from cae_codec.errors import ModelError
 from cae_codec.family import read_family
 from cae_codec.modelfiles import read_model_info
-from tests.conftest import REPO, TINY_FAMILY, smooth_image
-from tests.test_robustness import error_line, with_header
+from tests.conftest import REPO, TINY_FAMILY, as_v1, error_line, rewrite_v2, smooth_image
 
 CAT = zoo.catalogue()
 RETIRED = sorted(CAT.retired)
@@ -64,11 +63,19 @@ def test_retired_weights_put_on_caec_models_are_used(tiny_models: Path, tmp_path
     assert zoo.resolve("cae-gdn-v2") == zoo.Resolved("cae-gdn-v2", "model", tmp_path / "cae-gdn-v2.safetensors")
 
 
-@pytest.fixture
-def retired_cae(tiny_zoo: Path, rng) -> bytes:
-    """A version-1 file made by a tiny model, its header renamed to a retired model."""
+def tiny_file_naming_a_retired_model(version: int, rng) -> bytes:
+    """A file made by tiny-fine (on $CAEC_MODELS) that names the retired cae-gdn-v2: a
+    version-1 header by its name (tiny-fine's hash stays), a version-2 one by the retired
+    weights' hash (no number: retired models never had one)."""
     data = api.encode(smooth_image(rng, 24, 32, 3), model="tiny-fine", device="cpu")
-    return with_header(data, model=b"cae-gdn-v2".ljust(32, b"\0"))
+    if version == 1:
+        return as_v1(data, model="cae-gdn-v2")
+    return rewrite_v2(data, model_number=0, weights_hash=CAT.retired["cae-gdn-v2"].weights_hash[:8])
+
+
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def retired_cae(tiny_zoo: Path, rng, request: pytest.FixtureRequest) -> bytes:
+    return tiny_file_naming_a_retired_model(request.param, rng)
 
 
 def test_a_file_naming_a_retired_model_fails_in_one_line(retired_cae: bytes, tmp_path: Path, monkeypatch) -> None:
@@ -85,11 +92,23 @@ def test_a_file_naming_a_retired_model_fails_in_one_line(retired_cae: bytes, tmp
 
 
 def test_a_retired_models_file_decodes_with_its_weights_on_caec_models(
-    retired_cae: bytes, tiny_models: Path, tmp_path: Path, monkeypatch
+    tiny_zoo: Path, tmp_path: Path, monkeypatch, rng
 ) -> None:
-    shutil.copy(tiny_models / "tiny-fine.safetensors", tmp_path / "cae-gdn-v2.safetensors")
+    # a version-1 file: its weights are looked up by the name it carries (a version-2 file's
+    # by their hash, which only the retired weights themselves have)
+    retired_v1 = tiny_file_naming_a_retired_model(1, rng)
+    shutil.copy(tiny_zoo / "tiny-fine.safetensors", tmp_path / "cae-gdn-v2.safetensors")
     monkeypatch.setenv("CAEC_MODELS", str(tmp_path))
-    assert api.decode(retired_cae, device="cpu").shape == (24, 32, 3)
+    assert api.decode(retired_v1, device="cpu").shape == (24, 32, 3)
+
+
+def test_a_version_2_file_of_an_unknown_model_number_fails_in_one_line(tiny_zoo: Path, rng) -> None:
+    data = api.encode(smooth_image(rng, 24, 32, 3), model="tiny-fine", device="cpu")
+    with pytest.raises(
+        ModelError, match=r"no shipped model has number 7 \(this caec ships 1 \(cae-gdn-v3-high\)"
+    ) as err:
+        api.decode(rewrite_v2(data, model_number=7), device="cpu")
+    assert "\n" not in str(err.value)
 
 
 def test_names_resolve_in_caec_models_folders_in_order_then_the_catalogue(tmp_path: Path, monkeypatch) -> None:

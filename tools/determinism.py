@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 torch.set_num_threads(int(sys.argv[1]))
-from cae_codec import api, container, j2k
+from cae_codec import api, container
+from cae_codec.cae import payload
 from cae_codec.nn.layers import UpConv
 work, tag = Path(sys.argv[2]), sys.argv[1]
 if sys.argv[3] == "transposed":
@@ -37,10 +38,10 @@ if sys.argv[3] == "transposed":
 for cae in sorted(work.glob("*.cae")):
     data = cae.read_bytes()
     np.save(work / f"{cae.stem}.px{tag}.npy", api.decode(data, device="cpu"))
-    box = container.unpack(data)
-    hd = box.header
-    stride = api.get_codec(hd.model, "cpu").model.stride  # the model the file names
-    q = j2k.read_components(box, hd.padded_height // stride, hd.padded_width // stride)
+    box = container.parse(data)
+    p = payload.params(box)
+    stride = api.get_codec(api.file_model(box).path, "cpu").model.stride  # the model that made the file
+    q = payload.read_components(box, p, p.padded_height // stride, p.padded_width // stride)
     np.save(work / f"{cae.stem}.q{tag}.npy", q)
 print(torch.get_num_threads())
 """

@@ -39,7 +39,7 @@ def one_image(job: tuple[str, str, list[int]]) -> list[dict[str, float]]:
     rows = []
     for q in qualities:
         data = codec.encode(img, quality=q)
-        rec = codec.decode(container.unpack(data))
+        rec = codec.decode(container.parse(data))
         row = {"quality": q, "bpp": 8 * len(data) / px, "psnr": psnr_rgb(img, rec), "msssim": ms_ssim_rgb(img, rec)}
         matched = largest_within(j2k, memo, len(data))
         if matched is not None:

@@ -22,7 +22,7 @@ import torch
 
 from cae_codec import container, quant
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import Codec
+from cae_codec.codec import Codec, member_of
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import as_rgb8, bits_per_pixel, psnr_rgb
 from cae_codec.imageio import open_image
@@ -45,9 +45,9 @@ def measure(codec: Codec, images: list[np.ndarray], qualities: list[int]) -> lis
         bpps, psnrs, members = [], [], set()
         for img in images:
             data = codec.encode(img, quality=q)
-            box = container.unpack(data)
+            box = container.parse(data)
             rec = codec.decode(box)
-            members.add(box.header.model)
+            members.add(member_of(codec, box).name)
             bpps.append(bits_per_pixel(len(data), *img.shape[:2]))
             psnrs.append(psnr_rgb(as_rgb8(img), as_rgb8(rec)))
         rows.append(QualityRow(q, quant.step_for_quality(q), tuple(sorted(members)), mean(bpps), mean(psnrs)))

@@ -41,6 +41,7 @@ import torch
 
 from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
+from cae_codec.cae import payload
 from cae_codec.evaluate.classic import Jpeg2000
 from cae_codec.imageio import open_image
 from cae_codec.ratecontrol import MemoEncoder, search_rate
@@ -176,7 +177,7 @@ def time_image(
     jdata, jknob = found.best.data, found.best.knob
     steps: dict[str, Callable[[], object]] = {
         "caec_encode_s": lambda: codec.encode(img, quality=quality),
-        "caec_decode_s": lambda: codec.decode(container.unpack(data)),
+        "caec_decode_s": lambda: codec.decode(container.parse(data)),
         "jpeg2000_encode_s": lambda: j2k.encode(img, jknob),
         "jpeg2000_decode_s": lambda: j2k.decode(jdata),
     }
@@ -187,7 +188,7 @@ def time_image(
     row: dict[str, float] = {
         "caec_bpp": 8 * len(data) / px,
         "jpeg2000_bpp": 8 * len(jdata) / px,
-        "components": container.unpack(data).header.components,
+        "components": payload.params(container.parse(data)).components,
     }
     row |= fastest_in_turns(steps, repeats)
     caec_s = row["caec_encode_s"] + row["caec_decode_s"]
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     codec = get_codec(args.model, "cpu")
     j2k = ThreadedJpeg2000(args.threads)
     warm = open_image(files[0])[:, :, :3]
-    codec.decode(container.unpack(codec.encode(warm, quality=args.quality)))
+    codec.decode(container.parse(codec.encode(warm, quality=args.quality)))
     if peer is not None:
         peer.decode(peer.encode(warm))
 

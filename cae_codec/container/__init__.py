@@ -171,6 +171,8 @@ def parse(data: bytes | bytearray | memoryview) -> Box:
         )
     new = v2.unpack(raw)
     h = new.header
+    if len(new.all(ICC)) > 1:
+        raise FormatError("duplicate chunk iccp")
     for ctype, payload in new.chunks:
         if ctype == ICC and (problem := icc_profile_problem(payload, h.channels)):
             raise FormatError(f"chunk iccp: {problem}")

@@ -63,6 +63,10 @@ CHUNK_EXPANSION = 2
 CHUNK_SLACK = 1 << 20
 # several-image files: at most this many images of the header's size
 MAX_STACK = 1 << 16
+# ancillary chunks (lower-case first letter) hold at most this much in all, and an ICC
+# profile at most MAX_ICC_BYTES: both known from the length, before the payload is read
+MAX_ANCILLARY_BYTES = 1 << 24
+MAX_ICC_BYTES = 1 << 20
 
 
 def uvarint(value: int) -> bytes:
@@ -156,6 +160,23 @@ class ContainerV2:
         return next((p for t, p in self.chunks if t == ctype), None)
 
 
+def check_length(header: HeaderV2, ctype: bytes, length: int, ancillary: int) -> int:
+    """Refuse a chunk declaring more than the format allows for its type in a file with
+    ``header``; returns the ancillary bytes so far, given those before this chunk."""
+    limit = header.chunk_limit()
+    if ctype == ICC:
+        limit = min(limit, MAX_ICC_BYTES)
+    if length > limit:
+        raise FormatError(
+            f"chunk {ctype.decode('latin-1')} declares {length} bytes, over this header's limit of {limit}"
+        )
+    if ctype[:1].isupper():
+        return ancillary
+    if ancillary + length > MAX_ANCILLARY_BYTES:
+        raise FormatError(f"ancillary chunks hold more than {MAX_ANCILLARY_BYTES} bytes")
+    return ancillary + length
+
+
 def _chunk(ctype: bytes, payload: bytes) -> bytes:
     return ctype + uvarint(len(payload)) + payload + CRC.pack(zlib.crc32(ctype + payload))
 
@@ -230,7 +251,7 @@ def unpack(data: bytes | memoryview) -> ContainerV2:
     arrived whole (``complete`` is then False); any other defect is one FormatError."""
     header, count, pos = read_header(data)
     box = ContainerV2(header, declared=count)
-    limit = header.chunk_limit()
+    ancillary = 0
     for index in range(count):
         try:
             if pos + 4 > len(data):
@@ -243,10 +264,7 @@ def unpack(data: bytes | memoryview) -> ContainerV2:
                 if "truncated" in str(e):
                     raise _Truncated(str(e)) from None
                 raise
-            if length > limit:
-                raise FormatError(
-                    f"chunk {ctype.decode()} declares {length} bytes, over this header's limit of {limit}"
-                )
+            ancillary = check_length(header, ctype, length, ancillary)
             if body + length + CRC.size > len(data):
                 raise _Truncated(f"truncated file: chunk {ctype.decode()} of {length} bytes runs past the end")
         except _Truncated as e:
@@ -298,7 +316,7 @@ def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have
     then says how much arrived); ``peek_end()`` is True when nothing follows the last chunk."""
     data = have + take(MAX_HEADER_BYTES - len(have))
     header, count, pos = read_header(data)
-    limit = header.chunk_limit()
+    ancillary = 0
     pending = data[pos:]  # bytes read past the header: the start of the first chunk
 
     def more(n: int) -> bytes:
@@ -318,9 +336,9 @@ def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have
             raw += byte
             if not byte[0] & 0x80 or len(raw) == MAX_VARINT_BYTES:
                 break
+        _check_type(ctype)
         length, _ = read_uvarint(raw, 0, f"length of chunk {ctype!r}")
-        if length > limit:
-            raise FormatError(f"chunk {ctype!r} declares {length} bytes, over this header's limit of {limit}")
+        ancillary = check_length(header, ctype, length, ancillary)
         if len(more(length + CRC.size)) < length + CRC.size:
             return _cut_short(header)
     if pending or not peek_end():

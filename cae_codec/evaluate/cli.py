@@ -158,7 +158,7 @@ def compare(
     """Encode images with every codec at the largest size within each target rate; print bpp, PSNR, MS-SSIM, times."""
     from cae_codec.evaluate.metrics import as_rgb8
     from cae_codec.evaluate.report import points_table
-    from cae_codec.evaluate.runner import Task, codec_class
+    from cae_codec.evaluate.runner import Task, suffix_of
     from cae_codec.imageio import open_image
 
     targets = parse_rates(bpp, "--bpp")
@@ -178,7 +178,7 @@ def compare(
             for t in targets:
                 planned.append(out / stem / f"sheet_{t:g}bpp.png")
                 for name in names:
-                    suffix = codec_class(name).suffix
+                    suffix = suffix_of(name)
                     planned += [out / stem / f"{name}_{t:g}bpp.png", out / stem / f"{name}_{t:g}bpp{suffix}"]
         _check_outputs(planned, force)
     tasks = [
@@ -228,7 +228,7 @@ def _write_compare_outputs(
     targets: Sequence[float],
 ) -> None:
     from cae_codec.evaluate.plot import crop_sheet
-    from cae_codec.evaluate.runner import codec_class
+    from cae_codec.evaluate.runner import suffix_of
     from cae_codec.imageio import image_to_bytes
 
     for stem, original in pictures.items():
@@ -238,7 +238,7 @@ def _write_compare_outputs(
                 p = next(q for q in points if q.image == stem and q.codec == name and q.target_bpp == t)
                 if p.data is None or p.recon is None:
                     continue
-                _write(out / stem / f"{name}_{t:g}bpp{codec_class(name).suffix}", p.data)
+                _write(out / stem / f"{name}_{t:g}bpp{suffix_of(name)}", p.data)
                 _write(out / stem / f"{name}_{t:g}bpp.png", image_to_bytes(p.recon))
                 panels.append((f"{versions[name]['codec']} {p.bpp:.3f} bpp {p.psnr:.2f} dB", p.recon))
             _write(out / stem / f"sheet_{t:g}bpp.png", crop_sheet(original, panels))

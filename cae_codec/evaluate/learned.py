@@ -15,24 +15,16 @@ import imagecodecs
 import numpy as np
 import torch
 
-from cae_codec import __version__, container, quant
-from cae_codec.codec import CaePcaJ2kCodec, Codec, FamilyCodec, member_of, plain_codecs, refined_file
+from cae_codec import __version__, container, contract
+from cae_codec.codec import STEP_KNOB, CaePcaJ2kCodec, Codec, FamilyCodec, member_of, plain_codecs, refined_file
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
-from cae_codec.ratecontrol import Knob, SharedEncode, SharedWork
+from cae_codec.ratecontrol import SharedEncode, SharedWork
 
 
 class CaecCodec(ImageCodec):
     name, label, suffix = "caec", "caec", ".cae"
-    knob = Knob(
-        "quantization step",
-        quant.STEP_MIN,
-        quant.STEP_MAX,
-        rate_increases=False,
-        log=True,
-        steps=12,
-        charge_whole_search=True,
-    )
+    knob = STEP_KNOB  # the knob `caec encode --bpp` searches
 
     def __init__(self, codec: Codec, refine: int = 0) -> None:
         self.codec = codec
@@ -73,14 +65,61 @@ class CaecCodec(ImageCodec):
         again within the budget (what ``caec encode --bpp --refine`` does)."""
         if not self.refine:
             return data
-        hd = container.unpack(data).header
-        member = member_of(self.codec, hd)
-        return refined_file(member, member.analyse(img), img, hd, budget_bytes, self.refine)
+        member = member_of(self.codec, container.parse(data))
+        return refined_file(member, member.analyse(img), img, data, budget_bytes, self.refine)
 
     def decode(self, data: bytes) -> np.ndarray:
-        return as_rgb8(self.codec.decode(container.unpack(data)))
+        return as_rgb8(self.codec.decode(container.parse(data)))
 
 
 def _member_at(codec: Codec, step: float) -> tuple[CaePcaJ2kCodec, float]:
     """The single-model codec that packs at the nominal ``step``, and the step it quantizes with."""
     return codec.at(step) if isinstance(codec, FamilyCodec) else (codec, step)
+
+
+class ContractCodec(ImageCodec):
+    """Any registered codec behind the evaluation's interface: its per-image analysis is
+    shared work, run once and charged to every rate (cae_codec.ratecontrol), each try of the
+    rate search a ``pack`` at a knob value."""
+
+    suffix = ".cae"
+
+    def __init__(self, codec: contract.Codec) -> None:
+        self.codec = codec
+        self.name = self.label = codec.info.label  # type: ignore[misc]
+        self.knob = codec.knob  # type: ignore[misc]
+        self._analyses: dict[int, Any] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec.info.label,
+            "library": "caec",
+            "version": f"caec {__version__}",
+            "codec id": self.codec.info.id,
+            "model": self.codec.name,
+            "torch": torch.__version__,
+            "knob": self.knob.name,
+            "settings": {},
+        }
+
+    def prepare(self, img: np.ndarray) -> Callable[[float], bytes]:
+        shared = SharedWork()
+
+        def encode(knob: float) -> bytes:
+            analysis = shared.get("analysis", lambda: self.codec.analyse(img))
+            self._analyses[id(img)] = analysis
+            return self.codec.pack(analysis, knob)
+
+        return SharedEncode(encode, shared)
+
+    def encode(self, img: np.ndarray, knob: float) -> bytes:
+        return self.prepare(img)(knob)
+
+    def finish(self, img: np.ndarray, data: bytes, budget_bytes: int) -> bytes:
+        analysis = self._analyses.pop(id(img), None)
+        if analysis is None:
+            analysis = self.codec.analyse(img)
+        return self.codec.finish(img, analysis, data, budget_bytes)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return as_rgb8(self.codec.decode(container.parse(data)))

@@ -21,12 +21,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from cae_codec import registry
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.classic import CLASSIC_CODECS, ImageCodec
 from cae_codec.evaluate.metrics import bits_per_pixel, ms_ssim_rgb, psnr_rgb
 from cae_codec.ratecontrol import MemoEncoder, encode_seconds, search_rate
 
-CODEC_NAMES = ["caec", *CLASSIC_CODECS]
+
+def _learned_names() -> list[str]:
+    """The registry's codecs by their evaluation names: the default codec is ``caec``."""
+    return ["caec", *(c for c in registry.codec_ids() if c != registry.DEFAULT_CODEC)]
+
+
+CODEC_NAMES = [*_learned_names(), *CLASSIC_CODECS]
+
+
+def learned_id(name: str) -> str | None:
+    """The registry id behind an evaluation name, None for a classic codec."""
+    if name in registry.ALIASES or name in registry.CODECS:
+        return registry.get(name).id
+    return None
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -34,24 +48,30 @@ def unavailable_reason(name: str) -> str | None:
     return cls.unavailable_reason() if cls is not None else None
 
 
-def codec_class(name: str) -> type[ImageCodec]:
-    if name == "caec":
-        from cae_codec.evaluate.learned import CaecCodec
-
-        return CaecCodec
+def suffix_of(name: str) -> str:
+    """The file suffix of a codec's files (``compare --out``)."""
+    if learned_id(name) is not None:
+        return ".cae"
     try:
-        return CLASSIC_CODECS[name]
+        return CLASSIC_CODECS[name].suffix
     except KeyError:
         raise CaecError(f"unknown codec {name!r} (known: {', '.join(CODEC_NAMES)})") from None
 
 
 def make_codec(name: str, model: str, device: str, refine: int = 0) -> ImageCodec:
-    if name == "caec":
-        from cae_codec.api import get_codec
-        from cae_codec.evaluate.learned import CaecCodec
+    """A codec behind the evaluation's interface; ``model`` and ``refine`` are the default
+    codec's (the other learned codecs run their default model)."""
+    codec_id = learned_id(name)
+    if codec_id is None:
+        suffix_of(name)  # one error line for an unknown name
+        return CLASSIC_CODECS[name]()
+    package = registry.package(codec_id)
+    if codec_id == registry.DEFAULT_CODEC:
+        return package.evaluation_codec(model, device, refine)  # type: ignore[no-any-return]
+    from cae_codec.api import get_codec
+    from cae_codec.evaluate.learned import ContractCodec
 
-        return CaecCodec(get_codec(model, device), refine)
-    return codec_class(name)()
+    return ContractCodec(get_codec(None, device, codec_id))
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class UpConv(nn.ConvTranspose2d):
         return self.subpixel_forward(x)
 
     def subpixel_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer in its sub-pixel form, whatever ``subpixel`` says (bench/layer_speed.py)."""
+        """The layer in its sub-pixel form, whatever ``subpixel`` says (research/layer_speed.py)."""
         kernel, bias = self.subpixel_kernel()
         if x.is_contiguous(memory_format=torch.channels_last):
             kernel = kernel.contiguous(memory_format=torch.channels_last)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from cae_codec import api, container, quant
+from cae_codec.cae import payload
 from tests.conftest import smooth_image
 
 ROOT = Path(__file__).parents[2]
@@ -56,15 +57,15 @@ def test_the_scripts_decoder_is_the_codecs(headroom, rng) -> None:
     codec = api.get_codec(api.DEFAULT_MODEL, "cpu")
     plain, step = headroom.member_at(codec, 7)
     img = smooth_image(rng, 130, 260, 3)
-    box = container.unpack(plain.pack(plain.analyse(img), step))
-    hd = box.header
+    box = container.parse(plain.pack(plain.analyse(img), step))
+    p = payload.params(box)
     side = 128 // plain.model.stride
-    h, w = hd.padded_height // plain.model.stride, hd.padded_width // plain.model.stride
+    h, w = p.padded_height // plain.model.stride, p.padded_width // plain.model.stride
     q = np.zeros((plain.model.latent_channels, h, w), np.float32)
-    q[: hd.components] = quant.dequantize(headroom.j2k.read_components(box, h, w), hd.step)
+    q[: p.components] = quant.dequantize(payload.read_components(box, p, h, w), p.step)
     stored = plain.basis.numpy().astype(np.float64)
     labels = np.zeros(len(headroom.to_tiles(q, side)), int)
-    rec = headroom.synthesize(plain, q, [stored], labels, hd.step, 130, 260)
+    rec = headroom.synthesize(plain, q, [stored], labels, p.step, 130, 260)
     assert np.abs(rec.astype(int) - plain.decode(box)).max() <= 1
 
 

@@ -1,0 +1,86 @@
+"""The one registry of caec's codecs.
+
+Everything that offers codecs (the library API, every CLI command, the evaluation, the web
+page) reads this and nothing else: a codec is one package plus one entry here. Entries are
+plain data, so listing codecs and checking files never imports torch; a codec's package is
+imported when it first encodes or decodes (:func:`load`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from cae_codec.contract import Capabilities, CodecInfo, QualityScale
+from cae_codec.errors import CaecError, FormatError
+
+if TYPE_CHECKING:
+    from cae_codec.contract import Codec
+
+CODECS: dict[str, CodecInfo] = {
+    info.id: info
+    for info in (
+        CodecInfo(
+            id="cae-pca-j2k",
+            label="caec",
+            paper="Cheng et al. 2018, Deep Convolutional AutoEncoder-based Lossy Image Compression",
+            summary="YCbCr 128x128 tiles -> convolutional autoencoder -> PCA rotation -> uniform "
+            "quantization -> JPEG 2000 of the integer planes",
+            module="cae_codec.cae",
+            quality=QualityScale(1, 10, 4),
+            capabilities=Capabilities(),
+            default_model="cae-gdn-v3",
+        ),
+    )
+}
+DEFAULT_CODEC = "cae-pca-j2k"
+# what `compare`/`bdrate --codecs` have always called the default codec
+ALIASES = {"caec": DEFAULT_CODEC}
+
+
+def codec_ids() -> list[str]:
+    return list(CODECS)
+
+
+def get(codec_id: str) -> CodecInfo:
+    """The entry of ``codec_id`` (or an alias), or one CaecError line naming the known ones."""
+    info = CODECS.get(ALIASES.get(codec_id, codec_id))
+    if info is None:
+        raise CaecError(f"unknown codec {codec_id!r} (this caec knows {', '.join(CODECS)})")
+    return info
+
+
+def for_file(codec_id: str) -> CodecInfo:
+    """The entry of the codec a file names: its id exactly (aliases are for people, not files)."""
+    info = CODECS.get(codec_id)
+    if info is None:
+        raise FormatError(
+            f"file made by codec {codec_id!r}, which this caec cannot decode (it knows "
+            f"{', '.join(CODECS)}; a newer caec may)"
+        )
+    return info
+
+
+def package(codec_id: str) -> ModuleType:
+    """The package implementing ``codec_id``: its ``load(model, device)`` gives a
+    :class:`~cae_codec.contract.Codec`, its torch-free ``payload`` module checks and describes
+    files before anything heavy is imported, its optional ``train_command()`` is the Typer
+    app `caec train CODEC ...` runs."""
+    return importlib.import_module(get(codec_id).module)
+
+
+def payload(codec_id: str) -> ModuleType:
+    """The codec's torch-free payload module: ``precheck(box, model_info)`` (everything a file
+    can be refused for before the model loads), ``describe(box) -> dict`` (what `caec info`
+    shows; ``decode_steps``, if there, is the total that decode's progress(n) counts to) and
+    ``summary(fields) -> str`` (a few words of it for `caec encode -v`)."""
+    module: ModuleType = package(codec_id).payload
+    return module
+
+
+def load(codec_id: str, model: str | None = None, device: str = "auto") -> Codec:
+    """``codec_id`` with ``model`` (its default model when None) on ``device``."""
+    info = get(codec_id)
+    codec: Codec = package(codec_id).load(model or info.default_model, device)
+    return codec
