@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 import uuid
@@ -38,19 +37,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from cae_codec import pca, quant
 from cae_codec.api import pick_device
 from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.errors import CaecError, ModelError
-from cae_codec.imageio import IMAGE_SUFFIXES, read_image_rgb8
+from cae_codec.imageio import read_image_rgb8
 from cae_codec.nn.cae import CAE, CAEConfig
+from cae_codec.trainkit import (
+    PatchSampler,
+    TimeBudget,
+    checkpoint_path,
+    command_line,
+    cosine_lr,
+    denormals_flushed,
+    dist_info,
+    list_images,
+    restore,
+    save_checkpoint,
+    step_generator,
+)
 from cae_codec.weights import PCA_BASIS, PCA_MEAN, load_model, run_record, save_model, training_totals
 
 ARCHITECTURE = "cae-gdn"
@@ -95,94 +106,8 @@ class TrainConfig:
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
 
 
-class PatchSampler:
-    """All training images in one padded (N, 3, H, W) uint8 tensor; batches by one gather."""
-
-    def __init__(self, images: list[np.ndarray], patch: int, device: torch.device) -> None:
-        usable = [im for im in images if min(im.shape[:2]) >= patch]
-        if not usable:
-            raise CaecError(f"no training image is at least {patch}x{patch} pixels")
-        hmax = max(im.shape[0] for im in usable)
-        wmax = max(im.shape[1] for im in usable)
-        data = torch.zeros(len(usable), 3, hmax, wmax, dtype=torch.uint8)
-        for i, im in enumerate(usable):
-            data[i, :, : im.shape[0], : im.shape[1]] = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
-        self.data = data.to(device)
-        self.sizes = torch.tensor([im.shape[:2] for im in usable], device=device)
-        self.patch = patch
-        self.device = device
-        # larger images hold more distinct crops: sample them proportionally to crop positions
-        room = (self.sizes - patch + 1).prod(dim=1).double()
-        self.weights = room / room.sum()
-
-    def __len__(self) -> int:
-        return int(self.data.shape[0])
-
-    def sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
-        """(batch, 3, P, P) float YCbCr in [0,1]."""
-        p, dev = self.patch, self.device
-        idx = torch.multinomial(self.weights, batch, replacement=True, generator=gen)
-        room = (self.sizes[idx] - p + 1).double()
-        oy = (torch.rand(batch, device=dev, generator=gen, dtype=torch.float64) * room[:, 0]).long()
-        ox = (torch.rand(batch, device=dev, generator=gen, dtype=torch.float64) * room[:, 1]).long()
-        flip = torch.rand(batch, device=dev, generator=gen) < 0.5
-        ar = torch.arange(p, device=dev)
-        cols = torch.where(flip[:, None], p - 1 - ar[None, :], ar[None, :]) + ox[:, None]
-        rows = ar[None, :] + oy[:, None]
-        ch = torch.arange(3, device=dev)
-        crops = self.data[
-            idx[:, None, None, None], ch[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
-        ]
-        return rgb_to_ycbcr(crops.float() / 255.0)
-
-
-def list_images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise CaecError(f"training data folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise CaecError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
-    return files
-
-
-def _dist_info() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    return world, rank, local
-
-
-def _step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))
-    return g
-
-
 def _lr_at(cfg: TrainConfig, step: int) -> float:
-    """Cosine decay from lr to lr/10 over the run: fast early progress, a calm finish."""
-    t = min(step / max(cfg.steps, 1), 1.0)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def _checkpoint_path(output: Path) -> Path:
-    return output.with_name(output.name + ".ckpt.safetensors")
-
-
-def _save_checkpoint(
-    path: Path, model: CAE, opt: torch.optim.Optimizer, state: dict[str, Any], extra: dict[str, torch.Tensor]
-) -> None:
-    tensors = {"model." + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({k: v.detach().cpu().contiguous() for k, v in extra.items()})
-    names = [n for n, _ in model.named_parameters()]
-    for i, p in enumerate(model.parameters()):
-        s = opt.state.get(p, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in s:
-                tensors[f"adam.{names[i]}.{key}"] = s[key].detach().cpu().contiguous()
-    meta = {"state": json.dumps(state), "config": json.dumps(model.config_dict())}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    return cosine_lr(cfg.lr, step, cfg.steps)
 
 
 def _mode_of(settings: Any) -> str:
@@ -211,22 +136,6 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     return tensors, state, config
 
 
-def _restore(path: Path, tensors: dict[str, torch.Tensor], model: CAE, opt: torch.optim.Optimizer, step: int) -> None:
-    """Model weights and Adam moments from a checkpoint's tensors."""
-    try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except RuntimeError as e:
-        raise ModelError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
-    dev = next(model.parameters()).device
-    for name, p in model.named_parameters():
-        if f"adam.{name}.exp_avg" in tensors:
-            opt.state[p] = {
-                "step": torch.tensor(float(step)),
-                "exp_avg": tensors[f"adam.{name}.exp_avg"].to(dev),
-                "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].to(dev),
-            }
-
-
 @torch.no_grad()
 def quantized_latent(
     model: CAE, x: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, step: torch.Tensor | float
@@ -251,7 +160,7 @@ def fit_pca(
     With ``seconds``, stops gathering vectors after that long, once it has
     ``PCA_MIN_PER_CHANNEL`` per latent channel (the CAE forward passes are its cost).
     """
-    g = _step_generator(seed, 0, -1, sampler.device)
+    g = step_generator(seed, 0, -1, sampler.device)
     vecs: list[torch.Tensor] = []
     got = 0
     enough = min(samples, PCA_MIN_PER_CHANNEL * model.config.latent)
@@ -266,14 +175,10 @@ def fit_pca(
     return mean, basis, allv.shape[0]
 
 
-def _denormals_flushed() -> bool:
-    return bool((torch.tensor(1e-40) * 1.0).item() == 0.0)  # 1e-40 is a float32 subnormal
-
-
 def train(cfg: TrainConfig) -> Path:
     """Run ``cfg``; the process-wide torch settings it changes are restored afterwards, since a
     library call (or a test) must not leave the caller's floats flushed to zero."""
-    flushed, threads = _denormals_flushed(), torch.get_num_threads()
+    flushed, threads = denormals_flushed(), torch.get_num_threads()
     # GDN drives some activations and gradients into subnormal floats, which x86 CPUs
     # process up to 100x slower; flushing them to zero changes nothing measurable
     torch.set_flush_denormal(True)
@@ -286,7 +191,7 @@ def train(cfg: TrainConfig) -> Path:
 
 def _train(cfg: TrainConfig) -> Path:
     started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
-    world, rank, local = _dist_info()
+    world, rank, local = dist_info()
     mode = _mode_of(cfg)
     if cfg.decoder_only and cfg.encoder_only:
         raise CaecError("--decoder-only and --encoder-only exclude each other: a run tunes one half")
@@ -307,9 +212,9 @@ def _train(cfg: TrainConfig) -> Path:
 
     files = list_images(cfg.data_dir)[: cfg.max_images]
     log(f"loading {len(files)} images from {cfg.data_dir}")
-    sampler = PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
+    sampler = PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device, rgb_to_ycbcr)
 
-    ckpt = _checkpoint_path(cfg.output)
+    ckpt = checkpoint_path(cfg.output)
     if is_main:
         cfg.output.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": [], "run_id": uuid.uuid4().hex}
@@ -359,7 +264,7 @@ def _train(cfg: TrainConfig) -> Path:
     trained = [p for p in model.parameters() if p.requires_grad]  # every band's decoder, if several
     opt = torch.optim.Adam(trained, lr=cfg.lr)
     if resuming:
-        _restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
+        restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
         state = ckpt_state
         log(f"resumed from {ckpt} at step {state['step']}")
     if "planned_steps" in state:
@@ -403,10 +308,10 @@ def _train(cfg: TrainConfig) -> Path:
     recent: list[torch.Tensor] = []
     budget = None
     if cfg.minutes and "planned_steps" not in state:
-        budget = _TimeBudget(cfg, state["step"], device, started, world)
+        budget = TimeBudget(cfg, state["step"], device, started, world)
     while state["step"] < cfg.steps:
         step = state["step"]
-        g = _step_generator(cfg.seed, rank, step, device)
+        g = step_generator(cfg.seed, rank, step, device)
         x = sampler.sample(cfg.batch_size, g)
         # one quantization step per sample, log-uniform: a single model learns the whole
         # rate range that the encoder later reaches by scaling the step (lambda ~ 1/step^2
@@ -478,7 +383,7 @@ def _train(cfg: TrainConfig) -> Path:
             state["decoder_only"] = cfg.decoder_only
             state["encoder_only"] = cfg.encoder_only
             extra = {PCA_MEAN: frozen_pca[0], PCA_BASIS: frozen_pca[1]} if frozen_pca is not None else {}
-            _save_checkpoint(ckpt, model, opt, state, extra)
+            save_checkpoint(ckpt, model, opt, state, extra, model.config_dict())
     bar.close()
     state["seconds"] = seconds_before + time.perf_counter() - run_start
     out = cfg.output
@@ -522,79 +427,6 @@ class _EncoderTuning(torch.nn.Module):
         return self.model.decode(y_hat, step), self.model.rate_bits(y + noise * step, step)
 
 
-class _TimeBudget:
-    """Turns ``--minutes`` into a step total, so the learning-rate schedule still ends cleanly,
-    and keeps the run within it from the first step.
-
-    The budget counts from the start of the command. The total is planned from the speed since
-    the first step (which carries the start-up) after steps 2, 4, 8... of the run (torch.compile's
-    first steps make these err short), from the speed over steps 20..120 once there, then every
-    ``REPLAN`` steps over everything since (a GPU shared with other jobs slows down or speeds up
-    as they come and go), and again whenever the run reaches its planned total: a plan that
-    erred short costs no time, and the run stops when no step is left before the deadline. A
-    single process also stops at the first step that ends past the deadline; the processes of a
-    torchrun run take the first one's plans, so that all stop at the same step. The total never
-    exceeds ``--steps``; it is final once the run reaches it. The PCA fit comes after, bounded by
-    ``PCA_SHARE_OF_BUDGET``.
-    """
-
-    WARMUP, TIMED, REPLAN = 20, 100, 500
-
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        first_step: int,
-        device: torch.device,
-        started: float,
-        world: int,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.cfg, self.first, self.device, self.world, self.clock = cfg, first_step, device, world, clock
-        self.limit = cfg.steps
-        self.deadline = started + cfg.minutes * 60  # type: ignore[operator]
-        self.t1 = self.t0 = 0.0  # the clock after the first step, and after WARMUP steps
-
-    def _now(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # rarely: the GPU's queue must drain to be timed
-        return self.clock()
-
-    def plan(self, step: int) -> bool:
-        """Sets ``cfg.steps`` when it is time to (re)plan; True then."""
-        done = step - self.first
-        if done == 1:
-            self.t1 = self._now()
-        if done == self.WARMUP:
-            self.t0 = self._now()
-        timed = done - self.WARMUP
-        steady = timed >= self.TIMED
-        due = (timed == self.TIMED or timed % self.REPLAN == 0) if steady else done & (done - 1) == 0
-        late = self.world == 1 and self.clock() >= self.deadline  # the host's clock: no wait for a GPU
-        # the first step alone says nothing of the speed (it carries the start-up): plans begin after the second
-        if not (late or (done >= 2 and (due or step >= self.cfg.steps))):
-            return False
-        now = self._now()
-        if late:
-            steps = step
-        else:
-            per_step = (now - self.t0) / timed if steady else (now - self.t1) / (done - 1)
-            steps = max(step, min(self.limit, step + int((self.deadline - now) / per_step)))
-        if self.world > 1:
-            total = torch.tensor([steps], dtype=torch.int64, device=self.device)
-            dist.broadcast(total, 0)
-            steps = int(total.item())
-        self.cfg.steps = steps
-        return True
-
-
-def _command_line() -> str:
-    """The `caec train ...` line that made the weights, from the entry point or `python -m cae_codec`."""
-    entry = Path(sys.argv[0]).name if sys.argv else ""
-    if entry in ("caec", "__main__.py"):
-        return " ".join(["caec", *sys.argv[1:]])
-    return ""
-
-
 def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device, world: int) -> dict[str, Any]:
     history = state.get("history", [])
     crops, seconds = training_totals(
@@ -613,7 +445,7 @@ def _run_metadata(cfg: TrainConfig, state: dict[str, Any], device: torch.device,
         "total_patch128_equivalents": round(crops, 1),
         "total_seconds": round(seconds, 1),
         "train_config": cfg_d,
-        "command": _command_line(),
+        "command": command_line(),
         "torch": torch.__version__,
         "history": history,
     }

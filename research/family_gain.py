@@ -22,7 +22,7 @@ from cae_codec.api import get_codec
 from cae_codec.codec import Analysis, CaePcaJ2kCodec
 from cae_codec.errors import CaecError
 from cae_codec.imageio import open_image
-from cae_codec.train import list_images
+from cae_codec.trainkit import list_images
 
 
 def mean_bpp(codec: CaePcaJ2kCodec, analyses: list[Analysis], step: float) -> float:

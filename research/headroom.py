@@ -75,7 +75,7 @@ from cae_codec.imageio import open_image
 from cae_codec.ratecontrol import MemoEncoder
 from cae_codec.refine import frozen_network, tile_targets
 from cae_codec.tiling import TILE, tile_origins
-from cae_codec.train import list_images
+from cae_codec.trainkit import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)
 CHECKS = ("entropy", "layout", "ceiling", "decoder", "pca", "hybrid", "deadzone", "isolated", "components", "chroma")

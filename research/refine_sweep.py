@@ -28,7 +28,7 @@ from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
 from cae_codec.refine import RefineSettings, refine_latent
-from cae_codec.train import list_images
+from cae_codec.trainkit import list_images
 
 
 def _floats(text: str) -> list[float]:

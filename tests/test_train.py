@@ -119,13 +119,14 @@ def test_a_short_time_budget_limits_the_steps_and_the_run_ends(train_dir: Path, 
 
 
 def _simulated_run(minutes: float, step_seconds: Callable[[int], float], steps: int = 10_000) -> tuple[int, float]:
-    """Drive a _TimeBudget on a simulated clock (the command starts at 0 and is ready to train at
+    """Drive a TimeBudget on a simulated clock (the command starts at 0 and is ready to train at
     1 s); the steps run and the clock when the run ends."""
-    from cae_codec.train import TrainConfig, _TimeBudget
+    from cae_codec.train import TrainConfig
+    from cae_codec.trainkit import TimeBudget
 
     now = [1.0]
     cfg = TrainConfig(data_dir=Path("unused"), output=Path("unused"), steps=steps, minutes=minutes)
-    budget = _TimeBudget(cfg, 0, torch.device("cpu"), 0.0, 1, clock=lambda: now[0])
+    budget = TimeBudget(cfg, 0, torch.device("cpu"), 0.0, 1, clock=lambda: now[0])
     step = 0
     while step < cfg.steps:
         now[0] += step_seconds(step)
@@ -157,12 +158,14 @@ def test_time_budget_caps_at_steps_and_a_first_step_past_the_deadline_ends_the_r
 
 
 def test_pca_fit_with_a_time_bound_keeps_its_minimum_of_vectors(train_dir: Path) -> None:
+    from cae_codec.color import rgb_to_ycbcr
     from cae_codec.imageio import read_image_rgb8
     from cae_codec.nn.cae import CAE, CAEConfig
-    from cae_codec.train import PCA_MIN_PER_CHANNEL, PatchSampler, fit_pca, list_images
+    from cae_codec.train import PCA_MIN_PER_CHANNEL, fit_pca
+    from cae_codec.trainkit import PatchSampler, list_images
 
     images = [read_image_rgb8(f) for f in list_images(train_dir)[:2]]
-    sampler = PatchSampler(images, 32, torch.device("cpu"))
+    sampler = PatchSampler(images, 32, torch.device("cpu"), rgb_to_ycbcr)
     model = CAE(CAEConfig(3, 8, 6, 2, 5, "laplace"))
     mean, basis, used = fit_pca(model, sampler, 1_000_000, seed=0, seconds=0.0)
     assert PCA_MIN_PER_CHANNEL * 6 <= used < 1_000_000
@@ -323,11 +326,11 @@ def test_fine_tune_needs_weights_to_start_from(train_dir: Path, tmp_path: Path, 
 def test_training_leaves_the_process_float_settings_as_it_found_them(train_dir: Path, tmp_path: Path) -> None:
     # train() flushes subnormals and may set the thread count; hypothesis (test_fuzz) and any
     # library caller would otherwise inherit them
-    from cae_codec.train import _denormals_flushed
+    from cae_codec.trainkit import denormals_flushed
 
-    before = (_denormals_flushed(), torch.get_num_threads())
+    before = (denormals_flushed(), torch.get_num_threads())
     run_train(train_dir, tmp_path / "t.safetensors", "--steps", "1", "--threads", "1")
-    assert (_denormals_flushed(), torch.get_num_threads()) == before
+    assert (denormals_flushed(), torch.get_num_threads()) == before
 
 
 @pytest.mark.parametrize("mode", ["--decoder-only", "--encoder-only"])

@@ -26,7 +26,7 @@ from cae_codec.codec import Codec, member_of
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import as_rgb8, bits_per_pixel, psnr_rgb
 from cae_codec.imageio import open_image
-from cae_codec.train import list_images
+from cae_codec.trainkit import list_images
 
 
 @dataclass(frozen=True)
