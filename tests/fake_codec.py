@@ -59,7 +59,7 @@ class FakeBits:
 
 def pack_images(images: list[np.ndarray], kept: int) -> bytes:
     h, w, c = images[0].shape
-    header = v2.HeaderV2(ID, w, h, c, flags=v2.FLAG_STACK if len(images) > 1 else 0)
+    header = v2.HeaderV2(ID, w, h, c, flags=v2.FLAG_STACK if len(images) > 1 else 0, images=len(images))
     chunks = [(v2.PARAMS, bytes([kept]))] + [(BITS, zlib.compress((im >> (8 - kept)).tobytes(), 9)) for im in images]
     return v2.pack(header, chunks)
 
@@ -72,8 +72,8 @@ def check(box: Box) -> int:
     params = box.first(v2.PARAMS)
     if params is None or len(params) != 1 or not 1 <= params[0] <= 8:
         raise FormatError("fake-bits: bad PARM")
-    if not box.all(BITS) or (len(box.all(BITS)) > 1 and not box.stack):
-        raise FormatError("fake-bits: no images, or several without the flag")
+    if len(box.all(BITS)) != box.images:
+        raise FormatError(f"fake-bits: {len(box.all(BITS))} images where the header says {box.images}")
     return params[0]
 
 

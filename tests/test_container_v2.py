@@ -114,3 +114,15 @@ def test_truncate_keeps_a_prefix_as_a_complete_file() -> None:
     assert box.complete and box.chunks == chunks[:3] and len(short) < len(data)
     with pytest.raises(FormatError):
         v2.truncate(v2.pack(header(), chunks), 2)
+
+
+def test_a_file_of_several_images_says_how_many() -> None:
+    stack = header(flags=v2.FLAG_STACK, images=3)
+    data = v2.pack(stack, [(b"CODE", b"a"), (b"CODE", b"b"), (b"CODE", b"c")])
+    assert v2.unpack(data).header.images == 3
+    assert len(data) == len(v2.pack(header(), [(b"CODE", b"a"), (b"CODE", b"b"), (b"CODE", b"c")])) + 1
+    for bad in (header(flags=v2.FLAG_STACK, images=1), header(images=2), header(flags=v2.FLAG_STACK, images=2**16 + 1)):
+        with pytest.raises(FormatError, match="images"):
+            v2.pack(bad, [])
+    # the count bounds what the chunks may hold in all: 3 digits' worth, not 65,536
+    assert stack.chunk_limit() == 2 * 28 * 28 * 3 + v2.CHUNK_SLACK

@@ -318,15 +318,22 @@ def test_v2_reads_no_further_than_its_chunk_count() -> None:
     assert stream.taken == v2.MAX_HEADER_BYTES
 
 
-def test_v2_header_is_read_in_one_piece_of_at_most_44_bytes() -> None:
-    """The longest header there is (every varint 5 bytes, magic and CRC included) is what the
-    reader takes before it parses one; a varint that never ends is refused there."""
-    assert v2.MAX_HEADER_BYTES == 44
+def test_v2_header_is_read_in_one_piece_of_at_most_49_bytes() -> None:
+    """The longest header there is (every varint 5 bytes, the image count of a several-image
+    file included, magic and CRC too) is what the reader takes before it parses one; a varint
+    that never ends is refused there."""
+    assert v2.MAX_HEADER_BYTES == 49
     stream = EndlessStream(MAGIC + bytes([2, 0, 1]), tail=b"\x80")
     with pytest.raises(FormatError, match=r"^x\.cae: malformed model number: a uvarint of more than 5 bytes$"):
         container.read_file(stream, "x.cae")
     assert stream.taken == v2.MAX_HEADER_BYTES
-    longest = raw_header_v2({**RAW_V2, **{f: leb128(2**32 - 1) for f in ("model", "width", "height", "count")}})
+    longest = raw_header_v2(
+        {
+            **RAW_V2,
+            "flags": v2.FLAG_STACK,
+            **{f: leb128(2**32 - 1) for f in ("model", "width", "height", "images", "count")},
+        }
+    )
     assert len(longest) == v2.MAX_HEADER_BYTES
 
 
@@ -341,8 +348,12 @@ def test_v2_a_length_over_the_limit_is_refused_unread() -> None:
     # the same bytes with the payload there are refused by the parser on the same grounds
     with pytest.raises(FormatError, match=f"^chunk LATN declares {limit + 1} bytes, over this header's limit"):
         container.parse(forged + bytes(limit + 1) + CRC.pack(0) + raw_chunk_v2(ALPHA, b"alpha"))
-    # one byte less is a length the reader goes on to read: here it finds the stream short
-    short = head + LATENT + leb128(limit) + b"\0" * 100
+    # the PARM before it counts too: what is left of the limit is a length the reader goes on
+    # to read (here it finds the stream short), one byte more is refused unread
+    left = limit - len(parm())
+    with pytest.raises(FormatError, match=f"more than this header's limit of {limit} bytes in all"):
+        container.read_file(EndlessStream(head + LATENT + leb128(left + 1), tail=b"\0"), "x.cae")
+    short = head + LATENT + leb128(left) + b"\0" * 100
     with pytest.raises(FormatError, match=r"^x\.cae: truncated file: it ends inside its chunks$"):
         container.read_file(EndlessStream(short), "x.cae")
 
@@ -368,7 +379,7 @@ def test_v2_malformed_lengths_are_refused_unread(length: bytes, needle: str) -> 
 def test_v2_ancillary_chunks_share_one_budget_and_icc_has_its_own() -> None:
     """Ancillary chunks (lower-case types) hold at most 16 MiB together and an ICC profile at
     most 1 MiB, checked from the length before the payload is read, as in version 1."""
-    values = {**RAW_V2, "width": 2000, "height": 2000, "channels": 1, "count": 3}
+    values = {**RAW_V2, "width": 4000, "height": 4000, "channels": 1, "count": 3}
     head = raw_header_v2(values) + raw_chunk_v2(PARAMS, parm())
     half = v2.MAX_ANCILLARY_BYTES // 2 + 1
     first = raw_chunk_v2(b"note", bytes(half))
@@ -389,13 +400,23 @@ def test_v2_ancillary_chunks_share_one_budget_and_icc_has_its_own() -> None:
 
 
 def test_v2_limits_follow_the_header() -> None:
-    """One limit for every chunk type: twice the raw samples of the image, plus 1 MiB; 65,536
-    images' worth when the header says several images; never above 2**32 - 1."""
+    """One limit for every chunk and for all of them together: twice the raw samples of the
+    file's images, plus 1 MiB; a several-image file's header says how many images."""
     assert make_header_v2(channels=1).chunk_limit() == 2 * 300 * 200 + v2.CHUNK_SLACK
     assert make_header_v2(width=1, height=1).chunk_limit() == 2 * 4 + v2.CHUNK_SLACK
-    stack = make_header_v2(width=28, height=28, channels=1, flags=v2.FLAG_STACK)
-    assert stack.chunk_limit() == 2 * 28 * 28 * 65536 + v2.CHUNK_SLACK
-    assert make_header_v2(width=1 << 16, height=1 << 16).chunk_limit() == 2**32 - 1
+    stack = make_header_v2(width=28, height=28, channels=1, flags=v2.FLAG_STACK, images=1000)
+    assert stack.chunk_limit() == 2 * 28 * 28 * 1000 + v2.CHUNK_SLACK
+    big = make_header_v2(width=1 << 16, height=1 << 16)
+    assert big.chunk_limit() == 2 * big.channels * 2**32 + v2.CHUNK_SLACK
+    # many chunks each within the limit: refused once they add up past it, unread
+    values = {**RAW_V2, "width": 1, "height": 1, "count": 4096}
+    many = raw_header_v2(values) + b"".join(
+        b"CODE" + leb128(v2.CHUNK_SLACK // 2) + bytes(v2.CHUNK_SLACK // 2) + CRC.pack(0) for _ in range(2)
+    )
+    stream = EndlessStream(many + b"CODE" + leb128(v2.CHUNK_SLACK // 2), tail=b"\0")
+    with pytest.raises(FormatError, match="in all"):
+        container.read_file(stream, "x.cae")
+    assert stream.taken < 3 * v2.CHUNK_SLACK
     tiny = raw_header_v2({**RAW_V2, "width": 1, "height": 1, "count": 2}) + raw_chunk_v2(PARAMS, parm())
     over = v2.CHUNK_SLACK + 2 * 4 + 1
     for ctype in (LATENT, ALPHA, b"note", b"iccp"):

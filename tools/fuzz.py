@@ -287,6 +287,8 @@ def raw_header_v2(values: dict[str, object], version: int = v2.VERSION) -> bytes
             _varint_field(values["width"]),
             _varint_field(values["height"]),
             bytes([u8[2]]),
+            # the image count is there only with the several-images flag (or when asked for)
+            _varint_field(values.get("images", 2)) if "images" in values or u8[0] & v2.FLAG_STACK else b"",
             _varint_field(values["count"]),
         ]
     )

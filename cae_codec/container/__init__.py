@@ -111,6 +111,7 @@ class Box:
     flags: int = 0
     chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
     declared: int = 0  # chunks the header announces (a progressive file may hold fewer)
+    images: int = 1  # images of width x height in the file (several only with the stack flag)
     v1_header: Header | None = None  # a version-1 file's header: the CAE's parameters are in it
 
     @property
@@ -188,6 +189,7 @@ def parse(data: bytes | bytearray | memoryview) -> Box:
         flags=h.flags,
         chunks=new.chunks,
         declared=new.declared,
+        images=h.images,
     )
 
 

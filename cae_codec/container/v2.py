@@ -12,13 +12,15 @@ Layout (docs/format.md is the normative description)::
     width        uvarint  pixels, of each image
     height       uvarint
     channels     u8       1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+    images       uvarint  only with flag bit 1: how many images of that size (2..MAX_STACK)
     chunk count  uvarint  chunks that follow
     header CRC   u32      CRC-32 of version .. chunk count
     chunks       each: type (4 ASCII bytes), length uvarint, payload, u32 CRC-32 of type + payload
 
 uvarint is LEB128 (7 bits a byte, least significant group first, high bit set on all bytes
 but the last; at most 5 bytes, the shortest form only). All of a one-chunk file but its
-payload takes 40 bytes or fewer while width, height and payload length are below 16384.
+payload takes 40 bytes or fewer while width, height and payload length are below 16384 and the
+model number below 128.
 
 The first chunk may be ``PARM``, the codec's parameters (its own layout). Chunk types whose
 first letter is upper case are critical: the codec must know them. Lower-case ones are
@@ -57,8 +59,9 @@ MAX_PIXELS = 1 << 32
 MAX_CHUNKS = 4096
 MAX_VARINT_BYTES = 5
 MAX_UINT32 = (1 << 32) - 1
-# a chunk holds at most this many times the raw samples of the file's images, plus the slack:
-# every caec payload is a compressed form of them (a codestream of noise stays under 1.3x)
+# the chunks together hold at most this many times the raw samples of the file's images, plus
+# the slack: every caec payload is a compressed form of them (a codestream of noise stays under
+# 1.3x; a CAE latent of int16 at stride 2 with M = 4096 would be more, and no model has it)
 CHUNK_EXPANSION = 2
 CHUNK_SLACK = 1 << 20
 # several-image files: at most this many images of the header's size
@@ -110,6 +113,7 @@ class HeaderV2:
     weights_hash: bytes = bytes(HASH_BYTES)  # 8 bytes: a prefix of the weights hash
     model_number: int = 0
     flags: int = 0
+    images: int = 1  # several only with FLAG_STACK
 
     @property
     def progressive(self) -> bool:
@@ -135,11 +139,16 @@ class HeaderV2:
             raise bad(f"{self.width}x{self.height} exceeds {MAX_PIXELS} pixels")
         if len(self.weights_hash) != HASH_BYTES:
             raise bad(f"weights hash must be {HASH_BYTES} bytes")
+        if self.stack != (self.images > 1) or not 1 <= self.images <= MAX_STACK:
+            raise bad(f"{self.images} images with flags {self.flags:#x} (several need flag bit 1, at most {MAX_STACK})")
+        if self.width * self.height * self.images > MAX_PIXELS:
+            raise bad(f"{self.images} images of {self.width}x{self.height} exceed {MAX_PIXELS} pixels")
 
     def chunk_limit(self) -> int:
-        """The most payload bytes one chunk of this file may declare (read before its payload)."""
-        raw = self.width * self.height * self.channels * (MAX_STACK if self.stack else 1)
-        return min(MAX_UINT32, CHUNK_EXPANSION * raw + CHUNK_SLACK)
+        """The most payload bytes the chunks of this file may declare, one or all together
+        (each length is checked before its payload is read)."""
+        raw = self.width * self.height * self.channels * self.images
+        return CHUNK_EXPANSION * raw + CHUNK_SLACK
 
 
 @dataclass
@@ -160,9 +169,12 @@ class ContainerV2:
         return next((p for t, p in self.chunks if t == ctype), None)
 
 
-def check_length(header: HeaderV2, ctype: bytes, length: int, ancillary: int) -> int:
+def check_length(header: HeaderV2, ctype: bytes, length: int, before: tuple[int, int]) -> tuple[int, int]:
     """Refuse a chunk declaring more than the format allows for its type in a file with
-    ``header``; returns the ancillary bytes so far, given those before this chunk."""
+    ``header``, given the (ancillary, all) payload bytes of the chunks before it; returns them
+    with this chunk's. So no forged length makes a reader take more than a genuine file of
+    this header can hold, however many chunks it declares."""
+    ancillary, total = before
     limit = header.chunk_limit()
     if ctype == ICC:
         limit = min(limit, MAX_ICC_BYTES)
@@ -170,11 +182,13 @@ def check_length(header: HeaderV2, ctype: bytes, length: int, ancillary: int) ->
         raise FormatError(
             f"chunk {ctype.decode('latin-1')} declares {length} bytes, over this header's limit of {limit}"
         )
-    if ctype[:1].isupper():
-        return ancillary
-    if ancillary + length > MAX_ANCILLARY_BYTES:
-        raise FormatError(f"ancillary chunks hold more than {MAX_ANCILLARY_BYTES} bytes")
-    return ancillary + length
+    if total + length > header.chunk_limit():
+        raise FormatError(f"the chunks declare more than this header's limit of {header.chunk_limit()} bytes in all")
+    if ctype[:1].islower():
+        ancillary += length
+        if ancillary > MAX_ANCILLARY_BYTES:
+            raise FormatError(f"ancillary chunks hold more than {MAX_ANCILLARY_BYTES} bytes")
+    return ancillary, total + length
 
 
 def _chunk(ctype: bytes, payload: bytes) -> bytes:
@@ -190,10 +204,13 @@ def pack(header: HeaderV2, chunks: Sequence[tuple[bytes, bytes]]) -> bytes:
     header.validate()
     if len(chunks) > MAX_CHUNKS:
         raise HeaderFieldError(f"{len(chunks)} chunks, more than the format's {MAX_CHUNKS}")
+    seen = (0, 0)
     for ctype, payload in chunks:
         _check_type(ctype)
-        if len(payload) > header.chunk_limit():
-            raise HeaderFieldError(f"chunk {ctype.decode()} of {len(payload)} bytes is over the format's limit")
+        try:
+            seen = check_length(header, ctype, len(payload), seen)
+        except FormatError as e:
+            raise HeaderFieldError(str(e)) from None
     fixed = _header_bytes(header, len(chunks))
     return b"".join([MAGIC, fixed, CRC.pack(zlib.crc32(fixed)), *(_chunk(t, p) for t, p in chunks)])
 
@@ -207,6 +224,7 @@ def _header_bytes(header: HeaderV2, count: int) -> bytes:
             uvarint(header.width),
             uvarint(header.height),
             bytes([header.channels]),
+            uvarint(header.images) if header.stack else b"",
             uvarint(count),
         ]
     )
@@ -230,7 +248,11 @@ def read_header(data: bytes | memoryview) -> tuple[HeaderV2, int, int]:
     if len(data) < p + 1:
         raise FormatError("truncated file: header incomplete")
     channels = data[p]
-    count, p = read_uvarint(data, p + 1, "chunk count")
+    p += 1
+    images = 1
+    if flags & FLAG_STACK:
+        images, p = read_uvarint(data, p, "image count")
+    count, p = read_uvarint(data, p, "chunk count")
     if len(data) < p + CRC.size:
         raise FormatError("truncated file: header incomplete")
     (crc,) = CRC.unpack_from(data, p)
@@ -239,7 +261,7 @@ def read_header(data: bytes | memoryview) -> tuple[HeaderV2, int, int]:
     codec = CODEC_IDS.get(number)
     if codec is None:
         raise FormatError(f"unknown codec number {number} (file needs a newer caec)")
-    header = HeaderV2(codec, width, height, channels, weights, model, flags)
+    header = HeaderV2(codec, width, height, channels, weights, model, flags, images)
     header.validate()
     if count > MAX_CHUNKS:
         raise FormatError(f"malformed header: {count} chunks, more than {MAX_CHUNKS}")
@@ -251,7 +273,7 @@ def unpack(data: bytes | memoryview) -> ContainerV2:
     arrived whole (``complete`` is then False); any other defect is one FormatError."""
     header, count, pos = read_header(data)
     box = ContainerV2(header, declared=count)
-    ancillary = 0
+    seen = (0, 0)
     for index in range(count):
         try:
             if pos + 4 > len(data):
@@ -264,7 +286,7 @@ def unpack(data: bytes | memoryview) -> ContainerV2:
                 if "truncated" in str(e):
                     raise _Truncated(str(e)) from None
                 raise
-            ancillary = check_length(header, ctype, length, ancillary)
+            seen = check_length(header, ctype, length, seen)
             if body + length + CRC.size > len(data):
                 raise _Truncated(f"truncated file: chunk {ctype.decode()} of {length} bytes runs past the end")
         except _Truncated as e:
@@ -304,8 +326,8 @@ def sniff(prefix: bytes) -> bool:
 
 
 # the longest header: magic, version, flags, codec, 5-byte model, hash, 5-byte sides, channels,
-# 5-byte count, CRC
-MAX_HEADER_BYTES = len(MAGIC) + 3 + MAX_VARINT_BYTES + HASH_BYTES + 2 * MAX_VARINT_BYTES + 1 + MAX_VARINT_BYTES + 4
+# 5-byte image count, 5-byte chunk count, CRC
+MAX_HEADER_BYTES = len(MAGIC) + 3 + MAX_VARINT_BYTES + HASH_BYTES + 2 * MAX_VARINT_BYTES + 1 + 2 * MAX_VARINT_BYTES + 4
 
 
 def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have: bytes) -> None:
@@ -316,7 +338,7 @@ def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have
     then says how much arrived); ``peek_end()`` is True when nothing follows the last chunk."""
     data = have + take(MAX_HEADER_BYTES - len(have))
     header, count, pos = read_header(data)
-    ancillary = 0
+    seen = (0, 0)
     pending = data[pos:]  # bytes read past the header: the start of the first chunk
 
     def more(n: int) -> bytes:
@@ -338,7 +360,7 @@ def read_stream(take: Callable[[int], bytes], peek_end: Callable[[], bool], have
                 break
         _check_type(ctype)
         length, _ = read_uvarint(raw, 0, f"length of chunk {ctype!r}")
-        ancillary = check_length(header, ctype, length, ancillary)
+        seen = check_length(header, ctype, length, seen)
         if len(more(length + CRC.size)) < length + CRC.size:
             return _cut_short(header)
     if pending or not peek_end():
