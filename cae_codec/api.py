@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cae_codec import container, registry, zoo
+from cae_codec.cae.family import read_family
 from cae_codec.container import Box
 from cae_codec.errors import CaecError, ModelError
-from cae_codec.family import read_family
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, ImageMeta, check_pixel_limit
 from cae_codec.modelfiles import read_model_info
-from cae_codec.quant import REFINE_MAX
 from cae_codec.registry import DEFAULT_CODEC
+from cae_codec.stages.quant import REFINE_MAX
 from cae_codec.zoo import list_models as list_models  # `caec models`, part of the library API
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def encode(
     ``bpp`` bits per pixel or ``size`` bytes (header included).
 
     ``refine`` > 0 refines the latent by that many gradient steps through the decoder
-    (cae_codec.refine): smaller files at equal quality, slower encoding, same decoding.
+    (cae_codec.cae.refine): smaller files at equal quality, slower encoding, same decoding.
 
     Images above ``max_pixels`` (default: Pillow's decompression-bomb limit, which decode
     applies too) are refused unless it is None.

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import get_codec
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
+from cae_codec.stages import quant
 
 START, END = "<!-- decoder-gain:start -->", "<!-- decoder-gain:end -->"
 

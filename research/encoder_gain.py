@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import get_codec
-from cae_codec.codec import plain_codecs
+from cae_codec.cae.codec import plain_codecs
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import bd_rate_text, rewrite_marked
 from cae_codec.imageio import open_image
+from cae_codec.stages import quant
 
 START, END = "<!-- encoder-gain:start -->", "<!-- encoder-gain:end -->"
 DECODER_PREFIXES = ("decoder.", "band_decoders.")

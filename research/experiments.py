@@ -23,15 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import get_codec
-from cae_codec.codec import CaePcaJ2kCodec, plain_codecs
+from cae_codec.cae.codec import CaePcaJ2kCodec, plain_codecs
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
 from cae_codec.ratecontrol import MemoEncoder
+from cae_codec.stages import quant
 
 Variant = Callable[[CaePcaJ2kCodec], None]
 Decode = Callable[[bytes], np.ndarray]

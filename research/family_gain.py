@@ -1,6 +1,6 @@
 """The step gain that joins two family members' rates at a band boundary.
 
-A family (cae_codec/family.py) switches from FINE (the member below the boundary) to COARSE at
+A family (cae_codec/cae/family.py) switches from FINE (the member below the boundary) to COARSE at
 the nominal step BOUNDARY. FINE quantizes with the boundary step itself; COARSE quantizes with
 gain x step. This finds the gain at which COARSE's mean rate equals FINE's at the boundary,
 over the first --images photos of --dataset, by bisection on COARSE's step (its rate falls as
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from cae_codec.api import get_codec
-from cae_codec.codec import Analysis, CaePcaJ2kCodec
+from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec
 from cae_codec.errors import CaecError
 from cae_codec.imageio import open_image
 from cae_codec.trainkit import list_images

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import plain_codecs
+from cae_codec.cae.codec import plain_codecs
 from cae_codec.imageio import read_image_rgb8
+from cae_codec.stages import quant
 
 
 def analyse(images: Path, out: Path, model: str, device: str) -> None:
@@ -49,7 +50,7 @@ def analyse(images: Path, out: Path, model: str, device: str) -> None:
 
 
 def verify(npz: Path, images: Path) -> None:
-    from cae_codec.codec import Analysis
+    from cae_codec.cae.codec import Analysis
     from cae_codec.evaluate.metrics import psnr_rgb
 
     data = np.load(npz)

@@ -53,10 +53,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, contract, j2k, quant
+from cae_codec import container, contract
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.cae import payload
-from cae_codec.codec import (
+from cae_codec.cae.codec import (
     STEP_KNOB,
     CaePcaJ2kCodec,
     Codec,
@@ -65,7 +65,7 @@ from cae_codec.codec import (
     plain_codecs,
     stored_components,
 )
-from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.cae.refine import frozen_network, tile_targets
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
@@ -73,8 +73,9 @@ from cae_codec.evaluate.metrics import ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import bd_rate_text
 from cae_codec.imageio import open_image
 from cae_codec.ratecontrol import MemoEncoder
-from cae_codec.refine import frozen_network, tile_targets
-from cae_codec.tiling import TILE, tile_origins
+from cae_codec.stages import j2k, quant
+from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.stages.tiling import TILE, tile_origins
 from cae_codec.trainkit import list_images
 
 QUALITIES = range(quant.QUALITY_MIN, quant.QUALITY_MAX + 1)

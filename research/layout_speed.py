@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from cae_codec.codec import BATCH_TILES
-from cae_codec.nn.cae import CAE, CAEConfig, macs_per_pixel
+from cae_codec.cae.codec import BATCH_TILES
+from cae_codec.cae.network import CAE, CAEConfig, macs_per_pixel
 
 TILES = 24  # a 768x512 Kodak image
 

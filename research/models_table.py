@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from cae_codec import zoo
+from cae_codec.cae.family import FAMILY_SUFFIX, read_family
 from cae_codec.evaluate.report import rewrite_marked
-from cae_codec.family import FAMILY_SUFFIX, read_family
 from cae_codec.weights import Model, load_model, run_key, training_totals
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"

@@ -4,7 +4,7 @@ For every combination of the given iteration counts, learning rates, distortion 
 final temperatures (comma-separated lists), each photo is encoded at each quality with and
 without refinement, at the same step, and the table gives mean bpp and PSNR-RGB and the
 BD-rate of the refined files against the plain ones (negative: smaller at equal PSNR).
-This is how the defaults of ``cae_codec.refine.RefineSettings`` were chosen
+This is how the defaults of ``cae_codec.cae.refine.RefineSettings`` were chosen
 (docs/experiments.md, "Encode-time refinement").
 
 Usage: python research/refine_sweep.py --images 2 --qualities 2,4,6,8 --iterations 10,20 --lr 0.01,0.03
@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import FamilyAnalysis, FamilyCodec
+from cae_codec.cae.codec import FamilyAnalysis, FamilyCodec
+from cae_codec.cae.refine import RefineSettings, refine_latent
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.bdrate import bd_rate
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
-from cae_codec.refine import RefineSettings, refine_latent
+from cae_codec.stages import quant
 from cae_codec.trainkit import list_images
 
 

@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.cae import payload
-from cae_codec.codec import Analysis, FamilyCodec
-from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.cae.codec import Analysis, FamilyCodec
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
-from cae_codec.tiling import pad_edge, padded_size
+from cae_codec.stages import quant
+from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.stages.tiling import pad_edge, padded_size
 
 
 def main() -> None:

@@ -48,8 +48,9 @@ def codec():
 def default_weights() -> Path:
     """The weights file behind the default model; for a family, the member that serves the
     default --quality (the model named in files encoded with the defaults)."""
-    from cae_codec import api, quant, zoo
-    from cae_codec.family import read_family
+    from cae_codec import api, zoo
+    from cae_codec.cae.family import read_family
+    from cae_codec.stages import quant
 
     found = zoo.resolve(api.DEFAULT_MODEL)
     if found.kind == "model":
@@ -128,8 +129,8 @@ def write_tiny_model(path: Path, seed: int) -> bytes:
     Returns its weights hash."""
     import torch
 
-    from cae_codec.nn.cae import CAE, CAEConfig
-    from cae_codec.train import ARCHITECTURE
+    from cae_codec.cae.network import CAE, CAEConfig
+    from cae_codec.cae.train import ARCHITECTURE
     from cae_codec.weights import save_model
 
     torch.manual_seed(seed)

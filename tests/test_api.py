@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from cae_codec import api, quant, zoo
+from cae_codec import api, zoo
 from cae_codec.cae import payload
-from cae_codec.codec import FamilyCodec
+from cae_codec.cae.codec import FamilyCodec
 from cae_codec.errors import CaecError, ModelError
+from cae_codec.stages import quant
 from tests.conftest import rewrite_v2, smooth_image
 
 GOOD = np.zeros((8, 8, 3), dtype=np.uint8)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from cae_codec import container
-from cae_codec.codec import CaePcaJ2kCodec
+from cae_codec.cae.codec import CaePcaJ2kCodec
+from cae_codec.cae.network import CAE, CAEConfig
 from cae_codec.errors import ModelError
-from cae_codec.nn.cae import CAE, CAEConfig
 from cae_codec.weights import load_model, merge_band_decoders
 from tests.test_train import run_train
 

@@ -220,7 +220,7 @@ def test_existing_output_is_refused_before_any_work(
     def no_model(*args, **kwargs):
         raise AssertionError("the model must not load for an output that exists")
 
-    monkeypatch.setattr(cli, "get_codec", no_model)
+    monkeypatch.setattr(cli.coding, "get_codec", no_model)
     r = runner.invoke(app, ["encode", str(photo)])
     assert r.exit_code == 1 and "exists" in error_lines(r.output)[0]
 

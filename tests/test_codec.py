@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from cae_codec import api, container, j2k, quant, zoo
+from cae_codec import api, container, zoo
 from cae_codec.cae import payload
-from cae_codec.codec import Analysis, CaePcaJ2kCodec, FamilyCodec, member_of
+from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec, FamilyCodec, member_of
 from cae_codec.container import LATENT
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import CaecError, ModelError
+from cae_codec.stages import j2k, quant
 from tests.conftest import as_v1, default_weights, rewrite_v2, smooth_image
 
 CASES = [(s, c) for s in [(1, 1), (7, 5), (65, 257), (128, 128)] for c in (1, 2, 3, 4)]
@@ -135,7 +136,7 @@ def test_mosaic_layout_is_the_formats_and_from_mosaic_inverts_it() -> None:
 def test_pack_writes_the_quantized_components_as_to_mosaic_lays_them_out(codec, rng) -> None:
     from dataclasses import replace
 
-    from cae_codec.codec import FamilyCodec
+    from cae_codec.cae.codec import FamilyCodec
 
     plain = codec.at(1.0)[0] if isinstance(codec, FamilyCodec) else codec
     a = plain.analyse(smooth_image(rng, 140, 300, 3))
@@ -199,7 +200,7 @@ def test_weights_without_a_pca_load_but_the_cae_codec_refuses_them(tmp_path) -> 
 
     from safetensors.torch import save_file
 
-    from cae_codec.nn.cae import CAE, CAEConfig
+    from cae_codec.cae.network import CAE, CAEConfig
     from cae_codec.weights import load_model
 
     net = CAE(CAEConfig(hidden=4, latent=3, stages=2))
@@ -222,7 +223,7 @@ def test_package_level_api(rng) -> None:
 
 
 def test_a_codec_on_another_device_leaves_the_shared_model_where_it_was() -> None:
-    from cae_codec.codec import CaePcaJ2kCodec
+    from cae_codec.cae.codec import CaePcaJ2kCodec
 
     codec = api.get_codec(default_weights(), "cpu")
     assert isinstance(codec, CaePcaJ2kCodec)

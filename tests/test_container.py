@@ -11,12 +11,13 @@ import zlib
 import numpy as np
 import pytest
 
-from cae_codec import container, j2k
+from cae_codec import container
 from cae_codec.cae import payload
 from cae_codec.cae.payload import PARAMS_STRUCT
 from cae_codec.container import ALPHA, END, ICC, LATENT, MAGIC, Header, v2
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import FormatError
+from cae_codec.stages import j2k
 from tools.fuzz import icc_header, leb128, raw_chunk_v2, raw_header_v2
 
 

@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from cae_codec.api import DEFAULT_MODEL
 from cae_codec.api import info as file_info
+from cae_codec.cae.evaluation import CaecCodec
 from cae_codec.cli import app
 from cae_codec.errors import CaecError
 from cae_codec.evaluate import datasets
 from cae_codec.evaluate import runner as eval_runner
 from cae_codec.evaluate.classic import CLASSIC_CODECS, ImageCodec, Jpeg2000, largest_within
 from cae_codec.evaluate.curves import RDCurve
-from cae_codec.evaluate.learned import CaecCodec
 from cae_codec.evaluate.metrics import MS_SSIM_MIN_SIDE, as_rgb8, bits_per_pixel, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import replace_marked
 from cae_codec.evaluate.runner import CODEC_NAMES, Task, evaluate, unavailable_reason

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cae_codec import api, container, quant, zoo
+from cae_codec import api, container, zoo
 from cae_codec.cae import payload
-from cae_codec.codec import FamilyCodec
+from cae_codec.cae.codec import FamilyCodec
+from cae_codec.cae.family import ModelFamily, read_family
 from cae_codec.errors import ModelError
-from cae_codec.family import ModelFamily, read_family
+from cae_codec.stages import quant
 from tests.conftest import TINY_FAMILY, as_v1, maker_of, smooth_image, write_tiny_model
 
 SHIPPED_FAMILIES = sorted(zoo.catalogue().families)
@@ -201,7 +202,7 @@ def test_a_missing_member_is_one_error_line_in_the_cli_and_listed_by_models(
 
 
 def test_member_for_covers_every_step() -> None:
-    from cae_codec.family import FamilyMember
+    from cae_codec.cae.family import FamilyMember
 
     fam = ModelFamily("f", (FamilyMember("a", 1.0), FamilyMember("b", 2.0), FamilyMember("c", None)), Path("."))
     assert [fam.member_for(s).model for s in (0.01, 0.99, 1.0, 1.99, 2.0, 1e9)] == ["a", "a", "b", "b", "c", "c"]

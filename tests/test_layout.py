@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cae_codec import api
+from cae_codec.cae.network import CAE, CAEConfig, macs_per_pixel
 from cae_codec.cli import app
-from cae_codec.nn.cae import CAE, CAEConfig, macs_per_pixel
 from cae_codec.weights import load_model
 from tests.conftest import maker_of, smooth_image
 
@@ -66,7 +66,7 @@ def test_bad_hidden_option_is_a_usage_error(train_dir: Path, tmp_path: Path, hid
 
 
 def test_shipped_models_still_load_with_one_width(codec) -> None:
-    from cae_codec.codec import plain_codecs
+    from cae_codec.cae.codec import plain_codecs
 
     for c in plain_codecs(codec):
         assert isinstance(c.model.config["hidden"], int)

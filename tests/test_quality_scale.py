@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_codec import api, container, quant
+from cae_codec import api, container
 from cae_codec.evaluate.metrics import psnr_rgb
+from cae_codec.stages import quant
 from tests.conftest import smooth_image
 
 

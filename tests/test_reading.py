@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.cae import payload
-from cae_codec.codec import FamilyCodec
+from cae_codec.cae.codec import FamilyCodec
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, LATENT, MAGIC, v2
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import CaecError, FormatError
+from cae_codec.stages import quant
 from tests.conftest import REPO
 from tests.test_container import CHUNKS_V2, RAW_V2, forged_v2, make_header, make_header_v2, parm
 from tools.fuzz import EndlessStream, as_v1, leb128, raw_chunk_v2, raw_header_v2

@@ -1,4 +1,4 @@
-"""Encode-time latent refinement (``caec encode --refine N``, cae_codec.refine)."""
+"""Encode-time latent refinement (``caec encode --refine N``, cae_codec.cae.refine)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from cae_codec import api, container, quant
+from cae_codec import api, container
 from cae_codec.cae import payload
+from cae_codec.cae.codec import member_of, plain_codecs
+from cae_codec.cae.evaluation import CaecCodec
+from cae_codec.cae.refine import refine_latent, relaxed_quantize
 from cae_codec.cli import app
-from cae_codec.codec import member_of, plain_codecs
 from cae_codec.errors import CaecError
-from cae_codec.evaluate.learned import CaecCodec
 from cae_codec.evaluate.metrics import psnr_rgb
 from cae_codec.imageio import open_image
-from cae_codec.refine import refine_latent, relaxed_quantize
+from cae_codec.stages import quant
 from tests.conftest import smooth_image
 
 
@@ -30,8 +31,8 @@ def crop(kodak_dir: Path) -> np.ndarray:
 
 def _objective(img: np.ndarray, data: bytes, codec) -> float:
     """What refinement minimizes, measured on the real file: distortion weighted as in
-    cae_codec.refine plus bits per pixel."""
-    from cae_codec.refine import RefineSettings
+    cae_codec.cae.refine plus bits per pixel."""
+    from cae_codec.cae.refine import RefineSettings
 
     rec = codec.decode(container.parse(data))
     step = payload.params(container.parse(data)).step
@@ -157,7 +158,7 @@ def test_in_place_refinement_is_the_same_as_on_a_copy(codec, crop) -> None:
 
 
 def test_refinement_does_not_depend_on_how_tiles_are_batched(codec, crop, monkeypatch) -> None:
-    import cae_codec.refine as refine_module
+    import cae_codec.cae.refine as refine_module
 
     member = plain_codecs(codec)[0]
     a = member.analyse(crop)

@@ -29,8 +29,8 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from cae_codec import api, cli, container, fsutil
+from cae_codec.cae.codec import CaePcaJ2kCodec
 from cae_codec.cli import app
-from cae_codec.codec import CaePcaJ2kCodec
 from cae_codec.container import ALPHA, CRC, HEADER_STRUCT, ICC, LATENT, MAGIC, v2
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import ImageError
@@ -160,7 +160,7 @@ def _in_latent(data: bytes) -> int:
 
 
 def _siz_shape(data: bytes) -> tuple[int, int]:
-    from cae_codec import j2k
+    from cae_codec.stages import j2k
 
     siz = j2k.read_siz(dict(chunks_of(data))[LATENT])
     return siz.height, siz.width
@@ -427,7 +427,7 @@ def test_no_pixel_limit_flag_lifts_the_limit(
     runner: CliRunner, tmp_path: Path, rgba_cae: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a tiny limit stands in for the real one, so that lifting it costs no huge image
-    monkeypatch.setattr(cli, "DEFAULT_MAX_PIXELS", 1000)
+    monkeypatch.setattr(cli.coding, "DEFAULT_MAX_PIXELS", 1000)
     src = tmp_path / "photo.png"
     Image.fromarray(smooth_image(np.random.default_rng(2), 40, 60, 3)).save(src)
     r = runner.invoke(app, ["encode", str(src)])
@@ -765,17 +765,17 @@ def test_interrupt_while_writing_removes_the_temporary_file(
 # point to interrupt, and stalls there so the signal lands inside it.
 SIGNAL_CHILD = """
 import sys, time
-import cae_codec.codec, cae_codec.fsutil
+import cae_codec.cae.codec, cae_codec.fsutil
 point = sys.argv.pop(1)
 if point == "encode":
-    original = cae_codec.codec.CaePcaJ2kCodec.analyse
+    original = cae_codec.cae.codec.CaePcaJ2kCodec.analyse
     def hooked(self, img, *args, **kwargs):
         print("REACHED", file=sys.stderr, flush=True)
         # keep the network busy far longer than the test waits, however fast the machine
         for _ in range(10_000):
             original(self, img, *args, **kwargs)
         return original(self, img, *args, **kwargs)
-    cae_codec.codec.CaePcaJ2kCodec.analyse = hooked
+    cae_codec.cae.codec.CaePcaJ2kCodec.analyse = hooked
 else:
     def hooked(fd):
         print("REACHED", file=sys.stderr, flush=True)
@@ -905,7 +905,7 @@ def _forged(cae: bytes, kind: str) -> bytes:
     if kind == "truncated":
         return cae[:-1]
     if kind == "wrong-shape":  # a valid JPEG2000 codestream, of the wrong size
-        from cae_codec import j2k
+        from cae_codec.stages import j2k
 
         return with_chunk(cae, LATENT, j2k.encode_plane(np.zeros((7, 9), dtype=np.int16), 0))
     if kind == "wrong-parameters":
@@ -948,9 +948,9 @@ def test_malformed_file_fails_before_torch_is_imported(
 def test_tiles_cut_from_the_image_equal_those_of_a_padded_copy() -> None:
     """The encoder no longer builds a padded copy of the whole image (memory); what it
     codes must not change: the same tiles, the same integers."""
-    from cae_codec import quant
-    from cae_codec.codec import _edge_tile
-    from cae_codec.tiling import TILE, pad_edge, padded_size, tile_origins
+    from cae_codec.cae.codec import _edge_tile
+    from cae_codec.stages import quant
+    from cae_codec.stages.tiling import TILE, pad_edge, padded_size, tile_origins
 
     rng = np.random.default_rng(8)
     for h, w, c in [(1, 1, 3), (130, 257, 3), (300, 128, 1), (129, 129, 4)]:

@@ -27,7 +27,7 @@ def run_train(data: Path, out: Path, *extra: str) -> None:
 def _interrupt_third_batch(monkeypatch: pytest.MonkeyPatch) -> Callable[..., torch.Tensor]:
     """Make the next training run fail (KeyboardInterrupt) when it asks for its third batch;
     returns the real sampler method, to put back."""
-    import cae_codec.train as tr
+    import cae_codec.cae.train as tr
 
     calls = {"n": 0}
     real = tr.PatchSampler.sample
@@ -65,7 +65,7 @@ def test_same_seed_gives_identical_weights(train_dir: Path, tmp_path: Path) -> N
 
 
 def test_resume_continues_from_checkpoint(train_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    import cae_codec.train as tr
+    import cae_codec.cae.train as tr
 
     out = tmp_path / "r.safetensors"
     full = tmp_path / "full.safetensors"
@@ -121,7 +121,7 @@ def test_a_short_time_budget_limits_the_steps_and_the_run_ends(train_dir: Path, 
 def _simulated_run(minutes: float, step_seconds: Callable[[int], float], steps: int = 10_000) -> tuple[int, float]:
     """Drive a TimeBudget on a simulated clock (the command starts at 0 and is ready to train at
     1 s); the steps run and the clock when the run ends."""
-    from cae_codec.train import TrainConfig
+    from cae_codec.cae.train import TrainConfig
     from cae_codec.trainkit import TimeBudget
 
     now = [1.0]
@@ -158,10 +158,10 @@ def test_time_budget_caps_at_steps_and_a_first_step_past_the_deadline_ends_the_r
 
 
 def test_pca_fit_with_a_time_bound_keeps_its_minimum_of_vectors(train_dir: Path) -> None:
-    from cae_codec.color import rgb_to_ycbcr
+    from cae_codec.cae.network import CAE, CAEConfig
+    from cae_codec.cae.train import PCA_MIN_PER_CHANNEL, fit_pca
     from cae_codec.imageio import read_image_rgb8
-    from cae_codec.nn.cae import CAE, CAEConfig
-    from cae_codec.train import PCA_MIN_PER_CHANNEL, fit_pca
+    from cae_codec.stages.color import rgb_to_ycbcr
     from cae_codec.trainkit import PatchSampler, list_images
 
     images = [read_image_rgb8(f) for f in list_images(train_dir)[:2]]
@@ -213,7 +213,7 @@ def test_resume_rebuilds_the_checkpoints_architecture(train_dir: Path, tmp_path:
 
 
 def _encode_tiny(path: Path) -> bytes:
-    from cae_codec.codec import CaePcaJ2kCodec
+    from cae_codec.cae.codec import CaePcaJ2kCodec
     from cae_codec.container import LATENT, parse
 
     img = (torch.arange(40 * 48 * 3) % 251).reshape(40, 48, 3).to(torch.uint8).numpy()
@@ -264,8 +264,8 @@ def test_encoder_only_trains_the_encoder_through_the_codecs_quantization(
 ) -> None:
     # the decoder must see the latent exactly as the codec quantizes it, and the encoder must
     # get a gradient through that rounding
-    import cae_codec.train as tr
-    from cae_codec import quant
+    import cae_codec.cae.train as tr
+    from cae_codec.stages import quant
 
     base = tmp_path / "base.safetensors"
     run_train(train_dir, base, "--steps", "2")
@@ -299,7 +299,7 @@ def test_fine_tuning_one_half_excludes_the_other(train_dir: Path, tmp_path: Path
 def test_fine_tune_resume_matches_an_uninterrupted_run(
     train_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    import cae_codec.train as tr
+    import cae_codec.cae.train as tr
 
     base = tmp_path / "base.safetensors"
     run_train(train_dir, base, "--steps", "2")

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cae_codec import api, zoo
+from cae_codec.cae.family import read_family
 from cae_codec.cli import app
 from cae_codec.errors import ModelError
-from cae_codec.family import read_family
 from cae_codec.modelfiles import read_model_info
 from tests.conftest import REPO, TINY_FAMILY, as_v1, error_line, rewrite_v2, smooth_image
 

@@ -39,14 +39,15 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from cae_codec import api, container, contract, j2k, quant
+from cae_codec import api, container, contract
 from cae_codec.cae import payload
 from cae_codec.cae.payload import PARAMS_STRUCT
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, ICC, LATENT, MAGIC, v2
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import CaecError, FormatError
 from cae_codec.modelfiles import read_model_info
-from cae_codec.tiling import TILE
+from cae_codec.stages import j2k, quant
+from cae_codec.stages.tiling import TILE
 
 # version 1: a fixed header after the magic
 HEADER_START = len(MAGIC)  # the version byte; the header CRC covers version + fields

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
 from cae_codec.evaluate.classic import Jpeg2000, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import open_image
 from cae_codec.ratecontrol import MemoEncoder
+from cae_codec.stages import quant
 
 START, END = "<!-- kodak-table:start -->", "<!-- kodak-table:end -->"
 

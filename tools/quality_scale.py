@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cae_codec import container, quant
+from cae_codec import container
 from cae_codec.api import DEFAULT_MODEL, get_codec
-from cae_codec.codec import Codec, member_of
+from cae_codec.cae.codec import Codec, member_of
 from cae_codec.errors import CaecError
 from cae_codec.evaluate.metrics import as_rgb8, bits_per_pixel, psnr_rgb
 from cae_codec.imageio import open_image
+from cae_codec.stages import quant
 from cae_codec.trainkit import list_images
 
 

@@ -17,8 +17,8 @@ __all__ = ["evaluation_codec", "load", "payload", "train_command"]
 if TYPE_CHECKING:
     import typer
 
-    from cae_codec.codec import Codec
-    from cae_codec.evaluate.learned import CaecCodec
+    from cae_codec.cae.codec import Codec
+    from cae_codec.cae.evaluation import CaecCodec
 
 
 def load(model: str | os.PathLike[str], device: str = "auto", refine: int = 0) -> Codec:
@@ -26,8 +26,8 @@ def load(model: str | os.PathLike[str], device: str = "auto", refine: int = 0) -
     ``device``; ``refine`` > 0 refines each file's latent by that many gradient steps."""
     from cae_codec import zoo
     from cae_codec.api import pick_device
-    from cae_codec.codec import CaePcaJ2kCodec, FamilyCodec
-    from cae_codec.family import read_family
+    from cae_codec.cae.codec import CaePcaJ2kCodec, FamilyCodec
+    from cae_codec.cae.family import read_family
     from cae_codec.weights import load_model
 
     dev = pick_device(device)
@@ -41,7 +41,7 @@ def load(model: str | os.PathLike[str], device: str = "auto", refine: int = 0) -
 def evaluation_codec(model: str, device: str = "cpu", refine: int = 0) -> CaecCodec:
     """The codec behind the evaluation's interface (compare, bdrate): a family's members'
     analyses are shared work there, charged to every rate whose search used them."""
-    from cae_codec.evaluate.learned import CaecCodec
+    from cae_codec.cae.evaluation import CaecCodec
 
     return CaecCodec(load(model, device), refine)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cae_codec.clikit import CONTEXT_SETTINGS, CaecCommand, fail
+from cae_codec.cli.kit import CONTEXT_SETTINGS, CaecCommand, fail
 from cae_codec.errors import CaecError
 
 train_app = typer.Typer(add_completion=False, context_settings=CONTEXT_SETTINGS, rich_markup_mode=None)
@@ -16,7 +16,7 @@ train_app = typer.Typer(add_completion=False, context_settings=CONTEXT_SETTINGS,
 
 def _parse_widths(text: str, stages: int, decoder: bool = False) -> int | tuple[int, ...]:
     """--hidden, or with ``decoder`` --decoder-hidden: one width, or one per stage boundary."""
-    from cae_codec.nn.cae import CAEConfig
+    from cae_codec.cae.network import CAEConfig
 
     option = "--decoder-hidden" if decoder else "--hidden"
     try:
@@ -99,9 +99,9 @@ def train(
 ) -> None:
     """Train the CAE on random crops of DATA_DIR and fit its PCA rotation (or, with --decoder-only
     or --encoder-only, fine-tune one half of existing weights)."""
+    from cae_codec.cae.train import TrainConfig
+    from cae_codec.cae.train import train as run_training
     from cae_codec.nn.density import DENSITIES
-    from cae_codec.train import TrainConfig
-    from cae_codec.train import train as run_training
 
     if output.suffix != ".safetensors":
         output = output.with_name(output.name + ".safetensors")

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from cae_codec import j2k
 from cae_codec.container import ALPHA, LATENT, Box
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import FormatError
 from cae_codec.modelfiles import ModelInfo, check_weights_hash
-from cae_codec.tiling import TILE
+from cae_codec.stages import j2k
+from cae_codec.stages.tiling import TILE
 
 PARAMS_STRUCT = struct.Struct(">HfBHHH")
 MAX_LATENT_CHANNELS = 4096

@@ -20,13 +20,13 @@ from rich.console import Console
 
 from cae_codec import __version__
 from cae_codec.api import DEFAULT_MODEL
-from cae_codec.clikit import EXIT_USAGE
-from cae_codec.clikit import fail as _fail
-from cae_codec.clikit import warn as _warn
+from cae_codec.cli.kit import EXIT_USAGE
+from cae_codec.cli.kit import fail as _fail
+from cae_codec.cli.kit import warn as _warn
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import atomic_write
 from cae_codec.progress import progress_bar
-from cae_codec.quant import REFINE_MAX
+from cae_codec.stages.quant import REFINE_MAX
 
 if TYPE_CHECKING:
     from cae_codec.evaluate.runner import Point, Task

@@ -7,6 +7,7 @@ looked up here, so adding an architecture never changes what an existing name me
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,9 @@ import torch.nn as nn
 T = TypeVar("T", bound=type[nn.Module])
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {}
+# the module that registers each architecture, imported when a weights file names it: the
+# registry knows every architecture without importing every codec
+ARCHITECTURE_MODULES = {"cae-gdn": "cae_codec.cae.network"}
 
 
 def register_architecture(name: str) -> Callable[[T], T]:
@@ -28,6 +32,8 @@ def register_architecture(name: str) -> Callable[[T], T]:
 
 
 def build_network(name: str, config: dict[str, Any]) -> nn.Module:
+    if name not in ARCHITECTURES and name in ARCHITECTURE_MODULES:
+        importlib.import_module(ARCHITECTURE_MODULES[name])
     try:
         cls = ARCHITECTURES[name]
     except KeyError:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cae_codec.cae.family import FAMILY_SUFFIX, ModelFamily, read_family
 from cae_codec.errors import CaecError, ModelError
-from cae_codec.family import FAMILY_SUFFIX, ModelFamily, read_family
 from cae_codec.modelfiles import read_model_info
 
 MODELS_ENV = "CAEC_MODELS"

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_codec import api, container, quant
+from cae_codec import api, container
 from cae_codec.cae import payload
+from cae_codec.stages import quant
 from tests.conftest import smooth_image
 
 ROOT = Path(__file__).parents[2]

@@ -20,17 +20,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from cae_codec import container, contract, j2k, pca, quant, registry, zoo
+from cae_codec import container, contract, registry, zoo
 from cae_codec.cae import payload
-from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.cae.family import ModelFamily
+from cae_codec.cae.refine import refine_latent
 from cae_codec.container import ALPHA, ICC, LATENT, Box, v2
 from cae_codec.contract import CodecInfo
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.family import ModelFamily
 from cae_codec.modelfiles import check_weights_hash
 from cae_codec.ratecontrol import Knob
-from cae_codec.refine import refine_latent
-from cae_codec.tiling import TILE, padded_size, tile_origins
+from cae_codec.stages import j2k, pca, quant
+from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.stages.tiling import TILE, padded_size, tile_origins
 from cae_codec.weights import Model, load_model
 
 CODEC_ID = "cae-pca-j2k"
@@ -302,7 +303,7 @@ def refined_file(
     member: CaePcaJ2kCodec, a: Analysis, img: np.ndarray, data: bytes, budget: int | None, iterations: int
 ) -> bytes:
     """``data`` (a file ``member`` made from ``img``, analysed as ``a``) made again from a
-    latent refined at its step (cae_codec.refine). With a ``budget`` in bytes the step is
+    latent refined at its step (cae_codec.cae.refine). With a ``budget`` in bytes the step is
     searched again within it, since refinement moves the rate a little; else the step stays.
     ``a`` is refined in place (no second copy of a huge latent): callers hand it over."""
     p = payload.params(container.parse(data))
@@ -371,7 +372,7 @@ class FamilyMembers(Mapping[str, CaePcaJ2kCodec]):
 
 
 class FamilyCodec:
-    """A model family (cae_codec.family) behind the codec's interface.
+    """A model family (cae_codec.cae.family) behind the codec's interface.
 
     A nominal step (from --quality, or tried by the --bpp bisection) picks the member and is
     scaled by its gain; the member writes an ordinary file under its own name and step, so

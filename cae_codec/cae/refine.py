@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from cae_codec import pca
-from cae_codec.color import ycbcr_to_rgb
-from cae_codec.quant import REFINE_MAX
-from cae_codec.tiling import TILE, tile_origins
+from cae_codec.stages import pca
+from cae_codec.stages.color import ycbcr_to_rgb
+from cae_codec.stages.quant import REFINE_MAX
+from cae_codec.stages.tiling import TILE, tile_origins
 
 if TYPE_CHECKING:
-    from cae_codec.codec import Analysis, CaePcaJ2kCodec
+    from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec
 
 # tiles refined together: speed is the same from 4 to 24 on a CPU, and the autograd
 # activations of a batch (about 20 MiB a tile) are what refinement adds to peak memory

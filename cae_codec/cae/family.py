@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cae_codec import quant
 from cae_codec.errors import ModelError
+from cae_codec.stages import quant
 
 FAMILY_FORMAT = "caec-model-family"
 FAMILY_VERSION = 1

@@ -24,7 +24,7 @@ INT_LIMIT = 32767
 # rounding dead zone of the encoder (a decoder never needs it): 0.1 step won on Kodak with
 # cae-gdn-v2 (BD-rate +40.7% vs +44.9% for plain rounding, +49.8% for 0.2), docs/experiments.md
 DEADZONE = 0.1
-# most gradient steps `encode --refine` takes (cae_codec.refine); here, not there, so that the
+# most gradient steps `encode --refine` takes (cae_codec.cae.refine); here, not there, so that the
 # CLI can check the option without importing torch
 REFINE_MAX = 1000
 

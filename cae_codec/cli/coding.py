@@ -1,60 +1,38 @@
-"""The `caec` command line: encode, decode, info, models, train (compare and bdrate live in
-cae_codec.evaluate.cli; what every subcommand shares, in cae_codec.clikit).
-
-Diagnostics and progress go to stderr, data (``--json``, ``-`` outputs) to stdout. Every
-failure the library raises is a :class:`CaecError` and becomes one ``caec: error: ...`` line
-with exit status 1; usage errors are one such line too, with exit status 2.
-"""
+"""`caec encode`, `caec decode` and `caec info`: images to files of any registered codec and
+back, one job per input (cae_codec.cli.kit runs the batch)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cae_codec import __version__, contract, quant, registry
-from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, list_models, pick_device
+from cae_codec import contract, registry
+from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, pick_device
 from cae_codec.api import info as api_info
-from cae_codec.clikit import (
-    CONTEXT_SETTINGS,
-    EXIT_USAGE,
-    CaecGroup,
-    FileProgress,
-    Job,
-    Verbosity,
-    emit,
-    fail,
-    plan_outputs,
-    read_stdin,
-    run_app,
-    run_batch,
-    stdin_binary,
-    use_plain_help,
+from cae_codec.cli.kit import FileProgress, Job, emit, fail, plan_outputs, read_stdin, run_batch, stdin_binary
+from cae_codec.cli.options import (
+    DeviceOpt,
+    ForceOpt,
+    NoPixelLimitOpt,
+    OutputOpt,
+    QuietOpt,
+    SkipOpt,
+    VerboseOpt,
+    check_flag_words,
+    check_force,
+    verbosity_of,
 )
 from cae_codec.container import read_file
 from cae_codec.errors import CaecError
-from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image_meta
 from cae_codec.registry import DEFAULT_CODEC
-
-app = typer.Typer(
-    name="caec",
-    cls=CaecGroup,
-    help="caec: learned lossy image compression (CAE + PCA + JPEG2000).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings=CONTEXT_SETTINGS,
-    # plain help, as cjpeg and cwebp print it: no boxes, readable in a pipe or a log
-    rich_markup_mode=None,
-)
+from cae_codec.stages import quant
 
 # decode's default output: NAME.cae -> NAME.decoded.png, never the NAME.png it was likely made from
 DECODED_SUFFIX = ".decoded.png"
@@ -74,80 +52,6 @@ IMAGE_FORMATS = {
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM"}
 # JPEG and WebP outputs re-encode a decoded image: at a quality that adds little loss of their own
 OUTPUT_QUALITY = 95
-# a word that a user meant as the value of a flag (`--force true`), not as a file name
-FLAG_WORDS = {"true", "false", "yes", "no", "on", "off"}
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"caec {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """caec: learned lossy image compression (CAE + PCA + JPEG2000)."""
-
-
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        "-m",
-        metavar="NAME",
-        help="Model or model family name (looked up in $CAEC_MODELS, then the shipped models; `caec models` "
-        "lists them), or a .safetensors / .family.json path.",
-    ),
-]
-DeviceOpt = Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu or cuda (auto picks CUDA when present).")]
-ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
-SkipOpt = Annotated[
-    bool,
-    typer.Option("--skip-existing", help="Leave outputs that exist as they are and go on (re-running a batch)."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="Print errors only (no status line per file).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say more per file: model, step, timings.")]
-NoPixelLimitOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-pixel-limit",
-        help=f"Accept images of more than {DEFAULT_MAX_PIXELS} pixels (refused by default as possible "
-        "decompression bombs, as Pillow does).",
-    ),
-]
-# a str, not a Path: Path("out/") drops the trailing slash that marks a directory to create
-OutputOpt = Annotated[
-    str | None,
-    typer.Option(
-        "-o",
-        "--output",
-        metavar="PATH",
-        help="Output file, '-' for stdout, or a directory (an existing one, or ending in '/'; "
-        "needed for several inputs).",
-    ),
-]
-
-
-def _check_flag_words(inputs: list[str]) -> None:
-    for src in inputs:
-        if src.lower() in FLAG_WORDS and not os.path.lexists(src):
-            raise typer.BadParameter(f"no file {src!r}: flags such as --force take no value")
-
-
-def _verbosity(quiet: bool, verbose: bool) -> Verbosity:
-    if quiet and verbose:
-        raise typer.BadParameter("give --quiet or --verbose, not both")
-    return Verbosity(quiet=quiet, verbose=verbose)
-
-
-def _check_force(force: bool, skip_existing: bool) -> None:
-    if force and skip_existing:
-        raise typer.BadParameter("give --force or --skip-existing, not both")
 
 
 def _read_cae(src: str, label: str) -> bytes:
@@ -156,7 +60,6 @@ def _read_cae(src: str, label: str) -> bytes:
     return read_file(stdin_binary(label) if src == "-" else Path(src), label)
 
 
-@app.command(no_args_is_help=True)
 def encode(
     inputs: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="Images to compress ('-' reads stdin).")],
     output: OutputOpt = None,
@@ -232,9 +135,9 @@ def encode(
         raise typer.BadParameter("--bpp must be in (0, 64)", param_hint="'--bpp'")
     if size is not None and size < 1:
         raise typer.BadParameter("--size must be at least 1 byte", param_hint="'--size'")
-    _check_force(force, skip_existing)
-    verbosity = _verbosity(quiet, verbose)
-    _check_flag_words(inputs)
+    check_force(force, skip_existing)
+    verbosity = verbosity_of(quiet, verbose)
+    check_flag_words(inputs)
     jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(".cae"))
     for job in jobs:
         if job.dst != "-" and Path(job.dst).suffix.lower() in IMAGE_FORMATS:
@@ -295,7 +198,6 @@ def _numbered(path: Path, index: int, count: int) -> Path:
     return path.with_name(f"{path.stem}-{index:0{len(str(count))}d}{path.suffix}")
 
 
-@app.command(no_args_is_help=True)
 def decode(
     inputs: Annotated[
         list[str], typer.Argument(metavar="FILE.cae...", help=".cae files to decompress ('-' reads stdin).")
@@ -337,9 +239,9 @@ def decode(
     no_pixel_limit: NoPixelLimitOpt = False,
 ) -> None:
     """Decompress .cae files to images (NAME.cae -> NAME.decoded.png unless -o says otherwise)."""
-    _check_force(force, skip_existing)
-    verbosity = _verbosity(quiet, verbose)
-    _check_flag_words(inputs)
+    check_force(force, skip_existing)
+    verbosity = verbosity_of(quiet, verbose)
+    check_flag_words(inputs)
     jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(DECODED_SUFFIX))
     formats = {job.dst: _output_format(job.dst, fmt) for job in jobs}
     if lossless and any(f != "WEBP" for f in formats.values()):
@@ -390,7 +292,6 @@ def decode(
     run_batch(jobs, work, "decoding", force=force, skip_existing=skip_existing, verbosity=verbosity)
 
 
-@app.command(no_args_is_help=True)
 def info(
     file: Annotated[str, typer.Argument(metavar="FILE.cae", help=".cae file ('-' reads stdin).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
@@ -415,110 +316,3 @@ def info(
             value = f"{value:.6g}"
         table.add_row(key, str(value))
     Console().print(table)
-
-
-@app.command()
-def models(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
-    retired: Annotated[bool, typer.Option("--retired", help="List the retired models too.")] = False,
-    codecs: Annotated[bool, typer.Option("--codecs", help="List the codecs instead (--codec of encode).")] = False,
-) -> None:
-    """List the models and model families that --model accepts by name ($CAEC_MODELS and the
-    shipped ones), or with --codecs the codecs."""
-    if codecs:
-        _list_codecs(as_json)
-        return
-    entries = list_models(retired)
-    if as_json:
-        typer.echo(json.dumps(entries, indent=2))
-        return
-    table = Table(box=None)
-    for column in ("name", "codec", "kind", "what", "weights hash"):
-        table.add_column(column, style="bold" if column == "name" else None)
-    for e in entries:
-        if "error" in e:
-            what, digest = f"[red]{e['error']}[/red]", ""
-        elif e["kind"] == "family":
-            what, digest = " + ".join(m["model"] for m in e["members"]), ""
-        elif e["kind"] == "retired":
-            what = f"retired in caec {e['retired_in']}, superseded by {e['superseded_by']}"
-            digest = e["weights_hash"][:12]
-        else:
-            cfg = e["config"]
-            bands = len(cfg.get("decoder_bands", [])) + 1
-            decoder = f", decoder {cfg['decoder_hidden']}" if cfg.get("decoder_hidden") is not None else ""
-            what = f"{e['architecture']} {cfg.get('hidden')}/{cfg.get('latent')}{decoder}" + (
-                f", {bands} decoders" if bands > 1 else ""
-            )
-            digest = (e["weights_hash"] or "")[:12]  # as error messages show it; --json has all
-        name = f"{e['name']} (default)" if e["name"] == DEFAULT_MODEL else e["name"]
-        table.add_row(name, e.get("codec") or "", e["kind"], what, digest)
-    Console().print(table)
-
-
-def _list_codecs(as_json: bool) -> None:
-    """The registry, as `caec models --codecs` shows it (no codec is imported to list them)."""
-    entries: list[dict[str, Any]] = [
-        {
-            "id": info.id,
-            "label": info.label,
-            "paper": info.paper,
-            "summary": info.summary,
-            "quality": {"min": info.quality.lo, "max": info.quality.hi, "default": info.quality.default},
-            "capabilities": dataclasses.asdict(info.capabilities),
-            "default_model": info.default_model,
-            "default": info.id == DEFAULT_CODEC,
-        }
-        for info in registry.CODECS.values()
-    ]
-    if as_json:
-        typer.echo(json.dumps(entries, indent=2))
-        return
-    table = Table(box=None)
-    for column in ("codec", "paper", "quality", "default model", "capabilities"):
-        table.add_column(column, style="bold" if column == "codec" else None)
-    for e in entries:
-        caps = e["capabilities"]
-        shown = [k.replace("_", " ") for k, v in caps.items() if v is True and k != "learned"]
-        if caps["fixed_size"]:
-            shown.append("{}x{} only".format(*caps["fixed_size"]))
-        q = e["quality"]
-        table.add_row(
-            f"{e['id']} (default)" if e["default"] else e["id"],
-            e["paper"].split(",")[0],  # the citation; --json has the title
-            f"{q['min']}..{q['max']} ({q['default']})",
-            e["default_model"] or "",
-            ", ".join(shown) or "-",
-        )
-    Console().print(table)
-
-
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
-    add_help_option=False,
-)
-def train(ctx: typer.Context) -> None:
-    """Train a codec's models: `caec train DATA ...` trains the default codec's, `caec train
-    CODEC ...` another codec's (`caec train [CODEC] -h` lists the options)."""
-    args = list(ctx.args)
-    codec_id = args.pop(0) if args and args[0] in registry.CODECS else DEFAULT_CODEC
-    command = getattr(registry.package(codec_id), "train_command", None)
-    if command is None:
-        raise fail(f"codec {codec_id} has no training command", EXIT_USAGE)
-    prog = "caec train" if codec_id == DEFAULT_CODEC and ctx.args[:1] != [codec_id] else f"caec train {codec_id}"
-    # not standalone: a usage error reaches caec's own handler, an exit status comes back
-    status = typer.main.get_command(command()).main(args=args, prog_name=prog, standalone_mode=False)
-    if isinstance(status, int) and status:
-        raise typer.Exit(status)
-
-
-register_evaluation_commands(app)
-use_plain_help(app)
-
-
-def main() -> None:
-    run_app(app)
-
-
-if __name__ == "__main__":
-    main()

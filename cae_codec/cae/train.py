@@ -43,12 +43,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from cae_codec import pca, quant
 from cae_codec.api import pick_device
-from cae_codec.color import rgb_to_ycbcr, ycbcr_to_rgb
+from cae_codec.cae.network import CAE, CAEConfig
 from cae_codec.errors import CaecError, ModelError
 from cae_codec.imageio import read_image_rgb8
-from cae_codec.nn.cae import CAE, CAEConfig
+from cae_codec.stages import pca, quant
+from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.trainkit import (
     PatchSampler,
     TimeBudget,

@@ -1,0 +1,84 @@
+"""The `caec` command line, one module per concern: encode, decode and info (cli.coding),
+models (cli.models), train (here: it hands a codec's arguments to the codec's own command),
+compare and bdrate (cae_codec.evaluate.cli); the options they share (cli.options) and the
+machinery (cli.kit: one error and exit path, outputs, batches, signals).
+
+Diagnostics and progress go to stderr, data (``--json``, ``-`` outputs) to stdout. Every
+failure the library raises is a :class:`CaecError` and becomes one ``caec: error: ...`` line
+with exit status 1; usage errors are one such line too, with exit status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cae_codec import __version__, registry
+from cae_codec.cli import coding, models
+from cae_codec.cli.kit import CONTEXT_SETTINGS, EXIT_USAGE, CaecGroup, fail, run_app, use_plain_help
+from cae_codec.evaluate.cli import register_evaluation_commands
+from cae_codec.registry import DEFAULT_CODEC
+
+app = typer.Typer(
+    name="caec",
+    cls=CaecGroup,
+    help="caec: learned lossy image compression (CAE + PCA + JPEG2000).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings=CONTEXT_SETTINGS,
+    # plain help, as cjpeg and cwebp print it: no boxes, readable in a pipe or a log
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"caec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """caec: learned lossy image compression (CAE + PCA + JPEG2000)."""
+
+
+def train(ctx: typer.Context) -> None:
+    """Train a codec's models: `caec train DATA ...` trains the default codec's, `caec train
+    CODEC ...` another codec's (`caec train [CODEC] -h` lists the options)."""
+    args = list(ctx.args)
+    codec_id = args.pop(0) if args and args[0] in registry.CODECS else DEFAULT_CODEC
+    command = getattr(registry.package(codec_id), "train_command", None)
+    if command is None:
+        raise fail(f"codec {codec_id} has no training command", EXIT_USAGE)
+    prog = "caec train" if codec_id == DEFAULT_CODEC and ctx.args[:1] != [codec_id] else f"caec train {codec_id}"
+    # not standalone: a usage error reaches caec's own handler, an exit status comes back
+    status = typer.main.get_command(command()).main(args=args, prog_name=prog, standalone_mode=False)
+    if isinstance(status, int) and status:
+        raise typer.Exit(status)
+
+
+app.command(no_args_is_help=True)(coding.encode)
+app.command(no_args_is_help=True)(coding.decode)
+app.command(no_args_is_help=True)(coding.info)
+app.command()(models.models)
+app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)(train)
+register_evaluation_commands(app)
+use_plain_help(app)
+
+
+def main() -> None:
+    run_app(app)
+
+
+if __name__ == "__main__":
+    main()
