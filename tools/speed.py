@@ -244,9 +244,14 @@ def markdown(summary: dict[str, Any], rows: list[dict[str, Any]], command: str) 
         + (f", compressai {summary['compressai']}" if peer else "")
         + f"; {summary['threads']} thread(s) each, the fastest of {summary['repeats']} rounds per step, the "
         f"codecs taking turns in each round; {summary['cpu']}, {summary['cores']} cores, load average "
-        f"{summary['load_before']:.1f} before and {summary['load_after']:.1f} after the run (above the "
-        "thread count, other work shared the cores and slowed the codecs, not necessarily alike). "
-        f"Raw numbers: `{summary['json']}`." + (f" {summary['note']}" if summary.get("note") else ""),
+        f"{summary['load_before']:.1f} before and {summary['load_after']:.1f} after the run"
+        + (
+            " (above the thread count: other work shared the cores and slowed the codecs, not necessarily alike)"
+            if max(summary["load_before"], summary["load_after"]) > summary["threads"]
+            else " (the machine was otherwise quiet)"
+        )
+        + f". Raw numbers: `{summary['json']}`."
+        + (f" {summary['note']}" if summary.get("note") else ""),
         "",
         "| | bpp | encode (s) | decode (s) | encode + decode (s) |",
         "|---|---|---|---|---|",
