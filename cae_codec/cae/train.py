@@ -189,10 +189,23 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig) -> Path:
-    started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
+@dataclass
+class _Processes:
+    """This process's place in the run (one process, or one of torchrun's)."""
+
+    device: torch.device
+    world: int
+    rank: int
+    local: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _start(cfg: TrainConfig, mode: str) -> _Processes:
+    """Checks the modes, picks the device and joins torchrun's process group if there is one."""
     world, rank, local = dist_info()
-    mode = _mode_of(cfg)
     if cfg.decoder_only and cfg.encoder_only:
         raise CaecError("--decoder-only and --encoder-only exclude each other: a run tunes one half")
     if mode != "full" and world > 1:  # refused before a process group is joined: it would wait for peers
@@ -203,9 +216,174 @@ def _train(cfg: TrainConfig) -> Path:
             device = torch.device("cuda", local)
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    is_main = rank == 0
-    log = cfg.log if is_main else (lambda s: None)
+    return _Processes(device, world, rank, local)
+
+
+Checkpoint = tuple[Path, dict[str, torch.Tensor], dict[str, Any]]
+
+
+def _initial_model(
+    cfg: TrainConfig, mode: str, ckpt: Path, state: dict[str, Any], log: Callable[[str], None]
+) -> tuple[CAE, tuple[torch.Tensor, torch.Tensor] | None, Checkpoint | None]:
+    """The network to train (new, from --init, or from the checkpoint to resume), the PCA a
+    fine-tune of one half keeps (the bitstreams and the decoders were made with it), and the
+    checkpoint's tensors and state when resuming. Records the history of --init in ``state``."""
+    if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
+        cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
+    frozen_pca: tuple[torch.Tensor, torch.Tensor] | None = None
+    if cfg.resume and ckpt.exists():
+        tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
+        was = _mode_of(ckpt_state)
+        if was != mode:
+            how = "without --decoder-only or --encoder-only" if was == "full" else f"with --{was}"
+            raise CaecError(f"{ckpt} is a checkpoint of a {was} run: resume it {how}")
+        if mode != "full":
+            frozen_pca = tensors[PCA_MEAN], tensors[PCA_BASIS]
+        # the checkpoint's own architecture, whatever --latent / --density say this time
+        return CAE(CAEConfig(**ckpt_config)), frozen_pca, (ckpt, tensors, ckpt_state)
+    if cfg.init is not None:
+        base = load_model(cfg.init)
+        model = CAE(CAEConfig(**base.config))
+        model.load_state_dict(base.network.state_dict())
+        if mode != "full":
+            frozen_pca = base.pca_mean.clone(), base.pca_basis.clone()
+        prior = base.metadata
+        state["history"] = [*prior.get("history", []), run_record(prior)] if prior else []
+        log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
+        return model, frozen_pca, None
+    if mode != "full":
+        raise CaecError(f"--{mode} fine-tunes existing weights: give --init WEIGHTS")
+    config = CAEConfig(
+        3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density, decoder_hidden=cfg.decoder_hidden
+    )
+    return CAE(config), None, None
+
+
+def _trained_parameters(cfg: TrainConfig, model: CAE) -> list[torch.nn.Parameter]:
+    """The parameters the mode trains (the rest frozen): every band's decoder, if several."""
+    if cfg.decoder_only:
+        model.encoder.requires_grad_(False)
+        model.density.requires_grad_(False)
+    if cfg.encoder_only:
+        for decoder in model.decoders():
+            decoder.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+# (crops, quantization steps, the step's generator) -> (loss, per-crop MSE, per-crop bpp)
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def _loss_fn(
+    cfg: TrainConfig, model: CAE, frozen_pca: tuple[torch.Tensor, torch.Tensor] | None, run: _Processes
+) -> LossFn:
+    """The training loss of the run's mode, compiled on CUDA (or as --compile says)."""
+    device = run.device
     use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+    pixels = cfg.patch_size**2
+    if cfg.decoder_only:
+        assert frozen_pca is not None
+        pca = frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device)
+        decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
+
+        def decoder_loss(x: torch.Tensor, qstep: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+            y_hat = quantized_latent(model, x, *pca, qstep)
+            with autocast:
+                x_hat = decode_fn(y_hat, qstep)
+            # the decoder's output is clamped to [0,1] in RGB before it becomes pixels
+            mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+            bpp = torch.zeros_like(mse)  # the frozen encoder fixes the rate
+            # minus the mean PSNR: every step of the range counts alike in dB, where a plain MSE
+            # would let the coarsest steps (the largest errors) decide everything
+            return 10 * torch.log10(mse.clamp_min(1e-10)).mean(), mse, bpp
+
+        return decoder_loss  # type: ignore[return-value]
+    step_fn: Callable[..., Any]
+    if frozen_pca is not None:  # encoder-only
+        tuning = _EncoderTuning(model, frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device))
+        step_fn = torch.compile(tuning) if use_compile else tuning
+    else:
+        net: torch.nn.Module = model
+        if run.world > 1:
+            dev_ids = [run.local] if device.type == "cuda" else None
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=dev_ids)
+        step_fn = torch.compile(net) if use_compile else net
+
+    def rate_distortion_loss(x: torch.Tensor, qstep: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+        # full training, or the encoder for its fixed decoders: the same rate-distortion loss
+        lam = cfg.lmbda / qstep.view(-1) ** 2
+        side = cfg.patch_size // model.config.stride
+        noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
+        with autocast:
+            x_hat, bits = step_fn(x, noise, qstep)
+        # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
+        # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
+        rgb_hat = ycbcr_to_rgb(x_hat.float())
+        if cfg.encoder_only:
+            # clamped as the codec clamps: no gradient asks the encoder for pixels the codec cuts off
+            rgb_hat = rgb_hat.clamp(0, 1)
+        mse = ((rgb_hat - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
+        bpp = bits / pixels
+        return (lam * 255.0**2 * mse + bpp).mean(), mse, bpp
+
+    return rate_distortion_loss  # type: ignore[return-value]
+
+
+class _Progress:
+    """A bar on a terminal; into a log, a plain line now and then (a bar's carriage returns
+    would fill it with every redraw). Averages what the steps report over every 50 steps."""
+
+    def __init__(self, cfg: TrainConfig, state: dict[str, Any], run: _Processes) -> None:
+        self.cfg, self.state, self.is_main = cfg, state, run.is_main
+        self.interactive = run.is_main and sys.stderr.isatty()
+        self.bar = tqdm(
+            total=cfg.steps,
+            initial=state["step"],
+            disable=not self.interactive,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        self.t_last, self.s_last = time.perf_counter(), state["step"]
+        self.patch_equiv = cfg.batch_size * run.world * cfg.patch_size**2 / 128**2
+        self.recent: list[torch.Tensor] = []
+
+    def step(self, loss: torch.Tensor, mse: torch.Tensor, bpp: torch.Tensor, qstep: torch.Tensor) -> None:
+        state, cfg = self.state, self.cfg
+        # kept on the device: a .item() per step would stall a GPU on a host sync every step
+        fine = (qstep.view(-1) < 1.5).float()
+        self.recent.append(torch.stack([loss, (mse * fine).sum() / fine.sum().clamp_min(1), bpp.mean()]).detach())
+        self.bar.update(1)
+        if state["step"] % 50 and state["step"] != cfg.steps:
+            return
+        now = time.perf_counter()
+        rate = (state["step"] - self.s_last) * self.patch_equiv / max(now - self.t_last, 1e-9)
+        self.t_last, self.s_last = now, state["step"]
+        lo, ms, bp = torch.stack(self.recent).mean(dim=0).tolist()
+        self.recent.clear()
+        report = {
+            "loss": f"{lo:.3f}",
+            "psnr_fine": f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}",
+            "bpp": f"{bp:.3f}",
+            "patches_s": f"{rate:.0f}",
+        }
+        self.bar.set_postfix(**report)
+        if self.is_main and not self.interactive and (state["step"] % LOG_EVERY == 0 or state["step"] == cfg.steps):
+            fields = ", ".join(f"{k} {v}" for k, v in report.items())
+            print(f"caec train: step {state['step']}/{cfg.steps}, {fields}", file=sys.stderr, flush=True)
+        state.setdefault("patches_per_s", []).append(round(rate, 1))
+        state["patches_per_s"] = state["patches_per_s"][-20:]
+
+
+def _train(cfg: TrainConfig) -> Path:
+    started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
+    mode = _mode_of(cfg)
+    run = _start(cfg, mode)
+    device = run.device
+    log = cfg.log if run.is_main else (lambda s: None)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -215,39 +393,10 @@ def _train(cfg: TrainConfig) -> Path:
     sampler = PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device, rgb_to_ycbcr)
 
     ckpt = checkpoint_path(cfg.output)
-    if is_main:
+    if run.is_main:
         cfg.output.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": [], "run_id": uuid.uuid4().hex}
-    if cfg.resume and not ckpt.exists() and cfg.init is None and cfg.output.exists():
-        cfg.init = cfg.output  # continue from finished weights, e.g. the shipped model
-    resuming = cfg.resume and ckpt.exists()
-    # a fine-tune of one half keeps the PCA the bitstreams (and the decoders) were made with
-    frozen_pca: tuple[torch.Tensor, torch.Tensor] | None = None
-    if resuming:
-        ckpt_tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
-        was = _mode_of(ckpt_state)
-        if was != mode:
-            how = "without --decoder-only or --encoder-only" if was == "full" else f"with --{was}"
-            raise CaecError(f"{ckpt} is a checkpoint of a {was} run: resume it {how}")
-        if mode != "full":
-            frozen_pca = ckpt_tensors[PCA_MEAN], ckpt_tensors[PCA_BASIS]
-        # the checkpoint's own architecture, whatever --latent / --density say this time
-        model = CAE(CAEConfig(**ckpt_config))
-    elif cfg.init is not None:
-        base = load_model(cfg.init)
-        model = CAE(CAEConfig(**base.config))
-        model.load_state_dict(base.network.state_dict())
-        if mode != "full":
-            frozen_pca = base.pca_mean.clone(), base.pca_basis.clone()
-        prior = base.metadata
-        state["history"] = [*prior.get("history", []), run_record(prior)] if prior else []
-        log(f"initialised from {cfg.init} ({prior.get('total_patch128_equivalents', 0):,} 128x128 crops seen before)")
-    elif mode != "full":
-        raise CaecError(f"--{mode} fine-tunes existing weights: give --init WEIGHTS")
-    else:
-        model = CAE(
-            CAEConfig(3, cfg.hidden, cfg.latent, cfg.stages, cfg.kernel, cfg.density, decoder_hidden=cfg.decoder_hidden)
-        )
+    model, frozen_pca, resumed = _initial_model(cfg, mode, ckpt, state, log)
     # the record says what was trained: --hidden / --latent / --density only shape new models
     arch = model.config
     for name in ("hidden", "decoder_hidden", "latent", "stages", "kernel", "density"):
@@ -255,63 +404,26 @@ def _train(cfg: TrainConfig) -> Path:
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    if cfg.decoder_only:
-        model.encoder.requires_grad_(False)
-        model.density.requires_grad_(False)
-    if cfg.encoder_only:
-        for decoder in model.decoders():
-            decoder.requires_grad_(False)
-    trained = [p for p in model.parameters() if p.requires_grad]  # every band's decoder, if several
+    trained = _trained_parameters(cfg, model)
     opt = torch.optim.Adam(trained, lr=cfg.lr)
-    if resuming:
-        restore(ckpt, ckpt_tensors, model, opt, ckpt_state["step"])
-        state = ckpt_state
-        log(f"resumed from {ckpt} at step {state['step']}")
+    if resumed is not None:
+        path, tensors, state = resumed
+        restore(path, tensors, model, opt, state["step"])
+        log(f"resumed from {path} at step {state['step']}")
     if "planned_steps" in state:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
 
-    step_fn: Callable[..., Any] = model
-    if frozen_pca is not None:
-        pca = frozen_pca[0].to(device).view(1, -1, 1, 1), frozen_pca[1].to(device)
-        if cfg.decoder_only:
-            decode_fn: Callable[..., Any] = torch.compile(model.decode) if use_compile else model.decode
-        else:
-            tuning = _EncoderTuning(model, *pca)
-            step_fn = torch.compile(tuning) if use_compile else tuning
-    else:
-        net: torch.nn.Module = model
-        if world > 1:
-            dev_ids = [local] if device.type == "cuda" else None
-            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=dev_ids)
-        step_fn = torch.compile(net) if use_compile else net
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    )
+    loss_of = _loss_fn(cfg, model, frozen_pca, run)
     log_lmin, log_lmax = math.log(cfg.step_min), math.log(cfg.step_max)
-    pixels = cfg.patch_size**2
-    patch_equiv = cfg.batch_size * world * pixels / 128**2
-
-    # a bar on a terminal; into a log, a plain line now and then (a bar's carriage returns
-    # would fill it with every redraw)
-    interactive = is_main and sys.stderr.isatty()
-    bar = tqdm(
-        total=cfg.steps,
-        initial=state["step"],
-        disable=not interactive,
-        unit="step",
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
-    t_last, s_last = time.perf_counter(), state["step"]
+    progress = _Progress(cfg, state, run)
     run_start = time.perf_counter()
     seconds_before = state["seconds"]
-    recent: list[torch.Tensor] = []
     budget = None
     if cfg.minutes and "planned_steps" not in state:
-        budget = TimeBudget(cfg, state["step"], device, started, world)
+        budget = TimeBudget(cfg, state["step"], device, started, run.world)
     while state["step"] < cfg.steps:
         step = state["step"]
-        g = step_generator(cfg.seed, rank, step, device)
+        g = step_generator(cfg.seed, run.rank, step, device)
         x = sampler.sample(cfg.batch_size, g)
         # one quantization step per sample, log-uniform: a single model learns the whole
         # rate range that the encoder later reaches by scaling the step (lambda ~ 1/step^2
@@ -321,91 +433,60 @@ def _train(cfg: TrainConfig) -> Path:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
-        if cfg.decoder_only:
-            y_hat = quantized_latent(model, x, *pca, qstep)
-            with autocast:
-                x_hat = decode_fn(y_hat, qstep)
-            # the decoder's output is clamped to [0,1] in RGB before it becomes pixels
-            mse = ((ycbcr_to_rgb(x_hat.float()).clamp(0, 1) - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
-            bpp = torch.zeros_like(mse)  # the frozen encoder fixes the rate
-            # minus the mean PSNR: every step of the range counts alike in dB, where a plain MSE
-            # would let the coarsest steps (the largest errors) decide everything
-            loss = 10 * torch.log10(mse.clamp_min(1e-10)).mean()
-        else:  # full training, or the encoder for its fixed decoders: the same rate-distortion loss
-            lam = cfg.lmbda / qstep.view(-1) ** 2
-            side = cfg.patch_size // model.config.stride
-            noise = torch.rand(cfg.batch_size, model.config.latent, side, side, device=device, generator=g) - 0.5
-            with autocast:
-                x_hat, bits = step_fn(x, noise, qstep)
-            # distortion in RGB, the space PSNR is reported in: chroma errors weigh up to 1.77x more
-            # there than in YCbCr, and a YCbCr loss would spend bits where RGB PSNR cannot see them
-            rgb_hat = ycbcr_to_rgb(x_hat.float())
-            if cfg.encoder_only:
-                # clamped as the codec clamps: no gradient asks the encoder for pixels the codec cuts off
-                rgb_hat = rgb_hat.clamp(0, 1)
-            mse = ((rgb_hat - ycbcr_to_rgb(x)) ** 2).mean(dim=(1, 2, 3))
-            bpp = bits / pixels
-            loss = (lam * 255.0**2 * mse + bpp).mean()
+        loss, mse, bpp = loss_of(x, qstep, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         state["step"] = step + 1
-        state["samples"] += cfg.batch_size * world
-        # kept on the device: a .item() per step would stall a GPU on a host sync every step
-        fine = (qstep.view(-1) < 1.5).float()
-        recent.append(torch.stack([loss, (mse * fine).sum() / fine.sum().clamp_min(1), bpp.mean()]).detach())
-        bar.update(1)
+        state["samples"] += cfg.batch_size * run.world
         if budget is not None and budget.plan(state["step"]):
-            bar.total = cfg.steps
+            progress.bar.total = cfg.steps
         if cfg.minutes and state["step"] >= cfg.steps:
             state["planned_steps"] = cfg.steps  # finished on time: a resumed run stops here too
-        if state["step"] % 50 == 0 or state["step"] == cfg.steps:
-            now = time.perf_counter()
-            rate = (state["step"] - s_last) * patch_equiv / max(now - t_last, 1e-9)
-            t_last, s_last = now, state["step"]
-            lo, ms, bp = torch.stack(recent).mean(dim=0).tolist()
-            recent.clear()
-            report = {
-                "loss": f"{lo:.3f}",
-                "psnr_fine": f"{10 * math.log10(1 / max(ms, 1e-12)):.2f}",
-                "bpp": f"{bp:.3f}",
-                "patches_s": f"{rate:.0f}",
-            }
-            bar.set_postfix(**report)
-            if is_main and not interactive and (state["step"] % LOG_EVERY == 0 or state["step"] == cfg.steps):
-                fields = ", ".join(f"{k} {v}" for k, v in report.items())
-                print(f"caec train: step {state['step']}/{cfg.steps}, {fields}", file=sys.stderr, flush=True)
-            state.setdefault("patches_per_s", []).append(round(rate, 1))
-            state["patches_per_s"] = state["patches_per_s"][-20:]
-        if is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
+        progress.step(loss, mse, bpp, qstep)
+        if run.is_main and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
             state["seconds"] = seconds_before + time.perf_counter() - run_start
             state["decoder_only"] = cfg.decoder_only
             state["encoder_only"] = cfg.encoder_only
             extra = {PCA_MEAN: frozen_pca[0], PCA_BASIS: frozen_pca[1]} if frozen_pca is not None else {}
             save_checkpoint(ckpt, model, opt, state, extra, model.config_dict())
-    bar.close()
+    progress.bar.close()
     state["seconds"] = seconds_before + time.perf_counter() - run_start
-    out = cfg.output
-    if is_main:
-        model.eval()
-        if frozen_pca is not None:
-            mean, basis = frozen_pca
-        else:
-            pca_seconds = cfg.minutes * 60 * PCA_SHARE_OF_BUDGET if cfg.minutes else None
-            within = f" (at most {pca_seconds:.3g} s of the time budget)" if pca_seconds is not None else ""
-            log(f"fitting PCA on {cfg.pca_samples:,} latent vectors{within}")
-            mean, basis, used = fit_pca(model, sampler, cfg.pca_samples, cfg.seed, pca_seconds)
-            if used < cfg.pca_samples:
-                log(f"fitted the PCA on {used:,} latent vectors: its share of the time budget was spent")
-                cfg.pca_samples = used  # the record says what the PCA came from
-        meta = _run_metadata(cfg, state, device, world)
-        h = save_model(out, model, ARCHITECTURE, mean, basis, meta)
-        log(f"wrote {out} (weights hash {h.hex()}), {state['samples']:,} crops seen, {state['seconds'] / 60:.1f} min")
-    if world > 1:
+    if run.is_main:
+        _finish(cfg, model, sampler, frozen_pca, state, run, log)
+    if run.world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return out
+    return cfg.output
+
+
+def _finish(
+    cfg: TrainConfig,
+    model: CAE,
+    sampler: PatchSampler,
+    frozen_pca: tuple[torch.Tensor, torch.Tensor] | None,
+    state: dict[str, Any],
+    run: _Processes,
+    log: Callable[[str], None],
+) -> None:
+    """Fits the PCA (a full run; a fine-tune keeps its own) and writes the weights."""
+    model.eval()
+    if frozen_pca is not None:
+        mean, basis = frozen_pca
+    else:
+        pca_seconds = cfg.minutes * 60 * PCA_SHARE_OF_BUDGET if cfg.minutes else None
+        within = f" (at most {pca_seconds:.3g} s of the time budget)" if pca_seconds is not None else ""
+        log(f"fitting PCA on {cfg.pca_samples:,} latent vectors{within}")
+        mean, basis, used = fit_pca(model, sampler, cfg.pca_samples, cfg.seed, pca_seconds)
+        if used < cfg.pca_samples:
+            log(f"fitted the PCA on {used:,} latent vectors: its share of the time budget was spent")
+            cfg.pca_samples = used  # the record says what the PCA came from
+    meta = _run_metadata(cfg, state, run.device, run.world)
+    h = save_model(cfg.output, model, ARCHITECTURE, mean, basis, meta)
+    log(
+        f"wrote {cfg.output} (weights hash {h.hex()}), {state['samples']:,} crops seen, {state['seconds'] / 60:.1f} min"
+    )
 
 
 class _EncoderTuning(torch.nn.Module):
