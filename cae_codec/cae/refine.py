@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -30,8 +30,28 @@ from cae_codec.stages.color import ycbcr_to_rgb
 from cae_codec.stages.quant import REFINE_MAX
 from cae_codec.stages.tiling import TILE, tile_origins
 
-if TYPE_CHECKING:
-    from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec
+
+class Refinable(Protocol):
+    """What refinement needs of a codec (the CAE's CaePcaJ2kCodec is one): its network on its
+    device, the stored PCA rotation, the encoder's dead zone and the model's stride."""
+
+    net: Any  # its decoders(), band_of(step) and rate_bits(y, step)
+    device: torch.device
+    basis: torch.Tensor
+    mean: torch.Tensor
+    deadzone: float
+    model: Any  # .stride
+
+
+class Latent(Protocol):
+    """What refinement needs of an image's analysis (the codec's Analysis dataclass)."""
+
+    z: np.ndarray
+    channels: int
+    padded: tuple[int, int]
+
+
+LatentT = TypeVar("LatentT", bound=Latent)
 
 # tiles refined together: speed is the same from 4 to 24 on a CPU, and the autograd
 # activations of a batch (about 20 MiB a tile) are what refinement adds to peak memory
@@ -90,15 +110,15 @@ def relaxed_quantize(z: torch.Tensor, step: float, deadzone: float, tau: float, 
 
 
 def refine_latent(
-    codec: CaePcaJ2kCodec,
-    a: Analysis,
+    codec: Refinable,
+    a: LatentT,
     img: np.ndarray,
     step: float,
     iterations: int,
     seed: int = 0,
     settings: RefineSettings = RefineSettings(),  # frozen: one shared default is safe
     in_place: bool = False,
-) -> Analysis:
+) -> LatentT:
     """``a`` with its PCA components refined for quantization at ``step`` (``img`` is the
     image ``a`` was analysed from). Seeded, so the same machine makes the same file.
     ``in_place`` overwrites ``a``'s components instead of copying them: for callers done with
@@ -148,7 +168,7 @@ def refine_latent(
             z_new = z.detach().cpu().numpy()
             for (y0, x0), zt in zip(batch, z_new, strict=True):
                 z_out[:, y0 // s : y0 // s + t, x0 // s : x0 // s + t] = zt
-    return replace(a, z=z_out)
+    return replace(a, z=z_out)  # type: ignore[type-var]  # Latent is always a dataclass here (Analysis)
 
 
 def tile_targets(
