@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CAEC_SHARED_DATA", REPO.parent / "shared" / "data"))
 KODAK = SHARED_DATA / "kodak"
 TRAIN = SHARED_DATA / "train"
 ANCHORS = SHARED_DATA / "anchors" / "compressai_kodak"
+# cae_codec.api's and cae_codec.zoo's names for them (not imported here: see pytest_configure)
+MODEL_ENV = "CAEC_MODEL"
+MODELS_ENV = "CAEC_MODELS"
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +45,23 @@ def anchors_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def codec():
-    """The shipped model (or $CAEC_MODEL) on CPU, loaded once per test session."""
+def codec(tiny_models: Path):
+    """The tests' default model (the tiny family, see pytest_configure) on CPU, loaded once
+    per test session."""
     from cae_codec.api import get_codec
 
     return get_codec(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shipped_codec():
+    """The shipped default model on CPU, loaded once per test session: only for the tests
+    about that model itself (its quality, the files it wrote)."""
+    from cae_codec import zoo
+    from cae_codec.api import get_codec
+    from cae_codec.registry import DEFAULT_CODEC
+
+    return get_codec(zoo.default_model(DEFAULT_CODEC), device="cpu")
 
 
 def default_weights() -> Path:
@@ -138,20 +157,84 @@ def write_tiny_model(path: Path, seed: int) -> bytes:
     return save_model(path, net, ARCHITECTURE, torch.zeros(3), torch.eye(3), {"note": "a test fixture"})
 
 
+# a few seconds of training on smooth images: enough that the latent carries the image (an
+# untrained net's hardly survives quantization) and files decode close to their source; 12
+# latent channels give the component counts and mosaics the codec's tests look at
+TINY_TRAINING = ["--steps", "150", "--lr", "0.02", "--patch-size", "48", "--batch-size", "4"]
+TINY_TRAINING += ["--hidden", "8", "--latent", "12", "--stages", "2", "--pca-samples", "2000", "--device", "cpu"]
+TINY_TRAINING += ["--checkpoint-every", "1000", "--threads", "1"]  # one thread: much faster at this size
+
+
+def train_tiny_model(path: Path, photos: Path, seed: int) -> None:
+    """A small CAE trained for a few seconds on ``photos`` by `caec train`, PCA fitted."""
+    from typer.testing import CliRunner
+
+    from cae_codec.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(photos), "-o", str(path), *TINY_TRAINING, "--seed", str(seed)])
+    assert result.exit_code == 0, result.output
+    for checkpoint in path.parent.glob("*.ckpt.safetensors"):
+        checkpoint.unlink()
+
+
 TINY_FAMILY = "tiny"
+TINY_FAMILY_MODELS = ("tiny-fine", "tiny-coarse")
 # the fine member serves qualities 6-10 (steps below 1.19), the coarse one 1-5 at half the step
 TINY_FAMILY_MEMBERS = [{"model": "tiny-fine", "below_step": 1.19}, {"model": "tiny-coarse", "step_gain": 0.5}]
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model folder made by the tests: tiny-fine, tiny-coarse and tiny-other, and the family
-    ``tiny`` of the first two. Shared by the session: tests only read it."""
+TINY_MODELS_KEY = pytest.StashKey[Path]()
+_ENV_BEFORE = pytest.StashKey[dict[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make the tiny family the default model of the library, the CLI and the tools for the
+    whole session, and put its folder on $CAEC_MODELS (where a decoder finds the weights a
+    version-2 file's hash names), so that no test runs the shipped weights unless it names
+    them (the ``shipped_codec`` fixture, ``model=zoo.default_model(...)``).
+
+    $CAEC_MODEL is read once, when cae_codec.api is imported, and copied into default
+    arguments there and in the CLI: it must be set before any test module imports cae_codec,
+    which this hook runs before (collection imports the test modules). The folder is filled
+    by the session fixture ``tiny_models``; tests/test_test_models.py checks that it took."""
+    if "cae_codec.api" in sys.modules:
+        raise pytest.UsageError("cae_codec was imported before tests/conftest.py could set $CAEC_MODEL")
+    folder = Path(tempfile.mkdtemp(prefix="caec-tiny-models-"))
+    config.stash[TINY_MODELS_KEY] = folder
+    config.stash[_ENV_BEFORE] = {k: os.environ.get(k) for k in (MODEL_ENV, MODELS_ENV)}
+    os.environ[MODEL_ENV] = TINY_FAMILY  # a name, found on $CAEC_MODELS as a user's would be
+    os.environ[MODELS_ENV] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key, value in config.stash.get(_ENV_BEFORE, {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    folder = config.stash.get(TINY_MODELS_KEY, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_models(pytestconfig: pytest.Config) -> Path:
+    """The tests' model folder (on $CAEC_MODELS; its family ``tiny`` is $CAEC_MODEL):
+    tiny-fine and tiny-coarse (trained a few seconds, train_tiny_model), tiny-other
+    (untrained, write_tiny_model), and the family ``tiny`` of the first two. Made once for
+    the session, before any test runs; tests only read it."""
     import json
 
-    folder = tmp_path_factory.mktemp("tiny-models")
-    for seed, name in enumerate(("tiny-fine", "tiny-coarse", "tiny-other"), start=1):
-        write_tiny_model(folder / f"{name}.safetensors", seed)
+    folder = pytestconfig.stash[TINY_MODELS_KEY]
+    photos = folder.parent / f"{folder.name}-photos"
+    photos.mkdir()
+    gen = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(smooth_image(gen, 160, 160, 3)).save(photos / f"{i}.png")
+    for seed, name in enumerate(TINY_FAMILY_MODELS, start=1):
+        train_tiny_model(folder / f"{name}.safetensors", photos, seed)
+    shutil.rmtree(photos)
+    write_tiny_model(folder / "tiny-other.safetensors", 3)
     family = {"format": "caec-model-family", "version": 1, "members": TINY_FAMILY_MEMBERS}
     (folder / f"{TINY_FAMILY}.family.json").write_text(json.dumps(family))
     return folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +150,9 @@ def test_the_largest_gain_allowed_writes_files(tmp_path: Path, rng) -> None:
 
 
 @pytest.fixture
-def family_missing_a_member(tmp_path: Path) -> Path:
+def family_missing_a_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """tiny-fine serves the fine steps (high qualities) and is present; tiny-coarse is missing."""
+    monkeypatch.delenv("CAEC_MODELS")  # the session's model folder holds a tiny-coarse; here none may
     write_tiny_model(tmp_path / "tiny-fine.safetensors", seed=1)
     members = [{"model": "tiny-fine", "below_step": 1.19}, {"model": "tiny-coarse"}]
     return _write(tmp_path / "gappy.family.json", {**BASE, "members": members})
@@ -234,7 +236,8 @@ def test_models_command_lists_families_models_and_broken_files(tmp_path: Path, m
     (extra / "broken.safetensors").write_bytes(b"not weights")
     (extra / "bad.family.json").write_text("{")
     (extra / "x.safetensors.ckpt.safetensors").write_bytes(b"")  # a checkpoint is not a model
-    monkeypatch.setenv("CAEC_MODELS", str(extra))
+    # the tests' default model is in the session's folder: keep it listed
+    monkeypatch.setenv("CAEC_MODELS", os.pathsep.join([str(extra), os.environ["CAEC_MODELS"]]))
     result = CliRunner().invoke(app, ["models", "--json"])
     assert result.exit_code == 0, result.output
     entries = {e["name"]: e for e in json.loads(result.stdout)}
