@@ -110,6 +110,14 @@ def _jobs(jobs: int | None, tasks: int) -> int:
     return max(1, min(jobs or os.cpu_count() or 1, tasks))
 
 
+def _load() -> float:
+    """The 1-minute load average (0 where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
 def _machine() -> str:
     cpu = platform.machine()
     try:
@@ -307,12 +315,15 @@ def bdrate(
         Task(stem, img, name, tuple(targets), model, device, refine=refine) for stem, img in pictures for name in names
     ]
     n_jobs = _jobs(jobs, len(pictures) * len(names))
+    load_before = _load()
     t0 = time.perf_counter()
     try:
         results = _run(tasks, n_jobs)
     except CaecError as e:
         raise _fail(str(e)) from None
     seconds = time.perf_counter() - t0
+    # times are only comparable on a quiet machine: the page says how busy this one was
+    load = f"load average {load_before:.1f} before and {_load():.1f} after the run, {os.cpu_count()} cores"
     points = [p for pts in results for p in pts]
 
     measured: dict[str, RDCurve] = {}
@@ -344,6 +355,7 @@ def bdrate(
         "targets": targets,
         "jobs": n_jobs,
         "seconds": round(seconds, 1),
+        "load": load,
     }
     if out is not None:
         for name, curve in measured.items():

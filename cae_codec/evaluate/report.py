@@ -246,7 +246,8 @@ def results_markdown(
         out += [f"### {c.name}", "", *curve_table(c), ""]
     if notes:
         out += ["## Points left out", "", *[f"- {n}" for n in notes], ""]
-    out += ["## Provenance", "", f"- caec {run['caec']}, Python {run['python']}, {run['machine']}"]
+    load = f"; {run['load']}" if run.get("load") else ""
+    out += ["## Provenance", "", f"- caec {run['caec']}, Python {run['python']}, {run['machine']}{load}"]
     out.append(
         f"- {images} images from {run['dataset_root']}; target rates {', '.join(f'{t:g}' for t in run['targets'])} bpp"
     )
