@@ -162,7 +162,7 @@ def encode(
     image: np.ndarray,
     quality: int | None = None,
     bpp: float | None = None,
-    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    model: str | os.PathLike[str] | None = None,
     device: str = "auto",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     refine: int = 0,
@@ -189,7 +189,8 @@ def encode(
     quality, bpp, size = _check_rate(quality, bpp, size, info.id)
     if not _is_int(refine) or not 0 <= refine <= REFINE_MAX:
         raise CaecError(f"refine must be an int in 0..{REFINE_MAX}, got {refine!r}")
-    _check_model(model)
+    if model is not None:  # None: the codec's default model (for the default codec, $CAEC_MODEL's)
+        _check_model(model)
     _check_options(device, max_pixels)
     arr = _as_hwc(image)
     check_pixel_limit(arr.shape[1], arr.shape[0], max_pixels, "image")

@@ -103,6 +103,11 @@ class Codec(Protocol):
         ...
 
 
+# A codec whose capabilities allow several images a file may offer, besides the above,
+# ``encode_batch(images: (N, H, W[, C]) uint8, quality: int | None) -> bytes``: `caec encode`
+# gives it the stack of an IDX file (cae_codec.idx) and writes one file.
+
+
 def budget_bytes(height: int, width: int, bpp: float | None, size: int | None) -> int | None:
     """The byte budget of --bpp (over the image's pixels, header included) or --size."""
     if size is not None:

@@ -102,9 +102,26 @@ def save_model(
     metadata: dict[str, Any],
 ) -> bytes:
     """Write atomically; returns the weights hash."""
-    tensors = {NET_PREFIX + k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    tensors[PCA_MEAN] = pca_mean.detach().cpu().float().contiguous()
-    tensors[PCA_BASIS] = pca_basis.detach().cpu().float().contiguous()
+    extra = {PCA_MEAN: pca_mean.detach().cpu().float(), PCA_BASIS: pca_basis.detach().cpu().float()}
+    return save_network(path, network, architecture, metadata, extra)
+
+
+def save_network(
+    path: Path,
+    network: torch.nn.Module,
+    architecture: str,
+    metadata: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
+    half: tuple[str, ...] = (),
+) -> bytes:
+    """Any registered network (``network.config_dict()`` its config) with the codec's ``extra``
+    tensors, written atomically; the network's tensors whose names start with one of ``half``
+    are stored as float16 (they load back into the float32 network). Returns the weights hash."""
+    tensors = {
+        NET_PREFIX + k: (v.half() if k.startswith(half) and half else v).detach().cpu().contiguous()
+        for k, v in network.state_dict().items()
+    }
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
     meta = {
         "weights_hash": tensors_hash(tensors).hex(),
         "architecture": architecture,

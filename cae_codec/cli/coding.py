@@ -30,6 +30,7 @@ from cae_codec.cli.options import (
 )
 from cae_codec.container import read_file
 from cae_codec.errors import CaecError
+from cae_codec.idx import is_idx_name, read_idx
 from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image_meta
 from cae_codec.registry import DEFAULT_CODEC
 from cae_codec.stages import quant
@@ -149,6 +150,8 @@ def encode(
     def work(job: Job, progress: FileProgress) -> str:
         nonlocal codec
         label = "<stdin>" if job.src == "-" else job.src
+        if info.capabilities.several_images and job.src != "-" and is_idx_name(job.src):
+            return encode_stack(job)
         source: bytes | Path = read_stdin() if job.src == "-" else Path(job.src)
         img, meta = open_image_meta(source, name=label, max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS)
         if codec is None:
@@ -165,6 +168,19 @@ def encode(
                 f"{img.shape[1]}x{img.shape[0]}x{img.shape[2]}, encoded in {seconds:.2f} s"
             )
         return note
+
+    def encode_stack(job: Job) -> str:
+        # an IDX file is a stack of images: one file of a codec that holds several (its encode_batch)
+        nonlocal codec
+        stack = read_idx(Path(job.src))
+        if codec is None:
+            codec = get_codec(model, device, info.id)
+        batch = getattr(codec, "encode_batch", None)
+        if batch is None or bpp is not None or size is not None:
+            raise CaecError(f"{info.id} encodes a stack of images at a --quality only")
+        data = batch(stack, quality)
+        emit(job.dst, data, force, inputs)
+        return f"{len(stack)} images in {len(data)} bytes, {len(data) / len(stack):.2f} bytes an image"
 
     run_batch(jobs, work, "encoding", force=force, skip_existing=skip_existing, verbosity=verbosity)
 

@@ -29,8 +29,13 @@ from cae_codec.ratecontrol import MemoEncoder, encode_seconds, search_rate
 
 
 def _learned_names() -> list[str]:
-    """The registry's codecs by their evaluation names: the default codec is ``caec``."""
-    return ["caec", *(c for c in registry.codec_ids() if c != registry.DEFAULT_CODEC)]
+    """The registry's codecs by their evaluation names: the default codec is ``caec``. The
+    evaluation codes photos of any size, so a codec of one fixed size (MNIST digits) is not
+    one of them."""
+    others = (
+        c for c, info in registry.CODECS.items() if c != registry.DEFAULT_CODEC and not info.capabilities.fixed_size
+    )
+    return ["caec", *others]
 
 
 CODEC_NAMES = [*_learned_names(), *CLASSIC_CODECS]

@@ -1,0 +1,270 @@
+"""The MNIST deep-autoencoder experiment (issue 17): the paper's measure for the trained models
+and PCA, what quantizing and coding the code costs, and the codec against PNG, WebP and JPEG.
+Writes docs/mnist.md (--out) with the command lines that made each number.
+
+The measure is Hinton & Salakhutdinov's: the squared error summed over an image's 784 pixels
+(intensities in [0, 1]), averaged over the test images; PSNR is 10 log10(784 / error).
+
+    python tools/mnist_experiment.py --data ../shared/data/mnist \\
+        --model "deep AE 30, pre-trained=cae_codec/zoo/mnist-dae-30.safetensors" ... --out docs/mnist.md
+
+Each --model is LABEL=WEIGHTS; a model is measured on the test images of the protocol it was
+trained under (its weights record it). --codec-model (a LABEL given to --model) is the model
+whose files are compared with PNG, WebP and JPEG, on its protocol's test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import torch
+
+from cae_codec import container
+from cae_codec.errors import CaecError
+from cae_codec.mnistdae.codec import MnistDaeCodec, dequantize
+from cae_codec.mnistdae.data import PIXELS, SIDE, Split, load_split, psnr_of_error, squared_error_per_image
+from cae_codec.weights import load_model
+
+PCA_SIZES = (30, 196)
+BITS = tuple(range(1, 9))
+JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
+WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    protocol: str
+    error: float
+
+    def cells(self) -> list[str]:
+        return [self.method, self.protocol, f"{self.error:.2f}", f"{psnr_of_error(self.error):.2f}"]
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    method: str
+    setting: str
+    bytes_single: float  # mean bytes of a file holding one digit
+    bytes_batch: float | None  # bytes per digit inside one file of all test digits
+    error: float
+
+
+def pca_error(split: Split, k: int) -> float:
+    """PCA with ``k`` components fitted on the training images, on the test images (the
+    reconstruction unclipped, as the paper's PCA)."""
+    x = split.train.astype(np.float64) / 255.0
+    mean = x.mean(0)
+    cov = np.cov(x - mean, rowvar=False)
+    _, vecs = np.linalg.eigh(cov)
+    basis = vecs[:, ::-1][:, :k]
+    t = split.test.astype(np.float64) / 255.0
+    rec = (t - mean) @ basis @ basis.T + mean
+    return squared_error_per_image(t, rec)
+
+
+def ae_points(label: str, codec: MnistDaeCodec, digits: np.ndarray) -> tuple[float, list[RatePoint]]:
+    """The real-valued code's error, and per bits-per-value the coded error and bytes."""
+    codes = codec.codes(digits)
+    real = squared_error_per_image(digits, codec.reconstruct(codes))
+    points = []
+    for bits in BITS:
+        levels = codec.levels(codes, bits)
+        decoded = codec.reconstruct(dequantize(levels, codec.lo, codec.hi, bits))
+        single = np.mean([len(codec.file(levels[i : i + 1], bits)) for i in range(len(levels))])
+        batch = codec.file(levels, bits)
+        # what the decoder reads back from the batch file is what was measured
+        box = container.parse(batch)
+        assert np.array_equal(codec.decode(box), decoded)
+        points.append(
+            RatePoint(
+                label, f"{bits} bits", float(single), len(batch) / len(digits), squared_error_per_image(digits, decoded)
+            )
+        )
+    return real, points
+
+
+def classic_points(digits: np.ndarray) -> list[RatePoint]:
+    """PNG (lossless), WebP and JPEG of each digit through imagecodecs, per quality setting, each
+    at its smallest: WebP lossy at its slowest method (it takes RGB only: the grey digit goes in
+    as R = G = B and its G plane comes back), JPEG with optimized Huffman tables."""
+    points = []
+    png = [len(imagecodecs.png_encode(d, level=9)) for d in digits]
+    points.append(RatePoint("PNG", "level 9", float(np.mean(png)), None, 0.0))
+    for q in WEBP_QUALITIES:
+        sizes, out = [], []
+        for d in digits:
+            data = imagecodecs.webp_encode(np.repeat(d[:, :, None], 3, axis=2), level=q, lossless=False, method=6)
+            sizes.append(len(data))
+            out.append(imagecodecs.webp_decode(data)[:, :, 1])
+        points.append(
+            RatePoint(
+                "WebP", f"quality {q}", float(np.mean(sizes)), None, squared_error_per_image(digits, np.stack(out))
+            )
+        )
+    for q in JPEG_QUALITIES:
+        sizes, out = [], []
+        for d in digits:
+            data = imagecodecs.jpeg8_encode(d, level=q, optimize=True)
+            sizes.append(len(data))
+            out.append(imagecodecs.jpeg8_decode(data))
+        points.append(
+            RatePoint(
+                "JPEG", f"quality {q}", float(np.mean(sizes)), None, squared_error_per_image(digits, np.stack(out))
+            )
+        )
+    return points
+
+
+def bytes_to_reach(points: list[RatePoint], method: str, error: float) -> float | None:
+    """The mean bytes ``method`` needs for ``error``, by linear interpolation between its
+    settings (None when no setting reaches it)."""
+    curve = sorted((p.bytes_single, p.error) for p in points if p.method == method)
+    for (b0, e0), (b1, e1) in itertools.pairwise(curve):
+        if e0 >= error >= e1:
+            return b0 if e0 == e1 else b0 + (b1 - b0) * (e0 - error) / (e0 - e1)
+    return curve[0][0] if curve and curve[0][1] <= error else None
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="folder of the MNIST IDX files")
+    ap.add_argument("--model", action="append", default=[], help="LABEL=WEIGHTS (repeat)")
+    ap.add_argument("--codec-model", help="the LABEL whose files are compared with PNG, WebP and JPEG")
+    ap.add_argument("--protocols", default="design,hinton", help="protocols PCA is measured at")
+    ap.add_argument("--test-images", type=int, default=None, help="only the first N test images")
+    ap.add_argument("--out", type=Path, help="the Markdown report to write (default: print it)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    command = "python tools/mnist_experiment.py " + " ".join(
+        f'"{a}"' if " " in a else a for a in (argv if argv is not None else sys.argv[1:])
+    )
+    try:
+        splits = {p: load_split(args.data, p) for p in args.protocols.split(",")}
+        models = {}
+        for spec in args.model:
+            label, _, path = spec.partition("=")
+            if not path:
+                raise CaecError(f"--model takes LABEL=WEIGHTS, got {spec!r}")
+            models[label] = MnistDaeCodec(load_model(path), torch.device("cpu"))
+    except (CaecError, KeyError) as e:
+        print(f"mnist_experiment: error: {e}", file=sys.stderr)
+        return 1
+
+    def test_digits(protocol: str) -> np.ndarray:
+        split = splits.get(protocol) or load_split(args.data, protocol)
+        return split.test[: args.test_images].reshape(-1, SIDE, SIDE)
+
+    rows: list[Row] = []
+    rate: list[RatePoint] = []
+    for label, codec in models.items():
+        protocol = codec.model.metadata.get("config", {}).get("protocol", "design")
+        real, points = ae_points(label, codec, test_digits(protocol))
+        rows.append(Row(label, protocol, real))
+        rate += [RatePoint(p.method, p.setting, p.bytes_single, p.bytes_batch, p.error) for p in points]
+    for protocol, split in splits.items():
+        cut = Split(split.train, split.test[: args.test_images], split.train_labels, split.test_labels)
+        rows += [Row(f"PCA {k}", protocol, pca_error(cut, k)) for k in PCA_SIZES]
+    lines = [
+        "# MNIST: the deep autoencoder against PCA, PNG, WebP and JPEG",
+        "",
+        "Written by `tools/mnist_experiment.py` (issue 17); every number below comes from this command:",
+        "",
+        f"    {command}",
+        "",
+        "Error: the squared error summed over a digit's 784 pixels in [0, 1], averaged over the test "
+        "images of the model's protocol (design: the first 1,000 test images; hinton: all 10,000); "
+        f"PSNR = 10 log10({PIXELS} / error).",
+        "",
+        "## The real-valued code (the paper's measure)",
+        "",
+        *table(["method", "protocol", "error per image", "PSNR (dB)"], [r.cells() for r in rows]),
+    ]
+    if rate:
+        lines += [
+            "",
+            "## Quantized and coded: the codec's files",
+            "",
+            "Bytes per digit of a file holding one digit (all of it: header, framing, code) and inside one "
+            "file holding all the test digits.",
+            "",
+            *table(
+                ["model", "bits per value", "bytes, single file", "bytes per digit, batch", "error", "PSNR (dB)"],
+                [
+                    [
+                        p.method,
+                        p.setting.split()[0],
+                        f"{p.bytes_single:.1f}",
+                        f"{p.bytes_batch:.2f}",
+                        f"{p.error:.2f}",
+                        f"{psnr_of_error(p.error):.2f}",
+                    ]
+                    for p in rate
+                ],
+            ),
+        ]
+    if args.codec_model:
+        codec = models[args.codec_model]
+        protocol = codec.model.metadata.get("config", {}).get("protocol", "design")
+        digits = test_digits(protocol)
+        classic = classic_points(digits)
+        lines += [
+            "",
+            f"## Against PNG, WebP and JPEG ({len(digits)} test digits of the {protocol} protocol)",
+            "",
+            "Each digit a file of its own (imagecodecs: WebP lossy at method 6, given the grey digit as RGB; "
+            "JPEG with optimized Huffman tables; PNG at level 9).",
+            "",
+            *table(
+                ["codec", "setting", "bytes", "error", "PSNR (dB)"],
+                [
+                    [
+                        p.method,
+                        p.setting,
+                        f"{p.bytes_single:.1f}",
+                        f"{p.error:.2f}",
+                        "lossless" if p.error == 0 else f"{psnr_of_error(p.error):.2f}",
+                    ]
+                    for p in classic
+                ],
+            ),
+            "",
+            f"Bytes WebP and JPEG need for the error of each setting of {args.codec_model} (interpolated "
+            "between their qualities; - where no quality reaches it):",
+            "",
+        ]
+        mine = [p for p in rate if p.method == args.codec_model]
+        cells = []
+        for p in mine:
+            need = [bytes_to_reach(classic, m, p.error) for m in ("WebP", "JPEG")]
+            cells.append(
+                [
+                    p.setting,
+                    f"{p.error:.2f}",
+                    f"{p.bytes_single:.1f}",
+                    f"{p.bytes_batch:.2f}",
+                    *("-" if n is None else f"{n:.1f}" for n in need),
+                ]
+            )
+        lines += table(["setting", "error", "bytes, single", "bytes, batch", "WebP bytes", "JPEG bytes"], cells)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
