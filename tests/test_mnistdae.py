@@ -313,3 +313,18 @@ def test_pca_reproduces_the_papers_measure(mnist_dir: Path) -> None:
     cut = Split(split.train[:5000], split.test[:200], split.train_labels, split.test_labels)
     # PCA with all 784 components reconstructs exactly; with 30 it is far from it
     assert mnist_experiment.pca_error(cut, 784) < 1e-6 < mnist_experiment.pca_error(cut, 30)
+
+
+def test_the_shipped_default_codes_digits_within_the_papers_error(test_digits: np.ndarray) -> None:
+    """The issue's target for the shipped codec: at most 3.00 squared error a digit, the default
+    model (mnist-dae-30) at the default quality, each digit a file of its own."""
+    files = [api.encode(d, codec="mnist-dae", device="cpu") for d in test_digits]
+    # header and framing 37 bytes, the parameter byte, 30 values at 6 bits
+    assert {len(f) for f in files} == {37 + 1 + 23}
+    assert container.parse(files[0]).model_number == 4  # found by its zoo number, no name in the file
+    decoded = np.stack([api.decode(f, device="cpu") for f in files])
+    assert squared_error_per_image(test_digits, decoded) <= 3.0
+    from cae_codec import mnistdae
+
+    batch = mnistdae.encode_batch(test_digits, model="mnist-dae-196", quality=4)
+    assert squared_error_per_image(test_digits, mnistdae.decode_batch(batch)) <= 3.0

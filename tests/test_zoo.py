@@ -25,7 +25,12 @@ RETIRED = sorted(CAT.retired)
 
 
 def test_the_catalogue_matches_the_shipped_files() -> None:
-    assert {m.name: m.number for m in CAT.models.values()} == {"cae-gdn-v3-high": 1, "cae-gdn-v3-low": 2}
+    assert {m.name: m.number for m in CAT.models.values()} == {
+        "cae-gdn-v3-high": 1,
+        "cae-gdn-v3-low": 2,
+        "mnist-dae-196": 3,
+        "mnist-dae-30": 4,
+    }
     for m in CAT.models.values():
         assert m.path.parent == zoo.ZOO_DIR
         assert read_model_info(m.path).weights_hash == m.weights_hash, m.name
@@ -208,8 +213,9 @@ def test_weights_are_found_by_hash_or_a_prefix_of_eight_bytes(tiny_models: Path,
 def test_shipped_models_are_found_by_number() -> None:
     assert zoo.resolve_number(1) == zoo.Resolved("cae-gdn-v3-high", "model", CAT.models["cae-gdn-v3-high"].path)
     assert zoo.resolve_number(2).name == "cae-gdn-v3-low"
-    with pytest.raises(ModelError, match=r"no shipped model has number 3 \(this caec ships 1 \(cae-gdn-v3-high\)"):
-        zoo.resolve_number(3)
+    assert zoo.resolve_number(4).name == "mnist-dae-30"
+    with pytest.raises(ModelError, match=r"no shipped model has number 5 \(this caec ships 1 \(cae-gdn-v3-high\)"):
+        zoo.resolve_number(5)
 
 
 def test_models_lists_retired_ones_only_when_asked(tmp_path: Path, monkeypatch) -> None:
