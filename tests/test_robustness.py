@@ -796,8 +796,11 @@ def test_interrupt_while_writing_removes_the_temporary_file(
 # The CLI in a child process, with a hook that says on stderr when the run reaches the
 # point to interrupt, and stalls there so the signal lands inside it.
 SIGNAL_CHILD = """
-import sys, time
+import signal, sys, time
 import cae_codec.cae.codec, cae_codec.fsutil
+# a process started in the background by a non-interactive shell inherits SIGINT ignored, and
+# Python then keeps it ignored: give the child the disposition an interactive caec has
+signal.signal(signal.SIGINT, signal.default_int_handler)
 point = sys.argv.pop(1)
 if point == "encode":
     original = cae_codec.cae.codec.CaePcaJ2kCodec.analyse
