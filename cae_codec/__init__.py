@@ -6,7 +6,7 @@ Library use: ``cae_codec.encode(array) -> bytes`` and ``cae_codec.decode(bytes) 
 gives it back with the pixels.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # after __version__: modules imported below read it from here
 from cae_codec.api import decode, decode_with_meta, encode, info
