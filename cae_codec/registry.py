@@ -39,8 +39,8 @@ CODECS: dict[str, CodecInfo] = {
             summary="28x28 grey digits -> deep autoencoder pre-trained as a stack of RBMs -> each code unit "
             "quantized over its trained range -> packed bits or DEFLATE; several digits per file",
             module="cae_codec.mnistdae",
-            # --quality is the bits per code value: 6 costs the 30-value code 1% over its real-valued
-            # error, 5 costs 4% (docs/mnist.md)
+            # --quality is the bits per code value: 6 costs the 30-value code 2% over its real-valued
+            # error, 5 costs 7% (docs/mnist.md)
             quality=QualityScale(1, 8, 6),
             capabilities=Capabilities(fixed_size=(28, 28), several_images=True, channels=(1,), learned=True),
             default_model="mnist-dae-30",

@@ -293,6 +293,7 @@ def test_the_experiment_writes_its_tables_with_the_command(tiny_model: Path, mni
     out = tmp_path / "mnist.md"
     argv = ["--data", str(mnist_dir), "--model", f"tiny AE={tiny_model}", "--codec-model", "tiny AE"]
     argv += ["--protocols", "design", "--test-images", "60", "--out", str(out), "--threads", "1"]
+    argv += ["--grid", str(tmp_path / "grid.png")]
     assert mnist_experiment.main(argv) == 0
     text = out.read_text()
     assert '--codec-model "tiny AE"' in text and "| PCA 30 | design |" in text
@@ -303,6 +304,10 @@ def test_the_experiment_writes_its_tables_with_the_command(tiny_model: Path, mni
     # more bits per value: more bytes, and the error falls towards the real-valued code's
     assert errors[0] > errors[-1] and [float(r[2]) for r in rates] == sorted(float(r[2]) for r in rates)
     assert "| WebP | quality 50 |" in text and "| JPEG | quality 50 |" in text and "| PNG | level 9 |" in text
+    assert Image.open(tmp_path / "grid.png").size[0] > 12 * 28 and "![original" in text
+    # PCA with the model's 16 components, coded in the same bytes as the model's files
+    pca_rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| PCA 16 | ")]
+    assert [r[2] for r in pca_rows] == [r[2] for r in rates]
     assert mnist_experiment.main(["--data", str(mnist_dir), "--model", "no-equals-sign"]) == 1
 
 

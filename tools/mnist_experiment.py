@@ -59,14 +59,46 @@ class RatePoint:
 def pca_error(split: Split, k: int) -> float:
     """PCA with ``k`` components fitted on the training images, on the test images (the
     reconstruction unclipped, as the paper's PCA)."""
-    x = split.train.astype(np.float64) / 255.0
-    mean = x.mean(0)
-    cov = np.cov(x - mean, rowvar=False)
-    _, vecs = np.linalg.eigh(cov)
-    basis = vecs[:, ::-1][:, :k]
+    mean, basis = pca_basis(split.train, k)
     t = split.test.astype(np.float64) / 255.0
     rec = (t - mean) @ basis @ basis.T + mean
     return squared_error_per_image(t, rec)
+
+
+def pca_basis(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    x = train.astype(np.float64) / 255.0
+    mean = x.mean(0)
+    _, vecs = np.linalg.eigh(np.cov(x - mean, rowvar=False))
+    return mean, vecs[:, ::-1][:, :k]
+
+
+def pca_coded_points(split: Split, digits: np.ndarray, k: int) -> list[RatePoint]:
+    """PCA with ``k`` components coded as the codec codes a code: each coefficient quantized at
+    B bits over its range on the training images (the same quantiles), packed into the same
+    file framing, so that at equal B the files have the same bytes as a k-value autoencoder's."""
+    from cae_codec.container import v2
+    from cae_codec.mnistdae import payload
+    from cae_codec.mnistdae.codec import quantize
+    from cae_codec.mnistdae.train import RANGE_QUANTILES
+
+    mean, basis = pca_basis(split.train, k)
+    coef_train = (split.train.astype(np.float64) / 255.0 - mean) @ basis
+    lo, hi = np.quantile(coef_train, RANGE_QUANTILES, axis=0)
+    x = digits.reshape(len(digits), -1).astype(np.float64) / 255.0
+    coef = (x - mean) @ basis
+    points = []
+    for bits in BITS:
+        levels = quantize(coef, lo, hi, bits)
+        rec = np.clip(dequantize(levels, lo.astype(np.float32), hi.astype(np.float32), bits) @ basis.T + mean, 0, 1)
+        header = v2.HeaderV2(payload.CODEC, SIDE, SIDE, 1)
+        single = len(v2.pack(header, [(payload.CODE, payload.pack_levels(levels[:1], bits))]))
+        batch = v2.HeaderV2(payload.CODEC, SIDE, SIDE, 1, flags=v2.FLAG_STACK, images=len(levels))
+        in_batch = len(v2.pack(batch, [(payload.CODE, payload.pack_levels(levels, bits))])) / len(levels)
+        decoded = np.round(rec * 255).astype(np.uint8)
+        points.append(
+            RatePoint(f"PCA {k}", f"{bits} bits", float(single), in_batch, squared_error_per_image(digits, decoded))
+        )
+    return points
 
 
 def ae_points(label: str, codec: MnistDaeCodec, digits: np.ndarray) -> tuple[float, list[RatePoint]]:
@@ -122,14 +154,46 @@ def classic_points(digits: np.ndarray) -> list[RatePoint]:
     return points
 
 
-def bytes_to_reach(points: list[RatePoint], method: str, error: float) -> float | None:
+def save_grid(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
+    """One row of digits per method, labelled, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9 + 2.6, len(rows) * 0.95))
+    for r, (label, digits) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(digits[c].reshape(SIDE, SIDE), cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bytes_to_reach(points: list[RatePoint], method: str, error: float) -> str:
     """The mean bytes ``method`` needs for ``error``, by linear interpolation between its
-    settings (None when no setting reaches it)."""
+    settings; "<= N" when its smallest files (N bytes) are already better, "-" when no setting
+    reaches it."""
     curve = sorted((p.bytes_single, p.error) for p in points if p.method == method)
+    if curve and curve[0][1] <= error:
+        return f"<= {curve[0][0]:.1f}"
     for (b0, e0), (b1, e1) in itertools.pairwise(curve):
         if e0 >= error >= e1:
-            return b0 if e0 == e1 else b0 + (b1 - b0) * (e0 - error) / (e0 - e1)
-    return curve[0][0] if curve and curve[0][1] <= error else None
+            return f"{b0 if e0 == e1 else b0 + (b1 - b0) * (e0 - error) / (e0 - e1):.1f}"
+    return "-"
+
+
+def train_minutes(meta: dict[str, object]) -> str:
+    """RBM pre-training + fine-tuning minutes (accumulated over a resumed run's legs)."""
+    pre, fine = meta.get("pretrain_seconds"), meta.get("finetune_seconds")
+    if isinstance(pre, (int, float)) and isinstance(fine, (int, float)):
+        return f"{pre / 60:.1f} + {fine / 60:.1f}"
+    return "-"
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -145,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-images", type=int, default=None, help="only the first N test images")
     ap.add_argument("--out", type=Path, help="the Markdown report to write (default: print it)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--grid", type=Path, help="a PNG of the first test digits: original, the codec model, PCA, WebP, JPEG"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     command = "python tools/mnist_experiment.py " + " ".join(
@@ -173,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         real, points = ae_points(label, codec, test_digits(protocol))
         rows.append(Row(label, protocol, real))
         rate += [RatePoint(p.method, p.setting, p.bytes_single, p.bytes_batch, p.error) for p in points]
+    if args.codec_model and args.codec_model in models:
+        coded = models[args.codec_model]
+        protocol = coded.model.metadata.get("config", {}).get("protocol", "design")
+        split = splits.get(protocol) or load_split(args.data, protocol)
+        rate += pca_coded_points(split, test_digits(protocol), coded.units)
     for protocol, split in splits.items():
         cut = Split(split.train, split.test[: args.test_images], split.train_labels, split.test_labels)
         rows += [Row(f"PCA {k}", protocol, pca_error(cut, k)) for k in PCA_SIZES]
@@ -191,6 +263,34 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table(["method", "protocol", "error per image", "PSNR (dB)"], [r.cells() for r in rows]),
     ]
+    if models:
+        lines += [
+            "",
+            "The models, as their weights record them (the command that trained each; pre-training or not, the "
+            "same fine-tuning epochs and schedule):",
+            "",
+            *table(
+                [
+                    "model",
+                    "trained by",
+                    "minutes: RBMs + fine-tuning",
+                    "test error after fine-tuning epochs 1 / 5 / 10 / last",
+                ],
+                [
+                    [
+                        label,
+                        f"`{c.model.metadata.get('command', '')}`",
+                        train_minutes(c.model.metadata),
+                        " / ".join(
+                            f"{h['test_error']:.2f}"
+                            for h in c.model.metadata.get("history", [])
+                            if h["epoch"] in (1, 5, 10) or h is c.model.metadata["history"][-1]
+                        ),
+                    ]
+                    for label, c in models.items()
+                ],
+            ),
+        ]
     if rate:
         lines += [
             "",
@@ -245,6 +345,22 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
         mine = [p for p in rate if p.method == args.codec_model]
+        from cae_codec import registry
+
+        bits = registry.get("mnist-dae").quality.default
+        default = next(p for p in mine if p.setting == f"{bits} bits")
+        real = next(r.error for r in rows if r.method == args.codec_model)
+        summary = [
+            "",
+            f"At the codec's default quality ({bits} bits a value), {args.codec_model} makes files of "
+            f"{default.bytes_single:.1f} bytes a digit ({default.bytes_batch:.2f} a digit inside one file of all "
+            f"{len(digits)}) at error {default.error:.2f}, {100 * (default.error / real - 1):+.1f}% over its "
+            f"real-valued code's {real:.2f}; WebP needs {bytes_to_reach(classic, 'WebP', default.error)} bytes "
+            f"and JPEG {bytes_to_reach(classic, 'JPEG', default.error)} for that error. PCA with "
+            f"{codec.units} components coded the same way in the same bytes: error "
+            f"{next(p.error for p in rate if p.method == f'PCA {codec.units}' and p.setting == default.setting):.2f}.",
+            "",
+        ]
         cells = []
         for p in mine:
             need = [bytes_to_reach(classic, m, p.error) for m in ("WebP", "JPEG")]
@@ -254,10 +370,40 @@ def main(argv: list[str] | None = None) -> int:
                     f"{p.error:.2f}",
                     f"{p.bytes_single:.1f}",
                     f"{p.bytes_batch:.2f}",
-                    *("-" if n is None else f"{n:.1f}" for n in need),
+                    *need,
                 ]
             )
         lines += table(["setting", "error", "bytes, single", "bytes, batch", "WebP bytes", "JPEG bytes"], cells)
+        lines += summary
+        if args.grid:
+            first = digits[:12]
+            levels = codec.levels(codec.codes(first), bits)
+            ae = codec.reconstruct(dequantize(levels, codec.lo, codec.hi, bits))[..., 0]
+            webp = [
+                imagecodecs.webp_encode(np.repeat(d[:, :, None], 3, axis=2), level=0, lossless=False, method=6)
+                for d in first
+            ]
+            jpeg = [imagecodecs.jpeg8_encode(d, level=5, optimize=True) for d in first]
+            split = splits.get(protocol) or load_split(args.data, protocol)
+            mean, basis = pca_basis(split.train, codec.units)
+            pca = np.clip(((first.reshape(len(first), -1) / 255.0 - mean) @ basis) @ basis.T + mean, 0, 1) * 255
+            save_grid(
+                args.grid,
+                [
+                    ("original", first),
+                    (f"{args.codec_model}\n{bits} bits, {default.bytes_single:.0f} B", ae),
+                    (f"PCA {codec.units}\n(real-valued)", pca.round().astype(np.uint8)),
+                    (
+                        f"WebP q0\n{np.mean([len(w) for w in webp]):.0f} B",
+                        np.stack([imagecodecs.webp_decode(w)[:, :, 1] for w in webp]),
+                    ),
+                    (
+                        f"JPEG q5\n{np.mean([len(j) for j in jpeg]):.0f} B",
+                        np.stack([imagecodecs.jpeg8_decode(j) for j in jpeg]),
+                    ),
+                ],
+            )
+            lines += [f"![original, {args.codec_model}, PCA, WebP and JPEG]({args.grid.name})", ""]
     text = "\n".join(lines) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
