@@ -333,3 +333,19 @@ def test_the_shipped_default_codes_digits_within_the_papers_error(test_digits: n
 
     batch = mnistdae.encode_batch(test_digits, model="mnist-dae-196", quality=4)
     assert squared_error_per_image(test_digits, mnistdae.decode_batch(batch)) <= 3.0
+
+
+def test_the_experiment_draws_two_value_codes_beside_pca(mnist_dir: Path, tiny_model: Path, tmp_path: Path) -> None:
+    from cae_codec.mnistdae.train import TrainConfig, train
+
+    two = tmp_path / "two.safetensors"
+    cfg = TrainConfig(
+        mnist_dir, two, code=2, hidden=(32,), linear_code=True, pretrain=False, epochs=1, train_images=500
+    )
+    train(cfg, log=lambda line: None)
+    out = tmp_path / "two.md"
+    argv = ["--data", str(mnist_dir), "--codes-2d", f"two={two}", "--protocols", "design", "--test-images", "100"]
+    assert mnist_experiment.main([*argv, "--out", str(out), "--threads", "1"]) == 0
+    assert (tmp_path / "mnist_codes_2d.png").is_file() and "PCA with 2 components" in out.read_text()
+    wrong = ["--data", str(mnist_dir), "--codes-2d", f"tiny={tiny_model}", "--out", str(tmp_path / "w.md")]
+    assert mnist_experiment.main(wrong) == 1

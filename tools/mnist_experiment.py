@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,25 @@ def save_grid(path: Path, rows: list[tuple[str, np.ndarray]]) -> None:
     plt.close(fig)
 
 
+def save_codes_2d(path: Path, codes: np.ndarray, components: np.ndarray, labels: np.ndarray, title: str) -> None:
+    """Hinton & Salakhutdinov's Fig. 3: the test digits' 2-D codes beside their first two
+    principal components, coloured by label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, points, name in ((axes[0], components, "first two principal components"), (axes[1], codes, title)):
+        sc = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=axes, ticks=range(10), label="digit")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def bytes_to_reach(points: list[RatePoint], method: str, error: float) -> str:
     """The mean bytes ``method`` needs for ``error``, by linear interpolation between its
     settings; "<= N" when its smallest files (N bytes) are already better, "-" when no setting
@@ -200,6 +220,36 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def codes_2d_section(
+    spec: str, data: Path, splits: dict[str, Split], test_digits: Callable[[str], np.ndarray], out: Path | None
+) -> list[str]:
+    """The 2-value code of the model ``spec`` (LABEL=WEIGHTS) on the test digits beside PCA's
+    first two components: the picture (mnist_codes_2d.png beside ``out``) and its lines."""
+    label, _, path = spec.partition("=")
+    two = MnistDaeCodec(load_model(path), torch.device("cpu"))
+    if two.units != 2:
+        raise CaecError(f"--codes-2d takes a model of a 2-value code, {path} has {two.units}")
+    protocol = two.model.metadata.get("config", {}).get("protocol", "design")
+    split = splits.get(protocol) or load_split(data, protocol)
+    digits = test_digits(protocol)
+    flat = digits.reshape(len(digits), -1)
+    codes = two.codes(digits)
+    real = squared_error_per_image(digits, two.reconstruct(codes))
+    mean, basis = pca_basis(split.train, 2)
+    png = out.with_name("mnist_codes_2d.png") if out else Path("mnist_codes_2d.png")
+    save_codes_2d(png, codes, (flat / 255.0 - mean) @ basis, split.test_labels[: len(digits)], f"{label}: 2-value code")
+    pca2 = pca_error(Split(split.train, flat, split.train_labels, split.test_labels), 2)
+    return [
+        "",
+        f"## Two-value codes ({len(digits)} test digits of the {protocol} protocol; Hinton & Salakhutdinov's Fig. 3)",
+        "",
+        f"{label}, made by `{two.model.metadata.get('command', '')}`: error {real:.2f} per digit on its "
+        f"real-valued code; PCA with 2 components: {pca2:.2f}.",
+        "",
+        f"![the 2-D codes beside the first two principal components]({png.name})",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="folder of the MNIST IDX files")
@@ -209,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-images", type=int, default=None, help="only the first N test images")
     ap.add_argument("--out", type=Path, help="the Markdown report to write (default: print it)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--codes-2d", help="LABEL=WEIGHTS of a 2-value code: its test codes beside PCA's (Fig. 3)")
     ap.add_argument(
         "--grid", type=Path, help="a PNG of the first test digits: original, the codec model, PCA, WebP, JPEG"
     )
@@ -404,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             )
             lines += [f"![original, {args.codec_model}, PCA, WebP and JPEG]({args.grid.name})", ""]
+    if args.codes_2d:
+        try:
+            lines += codes_2d_section(args.codes_2d, args.data, splits, test_digits, args.out)
+        except CaecError as e:
+            print(f"mnist_experiment: error: {e}", file=sys.stderr)
+            return 1
     text = "\n".join(lines) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
