@@ -244,6 +244,8 @@ def test_the_cli_encodes_decodes_and_describes_digits(
     listed = {e["id"]: e for e in json.loads(r.output)}
     caps = listed["mnist-dae"]["capabilities"]
     assert caps["fixed_size"] == [28, 28] and caps["several_images"] and caps["channels"] == [1]
+    r = runner.invoke(app, ["models"], env={"COLUMNS": "1000"})
+    assert "mnist-dae sizes [784, 1000, 500, 250, 30], linear_code True" in r.stdout, r.stdout
 
 
 def test_caec_train_mnist_dae_writes_a_model(mnist_dir: Path, tmp_path: Path) -> None:

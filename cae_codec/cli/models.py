@@ -40,6 +40,9 @@ def models(
         elif e["kind"] == "retired":
             what = f"retired in caec {e['retired_in']}, superseded by {e['superseded_by']}"
             digest = e["weights_hash"][:12]
+        elif "latent" not in e["config"]:  # another codec's network: its configuration as it is
+            what = f"{e['architecture']} " + ", ".join(f"{k} {v}" for k, v in e["config"].items())
+            digest = (e["weights_hash"] or "")[:12]
         else:
             cfg = e["config"]
             bands = len(cfg.get("decoder_bands", [])) + 1
