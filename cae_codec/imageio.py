@@ -24,6 +24,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cae_codec.container import icc_profile_problem
 from cae_codec.errors import ImageError
 
+# what an output's suffix says it is; Pillow writes each of these
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm"}
 Warn = Callable[[str], None]
 
@@ -303,18 +316,3 @@ def image_to_bytes(
     except (KeyError, ValueError, OSError) as e:
         raise ImageError(f"cannot write {fmt} image: {e}") from None
     return buf.getvalue()
-
-
-def format_for_path(path: Path) -> str:
-    ext = path.suffix.lower()
-    return {
-        ".png": "PNG",
-        ".jpg": "JPEG",
-        ".jpeg": "JPEG",
-        ".tif": "TIFF",
-        ".tiff": "TIFF",
-        ".bmp": "BMP",
-        ".webp": "WEBP",
-        ".ppm": "PPM",
-        ".pgm": "PPM",
-    }.get(ext, "PNG")

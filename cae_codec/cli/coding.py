@@ -31,25 +31,12 @@ from cae_codec.cli.options import (
 from cae_codec.container import read_file
 from cae_codec.errors import CaecError
 from cae_codec.idx import is_idx_name, read_idx
-from cae_codec.imageio import DEFAULT_MAX_PIXELS, image_to_bytes, open_image_meta
+from cae_codec.imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, image_to_bytes, open_image_meta
 from cae_codec.registry import DEFAULT_CODEC
 from cae_codec.stages import quant
 
 # decode's default output: NAME.cae -> NAME.decoded.png, never the NAME.png it was likely made from
 DECODED_SUFFIX = ".decoded.png"
-# what an output's suffix says it is; Pillow writes each of these
-IMAGE_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-    ".webp": "WEBP",
-    ".gif": "GIF",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-}
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM"}
 # JPEG and WebP outputs re-encode a decoded image: at a quality that adds little loss of their own
 OUTPUT_QUALITY = 95
@@ -141,7 +128,7 @@ def encode(
     check_flag_words(inputs)
     jobs = plan_outputs(inputs, output, lambda src: Path(src).with_suffix(".cae"))
     for job in jobs:
-        if job.dst != "-" and Path(job.dst).suffix.lower() in IMAGE_FORMATS:
+        if job.dst != "-" and Path(job.dst).suffix.lower() in OUTPUT_FORMATS:
             raise typer.BadParameter(
                 f"{job.dst} names an image format, but encode writes .cae data (name it .cae)", param_hint="'-o'"
             )
@@ -188,11 +175,11 @@ def encode(
 def _output_format(dst: str, fmt: str | None) -> str:
     """The image format of a decode output: --format, or the output name's suffix (PNG for
     stdout); a name and a --format that disagree, or a suffix nobody knows, are refused."""
-    named = None if dst == "-" else IMAGE_FORMATS.get(Path(dst).suffix.lower())
+    named = None if dst == "-" else OUTPUT_FORMATS.get(Path(dst).suffix.lower())
     if fmt is not None:
         wanted = FORMAT_ALIASES.get(fmt.upper(), fmt.upper())
-        if wanted not in IMAGE_FORMATS.values():
-            known = ", ".join(sorted(set(IMAGE_FORMATS.values())))
+        if wanted not in OUTPUT_FORMATS.values():
+            known = ", ".join(sorted(set(OUTPUT_FORMATS.values())))
             raise typer.BadParameter(f"unknown image format {fmt!r} (known: {known})", param_hint="'--format'")
         if named is not None and named != wanted:
             raise typer.BadParameter(f"--format {fmt} disagrees with the output name {dst}", param_hint="'--format'")
@@ -201,7 +188,7 @@ def _output_format(dst: str, fmt: str | None) -> str:
         return "PNG"
     if named is None:
         raise typer.BadParameter(
-            f"cannot tell an image format from the name {dst!r} (known suffixes: {', '.join(IMAGE_FORMATS)}); "
+            f"cannot tell an image format from the name {dst!r} (known suffixes: {', '.join(OUTPUT_FORMATS)}); "
             "give --format",
             param_hint="'-o'",
         )
