@@ -95,7 +95,7 @@ READ_PIECE = 1 << 20
 
 
 @dataclass
-class Box:
+class Box(v2.ChunkList):
     """A parsed .cae file of either version, as the codecs see it."""
 
     version: int
@@ -121,16 +121,6 @@ class Box:
     @property
     def stack(self) -> bool:
         return bool(self.flags & v2.FLAG_STACK)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.chunks) == self.declared
-
-    def all(self, ctype: bytes) -> list[bytes]:
-        return [p for t, p in self.chunks if t == ctype]
-
-    def first(self, ctype: bytes) -> bytes | None:
-        return next((p for t, p in self.chunks if t == ctype), None)
 
 
 def sniff(prefix: bytes) -> bool:

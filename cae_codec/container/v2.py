@@ -151,12 +151,12 @@ class HeaderV2:
         return CHUNK_EXPANSION * raw + CHUNK_SLACK
 
 
-@dataclass
-class ContainerV2:
-    header: HeaderV2
-    chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
-    # a progressive file cut short: the chunks that arrived whole, of ``declared`` chunks
-    declared: int = 0
+class ChunkList:
+    """Access to an ordered chunk list of which ``declared`` were announced (a progressive file
+    cut short holds fewer): the parsed version-2 file and the neutral Box share it."""
+
+    chunks: list[tuple[bytes, bytes]]
+    declared: int
 
     @property
     def complete(self) -> bool:
@@ -167,6 +167,14 @@ class ContainerV2:
 
     def first(self, ctype: bytes) -> bytes | None:
         return next((p for t, p in self.chunks if t == ctype), None)
+
+
+@dataclass
+class ContainerV2(ChunkList):
+    header: HeaderV2
+    chunks: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # a progressive file cut short: the chunks that arrived whole, of ``declared`` chunks
+    declared: int = 0
 
 
 def check_length(header: HeaderV2, ctype: bytes, length: int, before: tuple[int, int]) -> tuple[int, int]:
