@@ -269,11 +269,7 @@ def _decoder_weights(box: Box, model: str | os.PathLike[str] | None) -> Path:
         return found.path
     family = read_family(found.path)
     if box.model is None:  # version 2: the member whose weights the file's hash begins
-        for m in family.members:
-            info = read_model_info(zoo.member_path(family, m.model))
-            if info.weights_hash is not None and info.weights_hash.startswith(box.weights_hash):
-                box.model = m.model
-                break
+        box.model = zoo.member_by_hash(family, box.weights_hash)
     if all(m.model != box.model for m in family.members):
         members = ", ".join(m.model for m in family.members)
         named = f"model {box.model!r}" if box.model else f"weights {box.weights_hash.hex()[:12]}"

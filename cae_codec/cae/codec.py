@@ -403,16 +403,7 @@ class FamilyCodec:
     def member_name(self, box: Box) -> str:
         """The member that made ``box``: the one it names (version 1), or whose weights its
         hash begins (version 2), read from the weights' headers without loading them."""
-        from cae_codec.modelfiles import read_model_info
-
-        name = box.model or next(
-            (
-                m
-                for m in self.members
-                if (read_model_info(zoo.member_path(self.family, m)).weights_hash or b"").startswith(box.weights_hash)
-            ),
-            None,
-        )
+        name = box.model or zoo.member_by_hash(self.family, box.weights_hash)
         if name is None or name not in self.members:
             made_by = f"model {name!r}" if name else f"weights {box.weights_hash.hex()[:12]}"
             raise ModelError(

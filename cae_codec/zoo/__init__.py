@@ -228,6 +228,16 @@ def member_path(family: ModelFamily, member: str) -> Path:
     return found.path
 
 
+def member_by_hash(family: ModelFamily, prefix: bytes) -> str | None:
+    """The family's member (in the family's order) whose recorded weights hash begins with
+    ``prefix``, from the weights' headers alone (no torch); None when no member's does."""
+    for m in family.members:
+        recorded = read_model_info(member_path(family, m.model)).weights_hash
+        if recorded is not None and recorded.startswith(prefix):
+            return m.model
+    return None
+
+
 def resolve_number(number: int) -> Resolved:
     """The shipped model a compact header names by its catalogue number."""
     for m in catalogue().models.values():
