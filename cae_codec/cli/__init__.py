@@ -19,6 +19,7 @@ from cae_codec.cli import coding, models
 from cae_codec.cli.kit import CONTEXT_SETTINGS, EXIT_USAGE, CaecGroup, fail, run_app, use_plain_help
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.registry import DEFAULT_CODEC
+from cae_codec.web.cli import serve
 
 app = typer.Typer(
     name="caec",
@@ -73,6 +74,7 @@ app.command(
     add_help_option=False,
 )(train)
 register_evaluation_commands(app)
+app.command()(serve)
 use_plain_help(app)
 
 
