@@ -52,7 +52,8 @@ def tensors_hash(tensors: dict[str, torch.Tensor]) -> bytes:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape: a 0-d tensor (batch norm's num_batches_tracked) has no byte view of its own
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.digest()[:HASH_BYTES]
 
 

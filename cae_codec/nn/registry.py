@@ -18,7 +18,12 @@ T = TypeVar("T", bound=type[nn.Module])
 ARCHITECTURES: dict[str, type[nn.Module]] = {}
 # the module that registers each architecture, imported when a weights file names it: the
 # registry knows every architecture without importing every codec
-ARCHITECTURE_MODULES = {"cae-gdn": "cae_codec.cae.network", "mnist-dae": "cae_codec.mnistdae.network"}
+ARCHITECTURE_MODULES = {
+    "cae-gdn": "cae_codec.cae.network",
+    "mnist-dae": "cae_codec.mnistdae.network",
+    "comcnn": "cae_codec.comcnn.network",
+    "rnn-toderici": "cae_codec.rnn.network",
+}
 
 
 def register_architecture(name: str) -> Callable[[T], T]:

@@ -1,0 +1,68 @@
+"""`caec train comcnn DATA ...`: ComCNN + RecCNN's training command (the `caec train`
+dispatcher in cae_codec.cli hands this codec's arguments here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cae_codec.cli.kit import CONTEXT_SETTINGS, CaecCommand, fail
+from cae_codec.errors import CaecError
+
+train_app = typer.Typer(add_completion=False, context_settings=CONTEXT_SETTINGS, rich_markup_mode=None)
+
+
+@train_app.command(cls=CaecCommand)
+def train(
+    data: Annotated[Path, typer.Argument(help="Folder of training photos.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Weights to write, e.g. models/NAME.safetensors.")],
+    steps: Annotated[int, typer.Option(help="Training steps (--minutes plans fewer to fit).")] = 100_000,
+    minutes: Annotated[float | None, typer.Option(help="Time budget from the start of the command.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step.")] = 16,
+    patch_size: Annotated[int, typer.Option("--patch-size", help="Side of the square crops (even).")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay to a tenth).")] = 1e-3,
+    quality_min: Annotated[int, typer.Option("--quality-min", help="Lowest JPEG quality drawn per crop.")] = 5,
+    quality_max: Annotated[int, typer.Option("--quality-max", help="Highest JPEG quality drawn per crop.")] = 90,
+    turn: Annotated[
+        int,
+        typer.Option(help="Steps per turn of each network (the paper's alternation); 0: both every step."),
+    ] = 0,
+    rec_layers: Annotated[int, typer.Option("--rec-layers", help="RecCNN's conv layers (the paper: 20).")] = 10,
+    rec_channels: Annotated[int, typer.Option("--rec-channels", help="RecCNN's width (the paper: 64).")] = 32,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between checkpoints.")] = 200,
+    max_images: Annotated[int | None, typer.Option("--max-images", help="Use only the first N images.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's).")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--restart", help="Continue from OUTPUT's checkpoint if there.")
+    ] = True,
+) -> None:
+    """Train ComCNN and RecCNN in turns around real JPEG coding of the compact image."""
+    from cae_codec.comcnn.train import TrainConfig
+    from cae_codec.comcnn.train import train as run
+
+    try:
+        cfg = TrainConfig(
+            data_dir=data,
+            output=output,
+            steps=steps,
+            minutes=minutes,
+            batch_size=batch_size,
+            patch_size=patch_size,
+            lr=lr,
+            quality_min=quality_min,
+            quality_max=quality_max,
+            turn=turn,
+            rec_layers=rec_layers,
+            rec_channels=rec_channels,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            max_images=max_images,
+            threads=threads,
+        )
+        run(cfg)
+    except (CaecError, ValueError) as e:
+        raise fail(str(e)) from None

@@ -1,0 +1,235 @@
+"""`caec train comcnn`: ComCNN and RecCNN trained in turns on random crops of a folder of photos.
+
+The standard codec has no gradient, so (after Jiang et al. 2017):
+
+- RecCNN learns from real codec outputs of the current ComCNN: each crop's compact image is
+  rounded to 8 bits and really coded by JPEG (cae_codec.comcnn.inner) at a quality drawn per crop
+  over ``--quality-min..--quality-max``, so that one model serves the whole rate knob;
+- ComCNN learns with RecCNN's weights fixed, the codec being the identity in the backward pass
+  (a straight-through gradient: the forward pass carries the real decoded compact image).
+
+``--turn N`` alternates the two every N steps as the paper does (RecCNN first). ``--turn 0``
+(the default) takes both turns on every step from one forward and one backward pass: the
+gradient RecCNN gets is its loss on the real JPEG output of the current ComCNN, and the
+gradient ComCNN gets is through the current RecCNN, fixed for that step, so each network gets
+an update every step for the cost of one pass (turns of N steps give each half the updates).
+
+Seeded and resumable as the CAE's training (cae_codec.trainkit): the crops, the JPEG qualities
+and so the whole run follow from (seed, step); checkpoints every ``--checkpoint-every`` steps;
+``--minutes`` plans the step total to end within the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+
+from cae_codec import trainkit
+from cae_codec.comcnn import inner
+from cae_codec.comcnn.network import ARCHITECTURE, ComCnnConfig, ComRecPair
+from cae_codec.errors import CaecError
+from cae_codec.imageio import read_image_rgb8
+from cae_codec.weights import save_network
+
+LOG_EVERY = 50
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    output: Path
+    steps: int = 100_000
+    minutes: float | None = None
+    batch_size: int = 16
+    # 64, not the paper's 40: the compact crop (32x32) is then whole 16x16 MCUs of a 4:2:0
+    # JPEG, whose block grid starts at the crop's corner as it starts at the image's
+    patch_size: int = 64
+    lr: float = 1e-3
+    quality_min: int = 5
+    quality_max: int = 90
+    turn: int = 0
+    rec_layers: int = 10
+    rec_channels: int = 32
+    seed: int = 0
+    checkpoint_every: int = 200
+    resume: bool = True
+    max_images: int | None = None
+    threads: int | None = None
+    log: Log = field(default=lambda s: print(s, file=sys.stderr, flush=True))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality_min <= self.quality_max <= 100:
+            raise CaecError(
+                f"JPEG qualities must be 1 <= min <= max <= 100, got {self.quality_min}..{self.quality_max}"
+            )
+        if self.patch_size < 4 or self.patch_size % 2:
+            raise CaecError(f"--patch-size must be even and at least 4, got {self.patch_size}")
+        for name in ("batch_size", "steps", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise CaecError(f"--{name.replace('_', '-')} must be positive")
+        if self.turn < 0:
+            raise CaecError("--turn must be 0 or more")
+
+    def record(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "log"}
+
+
+def _config_key(cfg: TrainConfig) -> dict[str, Any]:
+    # what a checkpoint must share with the run that resumes it (steps and the budget may change)
+    d = cfg.record()
+    for k in ("data_dir", "output", "steps", "minutes", "resume", "threads", "checkpoint_every", "max_images"):
+        d.pop(k)
+    return d
+
+
+def to_uint8_nhwc(x: torch.Tensor) -> np.ndarray:
+    """(N, C, h, w) floats in [0, 1] -> (N, h, w, C) uint8, as the codec rounds its compact image."""
+    return (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def from_uint8_nhwc(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+def turn_of(cfg: TrainConfig, step: int) -> str:
+    """'both', 'rec' or 'com': which network step ``step`` trains."""
+    if cfg.turn == 0:
+        return "both"
+    return "rec" if (step // cfg.turn) % 2 == 0 else "com"
+
+
+def train_step(
+    net: ComRecPair, opt: torch.optim.Optimizer, x: torch.Tensor, qualities: np.ndarray, which: str
+) -> tuple[float, float]:
+    """One step on RGB crops ``x``; returns (MSE of the output, MSE of the plain upscale)."""
+    for p in net.rec.parameters():
+        p.requires_grad_(which != "com")
+    with torch.set_grad_enabled(which != "rec"):
+        compact = net.compact(x)
+    decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(compact), qualities), x.device)
+    # the codec as the identity backwards: forward the real decoded image, pass the gradient to ComCNN
+    through = decoded if which == "rec" else compact + (decoded - compact).detach()
+    out = net.reconstruct(through)
+    loss = F.mse_loss(out, x)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    for p in net.rec.parameters():
+        p.requires_grad_(True)
+    with torch.no_grad():
+        plain = F.mse_loss(F.interpolate(decoded, scale_factor=2, mode="bicubic", align_corners=False), x)
+    return float(loss.detach()), float(plain)
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+        return tensors, json.loads(meta["state"]), json.loads(meta["config"])
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise CaecError(f"cannot read checkpoint {path}: {e}") from None
+
+
+def psnr(mse: float) -> float:
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def train(cfg: TrainConfig) -> bytes:
+    """Train, write ``cfg.output``; returns its weights hash."""
+    started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
+    log = cfg.log
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = torch.device("cpu")  # JPEG runs on the host every step: the networks are small enough for it
+    files = trainkit.list_images(cfg.data_dir)[: cfg.max_images]
+    log(f"loading {len(files)} images from {cfg.data_dir}")
+    sampler = trainkit.PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
+    net = ComRecPair(ComCnnConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    ckpt = trainkit.checkpoint_path(cfg.output)
+    cfg.output.parent.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "run_id": uuid.uuid4().hex, "history": []}
+    if cfg.resume and ckpt.is_file():
+        tensors, saved, config = _read_checkpoint(ckpt)
+        if config != json.loads(json.dumps(_config_key(cfg))):
+            raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
+        state = saved
+        trainkit.restore(ckpt, tensors, net, opt, state["step"])
+        log(f"resumed from {ckpt} at step {state['step']}")
+    if "planned_steps" in state:
+        cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
+    budget = None
+    if cfg.minutes and "planned_steps" not in state:
+        budget = trainkit.TimeBudget(cfg, state["step"], device, started, 1)
+    run_start, seconds_before = time.perf_counter(), state["seconds"]
+    t_last, s_last = run_start, state["step"]
+    recent: list[tuple[float, float]] = []
+    net.train()
+    while state["step"] < cfg.steps:
+        step = state["step"]
+        g = trainkit.step_generator(cfg.seed, 0, step, device)
+        x = sampler.sample(cfg.batch_size, g)
+        qualities = torch.randint(cfg.quality_min, cfg.quality_max + 1, (cfg.batch_size,), generator=g).numpy()
+        for group in opt.param_groups:
+            group["lr"] = trainkit.cosine_lr(cfg.lr, step, cfg.steps)
+        recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step)))
+        state["step"] = step + 1
+        state["samples"] += cfg.batch_size
+        if budget is not None:
+            budget.plan(state["step"])
+        if cfg.minutes and state["step"] >= cfg.steps:
+            state["planned_steps"] = cfg.steps  # finished on time: a resumed run stops here too
+        done = state["step"] == cfg.steps
+        if state["step"] % LOG_EVERY == 0 or done:
+            now = time.perf_counter()
+            out, plain = (float(np.mean(v)) for v in zip(*recent, strict=True))
+            rate = (state["step"] - s_last) * cfg.batch_size / max(now - t_last, 1e-9)
+            t_last, s_last, recent = now, state["step"], []
+            state["history"].append(
+                {"step": state["step"], "psnr": round(psnr(out), 3), "upscale": round(psnr(plain), 3)}
+            )
+            log(
+                f"caec train comcnn: step {state['step']}/{cfg.steps}, PSNR {psnr(out):.2f} dB "
+                f"(JPEG + bicubic alone {psnr(plain):.2f}), {rate:.1f} crops/s"
+            )
+        if state["step"] % cfg.checkpoint_every == 0 or done:
+            state["seconds"] = seconds_before + time.perf_counter() - run_start
+            trainkit.save_checkpoint(ckpt, net, opt, state, {}, _config_key(cfg))
+    state["seconds"] = seconds_before + time.perf_counter() - run_start
+    net.eval()
+    meta = {
+        "run_id": state["run_id"],
+        "steps": state["step"],
+        "samples": state["samples"],
+        "patch_size": cfg.patch_size,
+        "seconds": round(state["seconds"], 1),
+        "device": f"cpu ({torch.get_num_threads()} threads)",
+        "command": trainkit.command_line(),
+        "train_config": cfg.record(),
+        "inner_codec": "jpeg",
+        "torch": torch.__version__,
+        "history": state["history"][-50:],
+    }
+    digest = save_network(cfg.output, net, ARCHITECTURE, meta)
+    ckpt.unlink(missing_ok=True)
+    log(
+        f"wrote {cfg.output} (weights hash {digest.hex()}), {state['samples']:,} crops of "
+        f"{cfg.patch_size}x{cfg.patch_size} seen, {state['seconds'] / 60:.1f} min"
+    )
+    return digest
