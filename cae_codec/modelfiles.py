@@ -7,11 +7,14 @@ config, recorded weights hash) is read here with the standard library alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cae_codec.errors import ModelError
 
@@ -64,3 +67,73 @@ def check_weights_hash(file_model: str | None, file_hash: bytes, loaded_name: st
         raise ModelError(
             f"file was encoded with {made_by}, but the loaded weights {loaded_name!r} are {loaded_hash.hex()[:12]}"
         )
+
+
+# safetensors' dtype names -> torch's names of them, which weights.tensors_hash writes into the
+# hash, and numpy's where numpy has the type
+_TORCH_DTYPES = {
+    "F64": "torch.float64",
+    "F32": "torch.float32",
+    "F16": "torch.float16",
+    "BF16": "torch.bfloat16",
+    "I64": "torch.int64",
+    "I32": "torch.int32",
+    "I16": "torch.int16",
+    "I8": "torch.int8",
+    "U8": "torch.uint8",
+    "BOOL": "torch.bool",
+}
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1"}
+HASH_BYTES = 16
+
+
+@dataclass(frozen=True)
+class CheckedWeights:
+    """A weights file read without torch: its header, the hash of its tensors (equal to the one
+    it records) and the tensors asked for, as numpy arrays."""
+
+    info: ModelInfo
+    weights_hash: bytes
+    tensors: dict[str, np.ndarray]
+
+
+def read_checked(path: Path, names: tuple[str, ...] = ()) -> CheckedWeights:
+    """Read ``path`` whole, hash its tensors as weights.tensors_hash does (the same digest, no
+    torch) and give back the tensors named ``names``. A file whose tensors do not match the
+    hash it records, or that records none, is a ModelError: the inference graphs read the
+    file's bytes directly (cae_codec.runtime), so they must be the ones the hash names."""
+    info = read_model_info(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
+    try:
+        (size,) = struct.unpack_from("<Q", raw)
+        header = json.loads(raw[8 : 8 + size])
+        header.pop("__metadata__", None)
+        base = 8 + size
+        h = hashlib.sha256()
+        spans: dict[str, tuple[str, list[int], int, int]] = {}
+        for name in sorted(header):
+            entry = header[name]
+            start, end = (base + int(o) for o in entry["data_offsets"])
+            shape = [int(d) for d in entry["shape"]]
+            if not base <= start <= end <= len(raw):
+                raise ValueError(f"tensor {name} lies outside the file")
+            h.update(f"{name}|{_TORCH_DTYPES[entry['dtype']]}|{tuple(shape)}|".encode())
+            h.update(raw[start:end])
+            spans[name] = (entry["dtype"], shape, start, end)
+        tensors = {}
+        for name in names:
+            dtype, shape, start, end = spans[name]
+            tensors[name] = np.frombuffer(
+                raw, _NUMPY_DTYPES[dtype], (end - start) // np.dtype(_NUMPY_DTYPES[dtype]).itemsize, start
+            ).reshape(shape)
+    except (ValueError, KeyError, TypeError, AttributeError, struct.error) as e:
+        raise ModelError(f"weights {path} are not a caec model: {e}") from None
+    digest = h.digest()[:HASH_BYTES]
+    if info.weights_hash is None:
+        raise ModelError(f"weights {path} record no weights hash (saved by an old caec): load them with torch")
+    if info.weights_hash != digest:
+        raise ModelError(f"weights {path} are corrupt: tensors do not match their recorded hash")
+    return CheckedWeights(info, digest, tensors)

@@ -24,16 +24,14 @@ if TYPE_CHECKING:
 def load(model: str | os.PathLike[str], device: str = "auto", refine: int = 0) -> Codec:
     """The codec for a model name, a .safetensors path, or a model family's name or file, on
     ``device``; ``refine`` > 0 refines each file's latent by that many gradient steps."""
-    from cae_codec import zoo
-    from cae_codec.api import pick_device
+    from cae_codec import runtime, zoo
     from cae_codec.cae.codec import CaePcaJ2kCodec, FamilyCodec
     from cae_codec.cae.family import read_family
-    from cae_codec.weights import load_model
 
-    dev = pick_device(device)
+    dev = runtime.device_name(device)
     found = zoo.resolve(model)
     if found.kind == "model":
-        return CaePcaJ2kCodec(load_model(found.path), dev, refine=refine)
+        return CaePcaJ2kCodec(found.path, dev, refine=refine)
     # members load when a quality, a rate or a file first needs them
     return FamilyCodec(read_family(found.path), dev, refine=refine)
 

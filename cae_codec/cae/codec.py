@@ -12,30 +12,41 @@ quantization step, searched on a log scale.
 
 from __future__ import annotations
 
+import bisect
 import copy
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
-from cae_codec import container, contract, registry, zoo
+from cae_codec import container, contract, registry, runtime, zoo
 from cae_codec.cae import payload
+from cae_codec.cae.config import ENCODER_PART, CAEConfig, decoder_part
 from cae_codec.cae.family import ModelFamily
-from cae_codec.cae.refine import refine_latent
 from cae_codec.container import ALPHA, ICC, LATENT, Box, v2
 from cae_codec.contract import CodecInfo
 from cae_codec.errors import CaecError, FormatError, ModelError
-from cae_codec.modelfiles import check_weights_hash
+from cae_codec.modelfiles import check_weights_hash, read_checked, read_model_info
 from cae_codec.ratecontrol import Knob
 from cae_codec.stages import j2k, pca, quant
 from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
 from cae_codec.stages.tiling import TILE, padded_size, tile_origins
-from cae_codec.weights import Model, load_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from cae_codec.weights import Model
+
+# torch is imported only where the network runs in it (a GPU, --refine, weights without
+# inference graphs): on the CPU the graphs run in ONNX Runtime (cae_codec.runtime), and a
+# process that encodes or decodes one small image should not spend seconds importing torch.
 
 CODEC_ID = "cae-pca-j2k"
 BATCH_TILES = 16
+PCA_MEAN, PCA_BASIS = "pca.mean", "pca.basis"  # cae_codec.weights' names of the CAE's PCA tensors
 # the rate control's axis: the quantization step, coarse steps giving small files
 STEP_KNOB = Knob(
     "quantization step",
@@ -62,6 +73,66 @@ class Analysis:
     icc_profile: bytes | None = None  # carried into every file packed from it (chunk iccp)
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the codec needs of its weights besides the network, read without torch."""
+
+    name: str
+    path: Path | None  # None: a network loaded by the caller
+    weights_hash: bytes
+    config: CAEConfig
+    pca_mean: np.ndarray  # (M,) float32
+    pca_basis: np.ndarray  # (M, M) float32; column k is the k-th principal direction
+
+    @property
+    def stride(self) -> int:
+        return self.config.stride
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.pca_mean.size)
+
+    def parts(self) -> list[str]:
+        """The inference graphs (cae_codec.runtime) that run this model."""
+        return [ENCODER_PART, *(decoder_part(b) for b in range(1 + len(self.config.decoder_bands)))]
+
+    def band_of(self, step: float) -> int:
+        return bisect.bisect_right(self.config.decoder_bands, step)
+
+    @classmethod
+    def of_file(cls, path: Path) -> ModelFacts:
+        """From the weights file, its tensors checked against the hash it records."""
+        checked = read_checked(path, (PCA_MEAN, PCA_BASIS))
+        return cls(
+            name=path.name.removesuffix(".safetensors"),
+            path=path,
+            weights_hash=checked.weights_hash,
+            config=_cae_config(path, checked.info.architecture, checked.info.config),
+            pca_mean=checked.tensors[PCA_MEAN].astype(np.float32),
+            pca_basis=checked.tensors[PCA_BASIS].astype(np.float32),
+        )
+
+    @classmethod
+    def of_model(cls, model: Model) -> ModelFacts:
+        return cls(
+            name=model.name,
+            path=None,
+            weights_hash=model.weights_hash,
+            config=_cae_config(Path(model.name), model.architecture, model.config),
+            pca_mean=model.pca_mean.detach().cpu().float().numpy(),
+            pca_basis=model.pca_basis.detach().cpu().float().numpy(),
+        )
+
+
+def _cae_config(where: Path, architecture: str, config: dict[str, Any]) -> CAEConfig:
+    if architecture != "cae-gdn":
+        raise ModelError(f"weights {where} are a {architecture} network, not a model of the CAE + PCA codec")
+    try:
+        return CAEConfig(**config)
+    except (TypeError, ValueError) as e:
+        raise ModelError(f"weights {where} are not a caec model: {e}") from None
+
+
 def _edge_tile(img: np.ndarray, y: int, x: int, colour: int) -> np.ndarray:
     """(colour, TILE, TILE) view of the tile at (y, x), edge-replicated past the image border.
 
@@ -76,20 +147,37 @@ def _edge_tile(img: np.ndarray, y: int, x: int, colour: int) -> np.ndarray:
 
 def _device_context(device: torch.device) -> None:
     if device.type == "cuda":
+        import torch
+
         # TF32 would change the encoder's output between GPU generations; full fp32 keeps
         # the integers as close to a CPU encode as the hardware allows
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
 
 
-def model_number(model: Model) -> int:
-    """The zoo's number of ``model`` for the file header, 0 when the zoo does not ship these
-    very weights (a model of the user's is found by its hash)."""
-    shipped = zoo.catalogue().models.get(model.name)
-    return shipped.number if shipped is not None and shipped.weights_hash == model.weights_hash else 0
+def _has_graphs(path: Path) -> bool:
+    """Whether the weights file ``path`` lies beside all its inference graphs."""
+    try:
+        config = _cae_config(path, (info := read_model_info(path)).architecture, info.config)
+    except ModelError:
+        return False  # not readable here: the torch loader says what is wrong with it
+    bands = len(config.decoder_bands)
+    return runtime.has_graphs(path, [ENCODER_PART, *(decoder_part(b) for b in range(1 + bands))])
+
+
+def model_number(name: str, weights_hash: bytes) -> int:
+    """The zoo's number of the model ``name`` for the file header, 0 when the zoo does not ship
+    these very weights (a model of the user's is found by its hash)."""
+    shipped = zoo.catalogue().models.get(name)
+    return shipped.number if shipped is not None and shipped.weights_hash == weights_hash else 0
 
 
 class CaePcaJ2kCodec:
+    """One model of the codec. On the CPU its networks run as inference graphs in ONNX Runtime
+    when the weights have them (cae_codec.runtime; the shipped models do), else, and on any
+    other device, in torch; torch is imported only then, or when something asks for the
+    network itself (``net``, ``model``: refinement, training tools)."""
+
     codec_id = CODEC_ID
     info: ClassVar[CodecInfo] = registry.get(CODEC_ID)
     knob: ClassVar[Knob] = STEP_KNOB
@@ -99,25 +187,101 @@ class CaePcaJ2kCodec:
 
     @property
     def name(self) -> str:
-        return self.model.name
+        return self.facts.name
 
-    def __init__(self, model: Model, device: torch.device, batch_tiles: int = BATCH_TILES, refine: int = 0) -> None:
-        self.model = model
-        self.device = device
+    def __init__(
+        self,
+        model: Model | str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        batch_tiles: int = BATCH_TILES,
+        refine: int = 0,
+    ) -> None:
+        """``model``: a loaded model (run in torch), or its weights file (run by its graphs
+        where :func:`runtime.use_graphs` says so and it has them, else loaded into torch)."""
+        self.device_name = str(device)
         self.batch_tiles = batch_tiles
         self.refine = refine  # encode --refine: gradient steps on each file's latent (finish)
-        self.number = model_number(model)
-        # Module.to moves in place and loaded models are cached and shared: a codec on another
-        # device gets its own copy, or a CPU codec would pull a GPU codec's weights back
-        net = model.network if device.type == "cpu" else copy.deepcopy(model.network)
-        # channels_last lets oneDNN / cuDNN pick their fastest convolutions (~25% on CPU)
-        self.net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.mean = model.pca_mean.to(device)
-        self.basis = model.pca_basis.to(device)
-        _device_context(device)
+        self._model: Model | None = None
+        self._torch: tuple[Any, Any, Any] | None = None  # the network, PCA mean and basis on the device
+        self._graphs: dict[str, runtime.Graph] | None = None  # None: the network runs in torch
+        if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if runtime.use_graphs(self.device_name) and _has_graphs(path):
+                self.facts = ModelFacts.of_file(path)
+                self._graphs = {}
+            else:
+                from cae_codec.weights import load_model
+
+                model = load_model(path)
+        if self._graphs is None:
+            assert not isinstance(model, (str, os.PathLike))
+            self._model = model
+            self.facts = ModelFacts.of_model(model)
+            self._torch_state()
+        self.number = model_number(self.facts.name, self.facts.weights_hash)
+
+    @property
+    def backend(self) -> str:
+        """What runs the network: 'onnx' (the inference graphs) or 'torch'."""
+        return "torch" if self._graphs is None else "onnx"
+
+    # ---------------------------------------------------------------- torch, when asked for
+    @property
+    def model(self) -> Model:
+        """The loaded model (network in torch); loaded on first use when the graphs run."""
+        if self._model is None:
+            from cae_codec.weights import load_model
+
+            assert self.facts.path is not None
+            self._model = load_model(self.facts.path)
+        return self._model
+
+    @property
+    def device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device_name)
+
+    def _torch_state(self) -> tuple[Any, Any, Any]:
+        if self._torch is None:
+            import torch
+
+            device, model = self.device, self.model
+            # Module.to moves in place and loaded models are cached and shared: a codec on another
+            # device gets its own copy, or a CPU codec would pull a GPU codec's weights back
+            net = model.network if device.type == "cpu" else copy.deepcopy(model.network)
+            # channels_last lets oneDNN / cuDNN pick their fastest convolutions (~25% on CPU)
+            net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self._torch = (net, model.pca_mean.to(device), model.pca_basis.to(device))
+            _device_context(device)
+        return self._torch
+
+    @property
+    def net(self) -> Any:
+        """The network in torch, on the codec's device."""
+        return self._torch_state()[0]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self._torch_state()[1]  # type: ignore[no-any-return]
+
+    @property
+    def basis(self) -> torch.Tensor:
+        return self._torch_state()[2]  # type: ignore[no-any-return]
+
+    def _graph(self, part: str) -> runtime.Graph:
+        """An inference graph, loaded on first use: a decoder of a rate band no file asks for
+        costs nothing."""
+        assert self._graphs is not None and self.facts.path is not None
+        graph = self._graphs.get(part)
+        if graph is None:
+            graph = runtime.load_graph(self.facts.path, part, self.facts.weights_hash)
+            if graph is None:
+                raise ModelError(f"weights {self.facts.path} lost their graph {part!r} while in use")
+            self._graphs[part] = graph
+        return graph
 
     # ---------------------------------------------------------------- encode
-    @torch.inference_mode()
     def analyse(self, img: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
         """The image through the encoder; ``icc_profile`` (the source's colour profile, if any)
         goes into every file packed from the result."""
@@ -131,25 +295,41 @@ class CaePcaJ2kCodec:
             raise CaecError(problem)
         ph, pw = padded_size(h, w)
         colour = 3 if c >= 3 else 1
-        s = self.model.stride
-        m = self.model.latent_channels
+        s = self.facts.stride
+        m = self.facts.latent_channels
         z = np.empty((m, ph // s, pw // s), dtype=np.float32)
         origins = tile_origins(ph, pw)
         for i in range(0, len(origins), self.batch_tiles):
             batch = origins[i : i + self.batch_tiles]
             tiles = np.stack([_edge_tile(img, y, x, colour) for y, x in batch])
+            z_np = self._encode_tiles(tiles, colour)
+            for (ty, tx), zt in zip(batch, z_np, strict=True):
+                z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
+        alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
+        return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha, icc_profile=icc)
+
+    def _encode_tiles(self, tiles: np.ndarray, colour: int) -> np.ndarray:
+        """uint8 tiles (B, colour, TILE, TILE) -> their PCA components (B, M, TILE/s, TILE/s)."""
+        if self._graphs is None:
+            return self._encode_tiles_torch(tiles, colour)
+        x = tiles.astype(np.float32) / np.float32(255.0)
+        # grey: the encoder's chroma planes are neutral
+        x = rgb_to_ycbcr(x) if colour == 3 else np.concatenate([x, np.full_like(x, 0.5), np.full_like(x, 0.5)], 1)
+        y = self._graph(ENCODER_PART)(x)
+        return pca.rotate_np(y, self.facts.pca_mean, self.facts.pca_basis)
+
+    def _encode_tiles_torch(self, tiles: np.ndarray, colour: int) -> np.ndarray:
+        import torch
+
+        net, mean, basis = self._torch_state()
+        with torch.inference_mode():
             x_t = torch.from_numpy(tiles).to(self.device).float() / 255.0
             if colour == 3:
                 x_t = rgb_to_ycbcr(x_t)
             else:
                 x_t = torch.cat([x_t, torch.full_like(x_t, 0.5), torch.full_like(x_t, 0.5)], dim=1)
-            y_t = self.net.encode(x_t).float()  # type: ignore[operator]
-            z_t = pca.rotate(y_t, self.mean, self.basis)
-            z_np = z_t.cpu().numpy()
-            for (ty, tx), zt in zip(batch, z_np, strict=True):
-                z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
-        alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
-        return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha, icc_profile=icc)
+            y_t = net.encode(x_t).float()
+            return pca.rotate(y_t, mean, basis).cpu().numpy()  # type: ignore[no-any-return]
 
     def pack(self, a: Analysis, step: float, quality: int = 0) -> bytes:
         step = float(np.float32(step))  # the header stores float32: quantize with exactly that value
@@ -175,7 +355,7 @@ class CaePcaJ2kCodec:
             width=a.width,
             height=a.height,
             channels=a.channels,
-            weights_hash=self.model.weights_hash[: v2.HASH_BYTES],
+            weights_hash=self.facts.weights_hash[: v2.HASH_BYTES],
             model_number=self.number,
         )
         return v2.pack(header, chunks)
@@ -216,18 +396,17 @@ class CaePcaJ2kCodec:
         check_weights_hash(
             box.model,
             box.weights_hash,
-            self.model.name,
-            self.model.weights_hash[: len(box.weights_hash)],
+            self.facts.name,
+            self.facts.weights_hash[: len(box.weights_hash)],
         )
-        p = payload.check(box, self.model.stride, self.model.latent_channels)
+        p = payload.check(box, self.facts.stride, self.facts.latent_channels)
         if p.tile != TILE:
             raise FormatError(f"tiles of {p.tile} pixels; this model codes tiles of {TILE}")
         return p
 
-    @torch.inference_mode()
     def decode(self, box: Box, progress: Callable[[int], None] | None = None) -> np.ndarray:
         p = self.check_model(box)
-        s = self.model.stride
+        s = self.facts.stride
         q = payload.read_components(box, p, p.padded_height // s, p.padded_width // s)
         k = p.components
         colour = 3 if box.channels >= 3 else 1
@@ -238,7 +417,6 @@ class CaePcaJ2kCodec:
             out[:, :, -1] = j2k.decode_plane(
                 box.first(ALPHA) or b"", (box.height, box.width), np.dtype(np.uint8), "alpha"
             )
-        basis_k = self.basis[:, :k]
         step = np.float32(p.step)
         origins = tile_origins(p.padded_height, p.padded_width)
         t = TILE // s
@@ -252,7 +430,7 @@ class CaePcaJ2kCodec:
             tiles = decoded_by_size.get(len(batch)) if k == 0 else None
             if tiles is None:
                 zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
-                tiles = self._synthesize(zq, basis_k, float(step), colour)
+                tiles = self._synthesize(zq, float(step), colour)
                 if k == 0:
                     decoded_by_size[len(batch)] = tiles
             for (ty, tx), tile in zip(batch, tiles, strict=True):
@@ -262,13 +440,30 @@ class CaePcaJ2kCodec:
                 progress(len(batch))
         return out
 
-    def _synthesize(self, zq: np.ndarray, basis_k: torch.Tensor, step: float, colour: int) -> np.ndarray:
+    def _synthesize(self, zq: np.ndarray, step: float, colour: int) -> np.ndarray:
         """uint8 (B, TILE, TILE, colour) tiles from their quantized components (B, K, t, t)."""
-        z_t = torch.from_numpy(quant.dequantize(zq, step)).to(self.device)
-        y_t = pca.unrotate(z_t, self.mean, basis_k)
-        x_t = self.net.decode(y_t, step).float()  # type: ignore[operator]
-        x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
-        return (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        if self._graphs is None:
+            return self._synthesize_torch(zq, step, colour)
+        k = zq.shape[1]
+        y = pca.unrotate_np(quant.dequantize(zq, step), self.facts.pca_mean, self.facts.pca_basis[:, :k])
+        x = self._graph(decoder_part(self.facts.band_of(step)))(y)
+        x = ycbcr_to_rgb(x) if colour == 3 else x[:, :1]
+        # float32 throughout and round half to even, as torch's path computes it
+        out = np.round(np.clip(x, 0, 1) * np.float32(255.0)).astype(np.uint8)
+        return out.transpose(0, 2, 3, 1)
+
+    def _synthesize_torch(self, zq: np.ndarray, step: float, colour: int) -> np.ndarray:
+        import torch
+
+        net, mean, basis = self._torch_state()
+        with torch.inference_mode():
+            z_t = torch.from_numpy(quant.dequantize(zq, step)).to(self.device)
+            y_t = pca.unrotate(z_t, mean, basis[:, : zq.shape[1]])
+            x_t = net.decode(y_t, step).float()
+            x_t = ycbcr_to_rgb(x_t) if colour == 3 else x_t[:, :1]
+            return (  # type: ignore[no-any-return]
+                (x_t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            )
 
 
 def stored_components(z: np.ndarray, step: float, deadzone: float) -> int:
@@ -307,6 +502,8 @@ def refined_file(
     searched again within it, since refinement moves the rate a little; else the step stays.
     ``a`` is refined in place (no second copy of a huge latent): callers hand it over."""
     p = payload.params(container.parse(data))
+    from cae_codec.cae.refine import refine_latent
+
     r = refine_latent(member, a, img, p.step, iterations, in_place=True)
     if budget is None:
         return member.pack(r, p.step, p.quality)
@@ -386,19 +583,19 @@ class FamilyCodec:
     def __init__(
         self,
         family: ModelFamily,
-        device: torch.device,
+        device: str | torch.device,
         load: Callable[[str], CaePcaJ2kCodec] | None = None,
         refine: int = 0,
     ) -> None:
         """``load`` makes a member's codec from its model name; by default from the weights
         file the family names (zoo.member_path), on ``device``."""
         self.family = family
-        self.device = device
+        self.device_name = str(device)
         self.refine = refine
         self.members = FamilyMembers(family, load or self._load_member)
 
     def _load_member(self, name: str) -> CaePcaJ2kCodec:
-        return CaePcaJ2kCodec(load_model(zoo.member_path(self.family, name)), self.device)
+        return CaePcaJ2kCodec(zoo.member_path(self.family, name), self.device_name)
 
     def member_name(self, box: Box) -> str:
         """The member that made ``box``: the one it names (version 1), or whose weights its

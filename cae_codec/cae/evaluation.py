@@ -41,7 +41,9 @@ class CaecCodec(ImageCodec):
             "weights_hash": ",".join(m.weights_hash.hex() for m in models),
             "architecture": ",".join(sorted({m.architecture for m in models})),
             "torch": torch.__version__,
-            "device": str(self.codec.device),
+            "device": self.codec.device_name,
+            # what ran the network: torch, or the inference graphs in ONNX Runtime (cae_codec.runtime)
+            "runtime": ",".join(sorted({c.backend for c in plain_codecs(self.codec)})),
             "latent coder": imagecodecs.jpeg2k_version(),
             "knob": self.knob.name,
             "settings": {"tile": 128, "refine": self.refine},

@@ -17,85 +17,17 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from cae_codec.cae.config import ENCODER_PART, CAEConfig, decoder_part
 from cae_codec.nn.density import DENSITIES
 from cae_codec.nn.layers import GDN, UpConv
 from cae_codec.nn.registry import register_architecture
-
-
-@dataclass(frozen=True)
-class CAEConfig:
-    in_channels: int = 3
-    # channels of the hidden feature maps: one width for all, or one per stage boundary from
-    # the finest to the coarsest (stages - 1 of them); the decoder mirrors the encoder
-    hidden: int | tuple[int, ...] = 64
-    latent: int = 96
-    stages: int = 4
-    kernel: int = 5
-    density: str = "laplace"
-    # ascending step boundaries: band 0 (the main ``decoder``) takes steps below the first, band
-    # i the steps from boundary i-1 up; empty for a single decoder
-    decoder_bands: tuple[float, ...] = field(default=())
-    # the decoder's own widths, the same way (fine to coarse), when it is not the encoder's
-    # mirror: the encoder and the decoder each bound the high rates, by different amounts
-    # (docs/experiments.md, "Whose ceiling are the high rates?"), so each may be widened alone
-    decoder_hidden: int | tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.density not in DENSITIES:
-            raise ValueError(f"CAE config density={self.density!r} is not one of {', '.join(DENSITIES)}")
-        bands = tuple(float(b) for b in self.decoder_bands)  # JSON gives a list
-        if len(bands) > 8 or any(not 0 < b < 1e4 for b in bands) or list(bands) != sorted(set(bands)):
-            raise ValueError(f"CAE config decoder_bands={bands!r}: at most 8 ascending positive steps")
-        object.__setattr__(self, "decoder_bands", bands)
-        # configs come from weights files: bound them before anything is allocated
-        limits = {"in_channels": 4, "latent": 4096, "stages": 6, "kernel": 11}
-        for name, top in limits.items():
-            value = getattr(self, name)
-            if not _is_count(value, top):
-                raise ValueError(f"CAE config {name}={value!r} outside 1..{top}")
-        for name in ("hidden", "decoder_hidden"):
-            hidden = getattr(self, name)
-            if isinstance(hidden, list):  # JSON gives a list
-                hidden = tuple(hidden)
-                object.__setattr__(self, name, hidden)
-            if hidden is None and name == "decoder_hidden":
-                continue
-            if isinstance(hidden, tuple):
-                if len(hidden) != self.stages - 1 or not all(_is_count(w, 1024) for w in hidden):
-                    raise ValueError(
-                        f"CAE config {name}={hidden!r}: {self.stages - 1} widths in 1..1024, one per stage"
-                    )
-            elif not _is_count(hidden, 1024):
-                raise ValueError(f"CAE config {name}={hidden!r} outside 1..1024")
-
-    def _chain(self, hidden: int | tuple[int, ...]) -> tuple[int, ...]:
-        per_stage = hidden if isinstance(hidden, tuple) else (hidden,) * (self.stages - 1)
-        return (self.in_channels, *per_stage, self.latent)
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        """The encoder's channels from the input to the latent: in_channels, the hidden widths, latent."""
-        return self._chain(self.hidden)
-
-    @property
-    def decoder_widths(self) -> tuple[int, ...]:
-        """The decoder's channels, listed the same way (from the image side to the latent)."""
-        return self._chain(self.hidden if self.decoder_hidden is None else self.decoder_hidden)
-
-    @property
-    def stride(self) -> int:
-        """How many input pixels one latent sample covers along each axis."""
-        return 2**self.stages
-
-
-def _is_count(value: object, top: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top
+from cae_codec.stages.tiling import TILE
 
 
 def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
@@ -187,6 +119,9 @@ class CAE(nn.Module):
         assert out is not None
         return out + 0.5
 
+    def inference_parts(self) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+        return inference_parts(self)
+
     def rate_bits(self, y_noisy: torch.Tensor, step: torch.Tensor | float = 1.0) -> torch.Tensor:
         """Bits per sample (B,) to code ``y_noisy`` in bins ``step`` wide (a float, or a
         (B,1,1,1) tensor when a batch mixes steps)."""
@@ -201,6 +136,41 @@ class CAE(nn.Module):
         y = self.encode(x)
         y_noisy = y + noise * step
         return self.decode(y_noisy, step), self.rate_bits(y_noisy.float(), step)
+
+
+class _EncoderPart(nn.Module):
+    """The encoder's graph: YCbCr tiles in [0,1] (B, C, TILE, TILE) -> latent (B, M, TILE/s, TILE/s)."""
+
+    def __init__(self, net: CAE) -> None:
+        super().__init__()
+        self.net = net  # the attribute name makes the graph's tensor names the weights file's (net.*)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.encode(x)
+
+
+class _DecoderPart(nn.Module):
+    """One band's decoder as a graph: latent (B, M, TILE/s, TILE/s) -> YCbCr tiles, unclipped."""
+
+    def __init__(self, net: CAE, band: int) -> None:
+        super().__init__()
+        self.net = net
+        self.band = band
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net.decoders()[self.band](y) + 0.5  # type: ignore[no-any-return]
+
+
+def inference_parts(net: CAE) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+    """What a CPU runtime runs of ``net`` (cae_codec.nn.onnx exports it): graph name ->
+    (module, an example input shape); the batch dimension is free, tiles are TILE square."""
+    c, s = net.config, net.config.stride
+    parts: dict[str, tuple[nn.Module, tuple[int, ...]]] = {
+        ENCODER_PART: (_EncoderPart(net), (2, c.in_channels, TILE, TILE))
+    }
+    for band in range(1 + len(c.decoder_bands)):
+        parts[decoder_part(band)] = (_DecoderPart(net, band), (2, c.latent, TILE // s, TILE // s))
+    return parts
 
 
 def macs_per_pixel(config: CAEConfig) -> float:

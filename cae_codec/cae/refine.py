@@ -35,12 +35,22 @@ class Refinable(Protocol):
     """What refinement needs of a codec (the CAE's CaePcaJ2kCodec is one): its network on its
     device, the stored PCA rotation, the encoder's dead zone and the model's stride."""
 
-    net: Any  # its decoders(), band_of(step) and rate_bits(y, step)
-    device: torch.device
-    basis: torch.Tensor
-    mean: torch.Tensor
     deadzone: float
-    model: Any  # .stride
+
+    @property
+    def net(self) -> Any: ...  # its decoders(), band_of(step) and rate_bits(y, step)
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def basis(self) -> torch.Tensor: ...
+
+    @property
+    def mean(self) -> torch.Tensor: ...
+
+    @property
+    def model(self) -> Any: ...  # .stride
 
 
 class Latent(Protocol):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # rows: Y, Cb, Cr; the +0.5 chroma offset is added separately
 RGB_TO_YCBCR = np.array(
@@ -19,12 +21,14 @@ RGB_TO_YCBCR = np.array(
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)
 _OFFSET = np.array([0.0, 0.5, 0.5])
 
-A = TypeVar("A", np.ndarray, torch.Tensor)
+A = TypeVar("A", np.ndarray, "torch.Tensor")
 
 
 def _apply(x: A, matrix: np.ndarray, pre: np.ndarray, post: np.ndarray) -> A:
     """Channel-first (..., 3, H, W) colour transform: post + M @ (x + pre)."""
-    if isinstance(x, torch.Tensor):
+    if not isinstance(x, np.ndarray):  # a torch tensor (torch is imported by whoever made one)
+        import torch
+
         m = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)
         pre_t = torch.as_tensor(pre, dtype=x.dtype, device=x.device).view(3, 1, 1)
         post_t = torch.as_tensor(post, dtype=x.dtype, device=x.device).view(3, 1, 1)

@@ -8,23 +8,49 @@ takes the first K of them (K = basis columns given) back to the latent.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def rotate(y: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """Latents (B, M, h, w) to their components (B, K, h, w) along ``basis`` (M, K)."""
+    import torch
+
     return torch.einsum("bmhw,mk->bkhw", y - mean.view(1, -1, 1, 1), basis)
 
 
 def unrotate(z: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """Components (B, K, h, w) back to latents (B, M, h, w); ``basis`` is (M, K)."""
+    import torch
+
     return torch.einsum("bkhw,mk->bmhw", z, basis) + mean.view(1, -1, 1, 1)
+
+
+def rotate_np(y: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """:func:`rotate` in numpy (float32): one matrix product per batch, not an einsum, which
+    numpy would run without BLAS."""
+    b, m, h, w = y.shape
+    centred = (y - mean.reshape(1, -1, 1, 1)).reshape(b, m, h * w)
+    return np.matmul(basis.T, centred).reshape(b, basis.shape[1], h, w)  # type: ignore[no-any-return]
+
+
+def unrotate_np(z: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """:func:`unrotate` in numpy (float32)."""
+    b, k, h, w = z.shape
+    y = np.matmul(basis, z.reshape(b, k, h * w)).reshape(b, basis.shape[0], h, w)
+    return y + mean.reshape(1, -1, 1, 1)  # type: ignore[no-any-return]
 
 
 def fit(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and principal directions (columns, by descending variance) of ``vectors`` (N, M),
     computed in float64 and returned in float32. Each direction's sign is fixed (its largest
     entry positive), so that refits on the same vectors give the same basis."""
+    import torch
+
     allv = vectors.double()
     mean = allv.mean(0)
     cov = torch.cov((allv - mean).T)
