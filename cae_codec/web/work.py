@@ -232,12 +232,16 @@ class CompressRequest:
 def read_upload(raw: bytes, limits: Limits) -> tuple[np.ndarray, list[str]]:
     """An uploaded image as the CLI reads one (content sniffed by Pillow, never its name;
     the pixel limit refused before decoding), and the warnings reading it gave."""
-    from cae_codec.imageio import open_image_meta
+    from cae_codec.imageio import LIFT_LIMIT, open_image_meta
 
     if container.sniff(raw[: len(container.MAGIC)]):
         raise CaecError("this is a .cae file, not an image: drop it on the decode area to decode it")
     notes: list[str] = []
-    pixels, _ = open_image_meta(raw, name="the upload", warn=notes.append, max_pixels=limits.max_pixels)
+    try:
+        pixels, _ = open_image_meta(raw, name="the upload", warn=notes.append, max_pixels=limits.max_pixels)
+    except CaecError as e:
+        # the CLI's advice names its own flag; here the limit is the server's
+        raise CaecError(str(e).replace(LIFT_LIMIT, "caec serve --no-pixel-limit lifts the server's limit")) from None
     return pixels, [n.removeprefix("the upload: ") for n in notes]
 
 
