@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 KODAK ?= ../shared/data/kodak
 TRAIN_DATA ?= ../shared/data/train
 
-.PHONY: install test test-fast lint bench results fuzz huge model-card clean
+.PHONY: install test test-fast lint bench graphs results fuzz huge model-card clean
 
 install: $(BIN)/caec
 
@@ -37,7 +37,14 @@ COMPRESSAI_SPEC ?= compressai==1.2.8
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m pip install -q --no-deps "$(COMPRESSAI_SPEC)"
-	$(BIN)/python tools/speed.py --dataset $(KODAK) --threads 2 --out docs/bench.json $(BENCH_ARGS)
+	$(BIN)/python -m tools.speed --dataset $(KODAK) --threads 2 --out docs/bench.json $(BENCH_ARGS)
+	$(BIN)/python -m tools.startup --image $(KODAK)/kodim23.png --out docs/startup.json
+
+# The shipped models' inference graphs (cae_codec/runtime.py), exported from their weights; --check
+# fails when a shipped graph is not what the weights export to (GRAPHS_ARGS=--check)
+GRAPHS_ARGS ?=
+graphs: install
+	$(BIN)/python -m tools.export_graphs $(GRAPHS_ARGS)
 
 # Published curves drawn beside ours: CompressAI's 8-bit-decoded runs where they exist (our metrics are on 8-bit
 # reconstructions too) and BPG 4:4:4. Missing files are simply left out.

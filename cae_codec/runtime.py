@@ -45,6 +45,7 @@ META_WEIGHTS_HASH = "caec.weights_hash"
 META_PART = "caec.part"
 
 _threads: int | None = None
+_AGAIN = "export it again (python -m cae_codec.nn.graphs WEIGHTS), or delete it to run the weights in torch"
 
 
 def set_threads(count: int | None) -> None:
@@ -127,14 +128,14 @@ class Graph:
             )
         except Exception as e:  # onnxruntime raises its own exception types, none exported stably
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"graph {path} cannot be loaded: {first}") from None
+            raise ModelError(f"graph {path} cannot be loaded ({first}): {_AGAIN}") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get(META_FORMAT) != GRAPH_FORMAT or meta.get(META_PART) != part:
             raise ModelError(f"graph {path} is not a caec graph of part {part!r}")
         if meta.get(META_WEIGHTS_HASH) != weights_hash.hex():
             raise ModelError(
                 f"graph {path} was exported from weights {meta.get(META_WEIGHTS_HASH, '?')[:12]}, not the "
-                f"{weights_hash.hex()[:12]} beside it: export it again (python -m cae_codec.nn.onnx WEIGHTS)"
+                f"{weights_hash.hex()[:12]} beside it: {_AGAIN}"
             )
         self.path = path
         self.input = self.session.get_inputs()[0].name

@@ -92,7 +92,7 @@ def test_main_writes_the_json_and_markdown(tmp_path: Path, rng) -> None:
     assert [r["image"] for r in report["rows"]] == ["a.png"] and report["summary"]["threads"] == 1
     assert report["summary"]["cpu"] == speed.cpu_name() != ""
     text = md.read_text()
-    assert "`python tools/speed.py --quality 4 --threads 1 --no-compressai`" in text
+    assert "`python -m tools.speed --quality 4 --threads 1 --no-compressai`" in text
     assert f"Raw numbers: `{out}`. Run beside nothing." in text
 
 

@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if peer is not None:
         summary |= {"compressai": peer.version, "compressai_n": peer.n, "compressai_m": peer.m}
     summary |= summarize(rows)
-    command = f"python tools/speed.py --quality {args.quality} --threads {args.threads}"
+    command = f"python -m tools.speed --quality {args.quality} --threads {args.threads}"
     command += " --no-compressai" if peer is None else ""
     command += " --no-avif" if avif is None else ""
     args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "json": str(args.out),
         "cases": summarize(runs),
     }
-    command = f"python tools/startup.py --size {args.size} --repeats {args.repeats}"
+    command = f"python -m tools.startup --size {args.size} --repeats {args.repeats}"
     command += f" --image {args.image}" if args.image else ""
     args.out.write_text(json.dumps({"summary": summary, "runs": runs}, indent=1) + "\n")
     lines = markdown(summary, command)

@@ -9,9 +9,9 @@ network's structure (a few kB) and reads the weights from the one file that name
 The graph records the weights hash, and a re-export on the same torch gives the same bytes
 (tests/test_runtime.py), so the graph is a function of the weights, not a second model.
 
-Run as ``python -m cae_codec.nn.graphs WEIGHTS...`` (`make graphs` does it for the shipped models
-through tools/export_graphs.py). Needs torch and the ``onnx`` package; running the graphs needs
-neither.
+Run as ``python -m cae_codec.nn.graphs WEIGHTS...``; `make graphs` does it for the shipped models
+(tools/export_graphs.py, whose ``--check`` fails on a graph that is not its weights' export).
+Needs torch and the ``onnx`` package; running the graphs needs neither.
 """
 
 from __future__ import annotations
@@ -101,25 +101,33 @@ def export_graphs(weights: Path, write: bool = True) -> dict[Path, bytes]:
     return out
 
 
+def has_inference_parts(weights: Path) -> bool:
+    """Whether the network a weights file names offers inference graphs (read from its header)."""
+    from cae_codec.modelfiles import read_model_info
+    from cae_codec.nn.registry import ARCHITECTURE_MODULES, ARCHITECTURES
+
+    architecture = read_model_info(weights).architecture
+    if architecture not in ARCHITECTURES and architecture in ARCHITECTURE_MODULES:
+        import importlib
+
+        importlib.import_module(ARCHITECTURE_MODULES[architecture])
+    cls = ARCHITECTURES.get(architecture)
+    return cls is not None and hasattr(cls, "inference_parts")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cae_codec.nn.graphs", description=__doc__.split("\n\n")[0])
-    ap.add_argument("weights", nargs="+", type=Path, help=".safetensors files")
-    ap.add_argument("--check", action="store_true", help="write nothing: fail when a graph on disk is not the export")
+    ap.add_argument("weights", nargs="+", type=Path, help=".safetensors files: their graphs are written beside them")
     args = ap.parse_args(argv)
-    status = 0
     for weights in args.weights:
         try:
-            graphs = export_graphs(weights, write=not args.check)
+            graphs = export_graphs(weights)
         except CaecError as e:
             print(f"graphs: error: {e}", file=sys.stderr)
             return 1
         for path, data in graphs.items():
-            if args.check and (not path.is_file() or path.read_bytes() != data):
-                print(f"graphs: {path} is not the graph exported from {weights.name}", file=sys.stderr)
-                status = 1
-            else:
-                print(f"{path} ({len(data)} bytes){' up to date' if args.check else ''}")
-    return status
+            print(f"{path}: {len(data)} bytes")
+    return 0
 
 
 if __name__ == "__main__":
