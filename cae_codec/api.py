@@ -277,6 +277,19 @@ def _decoder_weights(box: Box, model: str | os.PathLike[str] | None) -> Path:
     return zoo.member_path(family, box.model or "")
 
 
+def standard_codestream(data: bytes | bytearray | memoryview) -> bytes:
+    """The standard image codestream a .cae file carries whole, which any reader of that format
+    opens (comcnn: its compact image, a JPEG), checked as decoding checks it; one CaecError line
+    for a codec whose files carry none."""
+    box = container.parse(_as_bytes(data))
+    codec_info = registry.for_file(box.codec)
+    extract = getattr(registry.payload(codec_info.id), "standard_codestream", None)
+    if extract is None:
+        raise CaecError(f"{codec_info.id} files carry no standard codestream to extract")
+    codestream: bytes = extract(box)
+    return codestream
+
+
 def info(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """Header fields, the codec's parameters and chunk sizes of a .cae file, without decoding
     it (and without importing torch)."""

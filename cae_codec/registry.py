@@ -45,6 +45,18 @@ CODECS: dict[str, CodecInfo] = {
             capabilities=Capabilities(fixed_size=(28, 28), several_images=True, channels=(1,), learned=True),
             default_model="mnist-dae-30",
         ),
+        CodecInfo(
+            id="comcnn",
+            label="ComCNN+JPEG+RecCNN",
+            paper="Jiang et al. 2017, An End-to-End Compression Framework Based on Convolutional Neural Networks",
+            summary="ComCNN -> half-resolution compact image -> JPEG (a standard codestream in the file) -> "
+            "bicubic x2 -> RecCNN restores the residual",
+            module="cae_codec.comcnn",
+            # --quality is the inner JPEG's quality (1..100) of the compact image
+            quality=QualityScale(1, 100, 50),
+            capabilities=Capabilities(),
+            default_model="comcnn-jpeg",
+        ),
     )
 }
 DEFAULT_CODEC = "cae-pca-j2k"

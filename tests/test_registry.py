@@ -36,7 +36,8 @@ def test_the_registry_lists_codecs_without_importing_torch() -> None:
         "print(registry.codec_ids(), 'torch' in sys.modules, 'cae_codec.cae.codec' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
-    assert out.strip() == "['cae-pca-j2k', 'mnist-dae'] False False"
+    # the codecs as this process lists them: a new codec adds itself here without a test to edit
+    assert out.strip() == f"{registry.codec_ids()} False False"
 
 
 def test_unknown_codecs_are_one_error() -> None:

@@ -15,7 +15,18 @@ from rich.table import Table
 from cae_codec import contract, registry
 from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, pick_device
 from cae_codec.api import info as api_info
-from cae_codec.cli.kit import FileProgress, Job, emit, fail, plan_outputs, read_stdin, run_batch, stdin_binary
+from cae_codec.api import standard_codestream as api_standard_codestream
+from cae_codec.cli.kit import (
+    FileProgress,
+    Job,
+    check_output,
+    emit,
+    fail,
+    plan_outputs,
+    read_stdin,
+    run_batch,
+    stdin_binary,
+)
 from cae_codec.cli.options import (
     DeviceOpt,
     ForceOpt,
@@ -298,12 +309,24 @@ def decode(
 def info(
     file: Annotated[str, typer.Argument(metavar="FILE.cae", help=".cae file ('-' reads stdin).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    extract_compact: Annotated[
+        str | None,
+        typer.Option(
+            "--extract-compact",
+            metavar="OUT",
+            help="Also write the standard codestream a file carries (comcnn: its compact image as a .jpg).",
+        ),
+    ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Print the header of a .cae file: size, model, quantization, chunk sizes, bpp."""
     label = "<stdin>" if file == "-" else file
     try:
         data = _read_cae(file, label)
         fields = api_info(data)
+        if extract_compact is not None:
+            check_output(Job(file, extract_compact), [file], force)
+            emit(extract_compact, api_standard_codestream(data), force, [file])
     except CaecError as e:
         raise fail(f"{label}: {e}" if not str(e).startswith(label) else str(e)) from None
     if as_json:

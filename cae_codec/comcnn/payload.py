@@ -36,6 +36,10 @@ JPEG = b"JPEG"
 # SOF markers of the DCT processes libjpeg-turbo decodes with Huffman coding (baseline,
 # extended, progressive); lossless and arithmetic-coded frames are not what this codec writes
 SOF_MARKERS = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive"}
+# compact pixels a side per network pass (memory stays bounded on any image size), and the
+# margin ComCNN's tiles take around them (its receptive field is 3 compact pixels each way)
+TILE = 256
+COM_MARGIN = 4
 # what libjpeg-turbo writes is one scan (baseline) or ~10 (progressive): a codestream of many
 # more can cost a decoder a pass over the image per scan
 MAX_SCANS = 64
@@ -161,7 +165,7 @@ def precheck(box: Box, model: ModelInfo) -> None:
         raise FormatError(f"model {model.path.name} is a {channels}-channel comcnn model; files take 3")
 
 
-def compact_jpeg(box: Box) -> bytes:
+def standard_codestream(box: Box) -> bytes:
     """The compact image's JPEG codestream, checked (what `caec info --extract-compact` writes)."""
     check(box)
     return box.first(JPEG) or b""
@@ -176,6 +180,8 @@ def describe(box: Box) -> dict[str, Any]:
         "compact_components": frame.components,
         "jpeg_process": frame.process,
         "jpeg_bytes": len(box.first(JPEG) or b""),
+        # decode's progress counts RecCNN's tiles
+        "decode_steps": -(-frame.width // TILE) * -(-frame.height // TILE),
     }
 
 

@@ -111,6 +111,25 @@ def turn_of(cfg: TrainConfig, step: int) -> str:
     return "rec" if (step // cfg.turn) % 2 == 0 else "com"
 
 
+def updates_before(cfg: TrainConfig, part: str, step: int) -> int:
+    """How many of steps 0..step-1 updated ``part`` ('rec' or 'com')."""
+    if cfg.turn == 0:
+        return step
+    full, rest = divmod(step, 2 * cfg.turn)
+    first = part == "rec"  # RecCNN takes the first turn of each pair
+    return full * cfg.turn + (min(rest, cfg.turn) if first else max(rest - cfg.turn, 0))
+
+
+def _restore_update_counts(cfg: TrainConfig, net: ComRecPair, opt: torch.optim.Optimizer, step: int) -> None:
+    """Adam's bias correction counts each parameter's own updates: in turns, each network's
+    are fewer than the steps (trainkit.restore sets the steps)."""
+    for part, module in (("rec", net.rec), ("com", net.com)):
+        n = updates_before(cfg, part, step)
+        for p in module.parameters():
+            if p in opt.state:
+                opt.state[p]["step"] = torch.tensor(float(n))
+
+
 def train_step(
     net: ComRecPair, opt: torch.optim.Optimizer, x: torch.Tensor, qualities: np.ndarray, which: str
 ) -> tuple[float, float]:
@@ -171,6 +190,7 @@ def train(cfg: TrainConfig) -> bytes:
             raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
         state = saved
         trainkit.restore(ckpt, tensors, net, opt, state["step"])
+        _restore_update_counts(cfg, net, opt, state["step"])
         log(f"resumed from {ckpt} at step {state['step']}")
     if "planned_steps" in state:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end

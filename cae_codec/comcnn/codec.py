@@ -1,0 +1,196 @@
+"""The ``comcnn`` codec: image -> ComCNN -> compact image (half size, 8 bits) -> JPEG, the
+standard codestream stored as is in the JPEG chunk (cae_codec.comcnn.payload); decoding: JPEG
+decode -> bicubic x2 -> RecCNN -> cropped to the image.
+
+The rate knob is the inner JPEG's quality (--quality 1..100); --bpp / --size search it through
+the shared rate control. ComCNN runs once per image (``analyse``), every quality reuses its
+compact image.
+
+- Odd sides are padded by repeating the last row or column up to even, and the decoder crops.
+- Grey images go through the colour networks as three equal planes; the compact image stored is
+  its luma, a grey JPEG, and the decoded image is the luma of RecCNN's output.
+- Alpha is stored losslessly in its own chunk (lossless JPEG 2000, as the CAE codec does).
+- Both networks run in tiles with margins wider than their receptive fields, so memory stays
+  bounded on any image size and each tile's centre is what a whole-image pass computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from cae_codec import container, registry
+from cae_codec.comcnn import inner, payload
+from cae_codec.comcnn.network import ARCHITECTURE, ComRecPair
+from cae_codec.container import ALPHA, ICC, Box, v2
+from cae_codec.contract import CodecInfo, Progress
+from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.modelfiles import check_weights_hash
+from cae_codec.ratecontrol import Knob
+from cae_codec.stages import j2k
+from cae_codec.weights import Model
+
+TILE = payload.TILE  # compact pixels a side per network pass
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # JPEG's (BT.601) luma of RGB
+
+
+def model_number(model: Model) -> int:
+    """The zoo's number of these very weights for the header, 0 when the zoo does not ship them."""
+    from cae_codec import zoo
+
+    shipped = zoo.catalogue().models.get(model.name)
+    return shipped.number if shipped is not None and shipped.weights_hash == model.weights_hash else 0
+
+
+@dataclass
+class Analysis:
+    compact: np.ndarray  # (h/2, w/2, 1 or 3) uint8: what JPEG codes
+    height: int
+    width: int
+    channels: int
+    alpha_chunk: bytes | None
+    icc_profile: bytes | None
+
+
+def _tiles(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) compact-image tiles covering height x width."""
+    return [
+        (y, min(y + TILE, height), x, min(x + TILE, width))
+        for y in range(0, height, TILE)
+        for x in range(0, width, TILE)
+    ]
+
+
+def _as_luma(rgb: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float RGB in [0, 1] -> (h, w, 1) uint8 luma."""
+    y = rgb @ LUMA
+    return np.clip(np.round(y * 255), 0, 255).astype(np.uint8)[:, :, None]
+
+
+class ComCnnCodec:
+    info: ClassVar[CodecInfo] = registry.get(payload.CODEC)
+    knob: ClassVar[Knob] = Knob("JPEG quality", 1, 100, integer=True)
+
+    def __init__(self, model: Model, device: torch.device) -> None:
+        if model.architecture != ARCHITECTURE:
+            raise ModelError(f"weights {model.name!r} are a {model.architecture} network, not a comcnn model")
+        self.model = model
+        self.net: ComRecPair = model.network  # type: ignore[assignment]
+        self.net.eval()
+        self.device = device
+        self.net.to(device)
+        self.number = model_number(model)
+        # wider than RecCNN's receptive field plus the bicubic kernel's reach, in compact pixels
+        self.rec_margin = (self.net.config.rec_layers + 4) // 2 + 2
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    # -- encoding
+
+    @torch.inference_mode()
+    def compact_image(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 with H, W even -> ComCNN's (H/2, W/2, 3) float image in [0, 1]."""
+        h2, w2 = rgb.shape[0] // 2, rgb.shape[1] // 2
+        out = np.empty((h2, w2, 3), dtype=np.float32)
+        m = payload.COM_MARGIN
+        for y0, y1, x0, x1 in _tiles(h2, w2):
+            ya, yb, xa, xb = max(y0 - m, 0), min(y1 + m, h2), max(x0 - m, 0), min(x1 + m, w2)
+            crop = rgb[2 * ya : 2 * yb, 2 * xa : 2 * xb]
+            x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float().div(255)[None]
+            c = self.net.compact(x.to(self.device))[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+            out[y0:y1, x0:x1] = c[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
+        return out
+
+    def analyse(self, image: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+            raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {image.dtype} {image.shape}")
+        h, w, c = image.shape
+        if h == 0 or w == 0:
+            raise CaecError("image has no pixels")
+        icc = bytes(icc_profile) if icc_profile else None
+        if icc is not None and (problem := container.icc_profile_problem(icc, c)):
+            raise CaecError(problem)
+        rgb = image[:, :, :1].repeat(3, axis=2) if c in (1, 2) else image[:, :, :3]
+        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        compact = self.compact_image(rgb)
+        stored = _as_luma(compact) if c in (1, 2) else np.clip(np.round(compact * 255), 0, 255).astype(np.uint8)
+        alpha = j2k.encode_plane(np.ascontiguousarray(image[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
+        return Analysis(stored, h, w, c, alpha, icc)
+
+    def file(self, a: Analysis, jpeg: bytes) -> bytes:
+        header = v2.HeaderV2(
+            payload.CODEC,
+            a.width,
+            a.height,
+            a.channels,
+            weights_hash=self.model.weights_hash[: v2.HASH_BYTES],
+            model_number=self.number,
+        )
+        chunks: list[tuple[bytes, bytes]] = []
+        if a.icc_profile is not None:
+            chunks.append((ICC, a.icc_profile))
+        chunks.append((payload.JPEG, jpeg))
+        if a.alpha_chunk is not None:
+            chunks.append((ALPHA, a.alpha_chunk))
+        return v2.pack(header, chunks)
+
+    def pack(self, analysis: Analysis, knob: float, quality: int = 0) -> bytes:
+        return self.file(analysis, inner.encode(analysis.compact, int(knob)))
+
+    def knob_for_quality(self, quality: int) -> float:
+        return float(quality)
+
+    def finish(self, image: np.ndarray, analysis: Any, data: bytes, budget: int | None) -> bytes:
+        return data
+
+    # -- decoding
+
+    def decoded_compact(self, box: Box) -> np.ndarray:
+        """The JPEG chunk decoded: (h/2, w/2, 1 or 3) uint8, checked against the header."""
+        payload.check(box)
+        check_weights_hash(box.model, box.weights_hash, self.name, self.model.weights_hash[: len(box.weights_hash)])
+        w2, h2 = payload.compact_size(box.width, box.height)
+        cc = payload.compact_channels(box.channels)
+        try:
+            compact = inner.decode(box.first(payload.JPEG) or b"", cc)
+        except CaecError as e:
+            raise FormatError(f"corrupt JPEG chunk: {e}") from None
+        if compact.shape != (h2, w2, cc):
+            raise FormatError(f"the JPEG chunk decodes to {compact.shape}, not the compact image's {(h2, w2, cc)}")
+        return compact
+
+    @torch.inference_mode()
+    def reconstruct(self, compact: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """(h, w, 1 or 3) uint8 compact image -> (2h, 2w, 3) float RGB in [0, 1]."""
+        h2, w2 = compact.shape[:2]
+        rgb = compact.repeat(3, axis=2) if compact.shape[2] == 1 else compact
+        out = np.empty((2 * h2, 2 * w2, 3), dtype=np.float32)
+        m = self.rec_margin
+        for i, (y0, y1, x0, x1) in enumerate(_tiles(h2, w2)):
+            ya, yb, xa, xb = max(y0 - m, 0), min(y1 + m, h2), max(x0 - m, 0), min(x1 + m, w2)
+            x = torch.from_numpy(np.ascontiguousarray(rgb[ya:yb, xa:xb].transpose(2, 0, 1))).float().div(255)[None]
+            r = self.net.reconstruct(x.to(self.device))[0].permute(1, 2, 0).cpu().numpy()
+            oy, ox = 2 * (y0 - ya), 2 * (x0 - xa)
+            out[2 * y0 : 2 * y1, 2 * x0 : 2 * x1] = r[oy : oy + 2 * (y1 - y0), ox : ox + 2 * (x1 - x0)]
+            if progress is not None:
+                progress(i + 1)
+        return out
+
+    def decode(self, box: Box, progress: Progress | None = None) -> np.ndarray:
+        compact = self.decoded_compact(box)
+        rec = self.reconstruct(compact, progress)[: box.height, : box.width]
+        out = np.empty((box.height, box.width, box.channels), dtype=np.uint8)
+        if box.channels in (1, 2):
+            out[:, :, :1] = _as_luma(np.clip(rec, 0, 1))
+        else:
+            out[:, :, :3] = np.clip(np.round(rec * 255), 0, 255).astype(np.uint8)
+        if box.channels in (2, 4):
+            out[:, :, -1] = j2k.decode_plane(
+                box.first(ALPHA) or b"", (box.height, box.width), np.dtype(np.uint8), "alpha"
+            )
+        return out
