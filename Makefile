@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 KODAK ?= ../shared/data/kodak
 TRAIN_DATA ?= ../shared/data/train
 
-.PHONY: install test test-fast lint bench graphs results fuzz huge model-card clean
+.PHONY: install test test-fast lint bench graphs results fuzz huge model-card web-load serve clean
 
 install: $(BIN)/caec
 
@@ -73,6 +73,17 @@ huge: install
 # The default model's Kodak table in its card (docs/models.md), OpenJPEG at the same file sizes.
 model-card: install
 	$(BIN)/python tools/model_card.py --dataset $(KODAK) --card docs/models.md
+
+# caec serve under load (docs/web.md): concurrent requests against its own server on 127.0.0.1; each
+# completes or gets 503, temporary files and memory come back afterwards.
+WEB_LOAD_ARGS ?= --requests 50 --rounds 2 --workers 2 --queue 8
+web-load: install
+	$(BIN)/python tools/web_load.py $(WEB_LOAD_ARGS) --json docs/web_load.json
+
+# The web front end on http://127.0.0.1:8000/ with the Kodak photos and MNIST digits offered.
+MNIST ?= ../shared/data/mnist
+serve: install
+	$(BIN)/caec serve --dataset $(KODAK) --mnist $(MNIST)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

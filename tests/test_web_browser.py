@@ -3,7 +3,8 @@ two codecs code it, the numbers it shows are the API's, and the .cae file it dow
 with the CLI to the pixels it showed.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``;
-.ci/run installs them) and selenium (the dev extras); without them the test skips and says so.
+.ci/run installs them) and selenium (the dev extras); without them the test skips and says so (fails under
+$CAEC_REQUIRE_BROWSER, which .ci/run sets).
 ``CAEC_WEB_SCREENSHOT=docs/web.png`` keeps the page's screenshot there (docs/web.md shows it).
 """
 
@@ -40,12 +41,14 @@ QUERY = "codecs=cae-pca-j2k,webp&mode=quality&settings=cae-pca-j2k:4,webp:75"
 
 
 def _skip_without_browser() -> None:
+    # CI installs the browser (.ci/run) and sets this: there a missing one is a failure, not a skip
+    missing = pytest.fail if os.environ.get("CAEC_REQUIRE_BROWSER") else pytest.skip
     try:
         import selenium  # noqa: F401
     except ImportError:
-        pytest.skip(f"selenium is not installed (pip install -e '.[dev]'); and {HOW}")
+        missing(f"selenium is not installed (pip install -e '.[dev]'); and {HOW}")
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip(f"no Chromium here: {HOW}")
+        missing(f"no Chromium here: {HOW}")
     if not PHOTO.is_file():
         pytest.skip(f"Kodak not found in {KODAK} (set CAEC_SHARED_DATA to the shared/data folder)")
 

@@ -87,6 +87,8 @@ def serve(
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # listening already: a client told the URL below may connect before uvicorn has started
+        sock.listen(2048)
     except OSError as e:
         sock.close()
         raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

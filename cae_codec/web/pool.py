@@ -10,6 +10,8 @@ request's time-out, or whose client went away, stops at its next step.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import logging
 import threading
@@ -24,6 +26,24 @@ from cae_codec.web.work import Check, Report, Stopped
 log = logging.getLogger("caec.web")
 Work = Callable[[Report, Check], None]
 END = {"event": "end"}
+
+
+def _malloc_trim() -> Callable[[], None]:
+    """glibc's malloc_trim: a worker thread's arena keeps the pages of a job's images after they
+    are freed (RSS stayed ~45 MiB above its resting level after a load test); giving them back
+    after each job brings the server back to its resting size. Elsewhere: nothing to do."""
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    if trim is None:
+        return lambda: None
+
+    def run() -> None:
+        trim(0)
+
+    return run
+
+
+trim_memory = _malloc_trim()
 
 
 class Job:
@@ -103,6 +123,7 @@ def _run(job: Job, work: Work) -> None:
         job.report({"event": "error", "message": f"internal error ({type(e).__name__}); the server log has details"})
     finally:
         job.report(END)
+        trim_memory()
 
 
 async def ndjson(job: Job) -> AsyncIterator[bytes]:
