@@ -418,3 +418,41 @@ def test_kodak_photo_through_the_api(tiny_models: Path) -> None:
         raw = c.get("/api/dataset/kodim05.png").content
         evs = events(c.post("/api/compress?codecs=jpeg&mode=quality", content=raw))
     assert next(e for e in evs if e["event"] == "image")["width"] == 768
+
+
+# ---------------------------------------------------------------- caec serve
+@pytest.mark.slow
+def test_caec_serve_prints_its_url_refuses_a_taken_port_and_stops_on_ctrl_c(tiny_models: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    cmd = [sys.executable, "-m", "cae_codec", "serve", "--port", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("caec ") and "serving on http://127.0.0.1:" in line
+        url = line.split("serving on ")[1].split()[0]
+        with urllib.request.urlopen(f"{url}api/codecs", timeout=30) as resp:
+            assert json.loads(resp.read())["default_codec"] == registry.DEFAULT_CODEC
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        taken = subprocess.run([*cmd[:-1], port], capture_output=True, text=True, env=env, timeout=120)
+        assert taken.returncode == 1
+        assert taken.stderr.strip() == f"caec: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_warns_when_it_listens_beyond_this_machine() -> None:
+    from cae_codec.web.cli import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.2") and not _is_loopback("example.org")
