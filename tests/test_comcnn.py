@@ -15,7 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cae_codec import api, container
+from cae_codec import api, container, contract, registry
 from cae_codec.cli import app
 from cae_codec.comcnn import codec as codec_module
 from cae_codec.comcnn import payload
@@ -25,6 +25,7 @@ from cae_codec.container import ALPHA, v2
 from cae_codec.errors import CaecError, FormatError
 from cae_codec.modelfiles import read_model_info
 from tests.conftest import error_line, smooth_image
+from tools import fuzz
 
 TINY = ["--steps", "4", "--batch-size", "2", "--patch-size", "32", "--rec-layers", "3", "--rec-channels", "4"]
 TINY += ["--max-images", "3", "--threads", "1", "--checkpoint-every", "2"]
@@ -252,3 +253,27 @@ def test_the_frame_check_refuses_the_bomb_before_any_decoder_runs(tiny: Path, rn
     bomb = with_jpeg(encode(codec, smooth_image(rng, 32, 32, 3)), sof_bomb(60000, 60000))
     with pytest.raises(FormatError, match="60000x60000"):
         payload.check(container.parse(bomb))
+
+
+@pytest.fixture
+def comcnn_on_path(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny pair where a decoder finds weights by the hash a file names."""
+    import os
+
+    monkeypatch.setenv("CAEC_MODELS", os.pathsep.join([str(tiny.parent), os.environ.get("CAEC_MODELS", "")]))
+    return tiny
+
+
+@pytest.mark.parametrize("family", sorted(fuzz.COMCNN_FAMILIES))
+def test_fuzz_families_of_comcnn_files_end_in_one_line_errors(comcnn_on_path: Path, family: str) -> None:
+    codec = registry.load("comcnn", str(comcnn_on_path), "cpu")
+    seeds = fuzz.make_comcnn_seeds(lambda img, q: contract.encode(codec, img, quality=q))
+    assert all(fuzz.decode_outcome(s) == fuzz.OK for s in seeds)
+    report = fuzz.run_family(family, seeds, 25, slow_s=2.0, rng_seed=1)
+    assert not report.bugs and not report.slow, (report.bugs[:1], report.slow[:1])
+    assert report.cases == 25
+
+
+def test_fuzzing_names_the_comcnn_families_it_leaves_out(capsys) -> None:
+    assert fuzz._comcnn_seeds("no-such-comcnn-model") == []
+    assert "comcnn families left out" in capsys.readouterr().err

@@ -39,7 +39,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from cae_codec import api, container, contract
+from cae_codec import api, container, contract, registry
 from cae_codec.cae import payload
 from cae_codec.cae.payload import PARAMS_STRUCT
 from cae_codec.container import ALPHA, CHUNK_HEAD, CRC, END, HEADER_FIELDS, HEADER_STRUCT, ICC, LATENT, MAGIC, v2
@@ -617,6 +617,68 @@ def truncations(data: bytes) -> list[bytes]:
     return [data[:n] for n in range(len(data))]
 
 
+# ------------------------------------------------------------------ comcnn's files
+
+
+def make_comcnn_seeds(encode: Callable[[np.ndarray, int], bytes]) -> list[bytes]:
+    """Small valid comcnn files (its compact image a JPEG) of every channel layout, odd sizes."""
+    rng = np.random.default_rng(6)
+    shapes = [(40, 56, 3), (33, 21, 4), (17, 23, 1), (9, 8, 2), (1, 1, 3)]
+    return [encode(smooth_image(rng, h, w, c), 30) for h, w, c in shapes]
+
+
+def jpeg_of_frame(width: int, height: int, components: int) -> bytes:
+    """A real JPEG of 8x8 pixels whose frame header is rewritten to declare width x height: what a
+    decompression bomb looks like from outside (a few hundred bytes claiming a huge image)."""
+    shape = (8, 8) if components == 1 else (8, 8, 3)
+    raw = bytearray(imagecodecs.jpeg8_encode(np.zeros(shape, np.uint8), level=50))
+    at = raw.find(b"\xff\xc0")
+    raw[at + 5 : at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(raw)
+
+
+@st.composite
+def foreign_jpegs(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    """A comcnn file whose JPEG chunk is another valid JPEG: of the wrong size or component count
+    (the right ones half the time), lossless or 12-bit, or a frame header forged to a huge size."""
+    from cae_codec.comcnn import payload as comcnn_payload
+
+    data = draw(st.sampled_from(seeds))
+    chunks = chunks_of(data)
+    which = next(i for i, (ctype, _) in enumerate(chunks) if ctype == comcnn_payload.JPEG)
+    genuine = comcnn_payload.read_frame(chunks[which][1])
+    kind = draw(st.sampled_from(["encoded", "encoded", "bomb"]))
+    if kind == "bomb":
+        w, h = draw(st.sampled_from([(65535, 65535), (60000, 1), (genuine.width, 65535), (0, genuine.height)]))
+        stream = jpeg_of_frame(w, h, genuine.components)
+    else:
+        right_size = st.just((genuine.height, genuine.width))
+        h, w = draw(st.one_of(right_size, st.tuples(st.integers(1, 80), st.integers(1, 80))))
+        grey = draw(st.booleans())
+        img = np.zeros((h, w) if grey else (h, w, 3), np.uint8)
+        kind = draw(st.sampled_from(["baseline", "baseline", "lossless", "12-bit"]))
+        if kind == "lossless":
+            stream = bytes(imagecodecs.jpeg8_encode(img, lossless=True))
+        elif kind == "12-bit":
+            stream = bytes(imagecodecs.jpeg8_encode(img.astype(np.uint16) * 16, level=50, bitspersample=12))
+        else:
+            stream = bytes(imagecodecs.jpeg8_encode(img, level=draw(st.integers(1, 100))))
+    chunks[which] = (chunks[which][0], stream)
+    return with_chunks(data, chunks)
+
+
+# families on comcnn's files (the generic mutations and its own JPEG chunk's), run on seeds of
+# a comcnn model when one is there (tools/fuzz.py --comcnn-model)
+COMCNN_FAMILIES: dict[str, Callable[[list[bytes]], st.SearchStrategy[bytes]]] = {
+    "comcnn-bit-flips+crc": lambda s: bit_flips(s, recompute_crcs=True),
+    "comcnn-byte-edits+crc": lambda s: byte_edits(s),
+    "comcnn-forged-header": lambda s: forged_headers_v2(s),
+    "comcnn-chunk-layout": lambda s: chunk_layouts_v2(s),
+    "comcnn-jpeg-mutation": lambda s: codestream_mutations(s),
+    "comcnn-jpeg-foreign": lambda s: foreign_jpegs(s),
+}
+
+
 # ------------------------------------------------------------------ files without a latent
 
 # largest drawn side of a file without a latent: 100 tiles, a fraction of a second to decode
@@ -860,7 +922,7 @@ def decode_outcome(data: bytes) -> str:
     box = container.parse(data)
     if img.shape != (box.height, box.width, box.channels) or img.dtype != np.uint8:
         raise AssertionError(f"decoded {img.shape} {img.dtype} for a {box.width}x{box.height}x{box.channels} header")
-    if payload.params(box).components:
+    if box.codec != registry.DEFAULT_CODEC or payload.params(box).components:
         return OK
     # every tile decodes from the same input (the PCA mean), so the picture repeats tile by tile
     pixels = img[:, :, : 3 if box.channels >= 3 else 1]
@@ -916,8 +978,10 @@ def run_stream(report: Report, data: bytes, tail: bytes, most: int, slow_s: floa
         report.slow.append((data, dt))
 
 
-def run_family(name: str, seeds: Seeds, n: int, slow_s: float, rng_seed: int) -> Report:
+def run_family(name: str, seeds: Seeds | list[bytes], n: int, slow_s: float, rng_seed: int) -> Report:
+    """The drawn family ``name`` (of FAMILIES on ``Seeds``, of COMCNN_FAMILIES on comcnn files)."""
     report = Report(name)
+    strategy = COMCNN_FAMILIES[name](seeds) if isinstance(seeds, list) else FAMILIES[name](seeds)  # type: ignore[arg-type]
 
     @seed(rng_seed)
     @settings(
@@ -927,7 +991,7 @@ def run_family(name: str, seeds: Seeds, n: int, slow_s: float, rng_seed: int) ->
         phases=[Phase.generate],  # the driver records failures itself; nothing to shrink
         suppress_health_check=list(HealthCheck),
     )
-    @given(FAMILIES[name](seeds))
+    @given(strategy)
     def case(data: bytes) -> None:
         run_one(report, data, slow_s)
 
@@ -961,6 +1025,18 @@ def exhaustive_sets(version: str, files: list[bytes], slow_s: float) -> list[Rep
     return [fixed, header_bits, huge, streams]
 
 
+def _comcnn_seeds(model: str | None) -> list[bytes]:
+    """Seed files of the comcnn model ``model``; none (and a note) when it cannot be loaded here."""
+    if not model:
+        return []
+    try:
+        codec = registry.load("comcnn", model, "cpu")
+    except CaecError as e:
+        print(f"comcnn families left out: {e}", file=sys.stderr)
+        return []
+    return make_comcnn_seeds(lambda img, q: contract.encode(codec, img, quality=q))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000, help="drawn cases, shared among the families")
@@ -973,6 +1049,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"), help="where failing inputs are saved")
     ap.add_argument("--model", default=api.DEFAULT_MODEL)
+    ap.add_argument(
+        "--comcnn-model",
+        default=registry.get("comcnn").default_model,
+        help="comcnn model whose files the comcnn families start from ('' leaves them out)",
+    )
     args = ap.parse_args(argv)
 
     codec = api.get_codec(args.model, device="cpu")
@@ -985,6 +1066,11 @@ def main(argv: list[str] | None = None) -> int:
     per_family = -(-args.cases // len(FAMILIES))
     for i, name in enumerate(FAMILIES):
         reports.append(run_family(name, seeds, per_family, args.slow, args.seed * 100 + i))
+        r = reports[-1]
+        print(f"  {name}: {r.cases} cases, {len(r.bugs)} bugs, worst {r.worst_s * 1000:.0f} ms", file=sys.stderr)
+    comcnn_seeds = _comcnn_seeds(args.comcnn_model)
+    for i, name in enumerate(COMCNN_FAMILIES if comcnn_seeds else []):
+        reports.append(run_family(name, comcnn_seeds, per_family, args.slow, args.seed * 100 + 50 + i))
         r = reports[-1]
         print(f"  {name}: {r.cases} cases, {len(r.bugs)} bugs, worst {r.worst_s * 1000:.0f} ms", file=sys.stderr)
 

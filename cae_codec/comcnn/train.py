@@ -139,12 +139,18 @@ def train_step(
     with torch.set_grad_enabled(which != "rec"):
         compact = net.compact(x)
     decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(compact), qualities), x.device)
-    # the codec as the identity backwards: forward the real decoded image, pass the gradient to ComCNN
-    through = decoded if which == "rec" else compact + (decoded - compact).detach()
+    # the codec as the identity backwards: forward the real decoded image, pass the gradient to
+    # ComCNN through the clipping to [0, 1] that the 8-bit compact image makes (an identity that
+    # ignored it let values outside, which JPEG never sees, run off to hundreds); a penalty on
+    # what lies outside brings such values back
+    inside = compact.clamp(0, 1)
+    through = decoded if which == "rec" else inside + (decoded - inside).detach()
     out = net.reconstruct(through)
     loss = F.mse_loss(out, x)
+    outside = (compact - inside).square().mean() if which != "rec" else torch.zeros(())
+    opt_loss = loss + outside
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    opt_loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
     opt.step()
     for p in net.rec.parameters():
