@@ -38,7 +38,7 @@ JPEG = b"JPEG"
 SOF_MARKERS = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive"}
 # compact pixels a side per network pass (memory stays bounded on any image size), and the
 # margin ComCNN's tiles take around them (its receptive field is 3 compact pixels each way)
-TILE = 256
+TILE = 384
 COM_MARGIN = 4
 # what libjpeg-turbo writes is one scan (baseline) or ~10 (progressive): a codestream of many
 # more can cost a decoder a pass over the image per scan
