@@ -144,6 +144,7 @@ def settle(pid: int, seconds: float = 2.0) -> float:
 def start_server(args: argparse.Namespace, tmp: Path) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "cae_codec", "serve", "--host", HOST, "--port", "0"]
     cmd += ["--workers", str(args.workers), "--queue", str(args.queue), "--timeout", str(args.timeout)]
+    cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "TMPDIR": str(tmp)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="caec serve --workers")
     parser.add_argument("--queue", type=int, default=8, help="caec serve --queue")
+    parser.add_argument("--threads", type=int, default=1, help="caec serve --threads")
     parser.add_argument("--codecs", default="cae-pca-j2k,jpeg")
     parser.add_argument("--side", type=int, default=256, help="side of the square test image, pixels")
     parser.add_argument("--timeout", type=float, default=300.0, help="caec serve --timeout, and each request's")
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": {
             "workers": args.workers,
             "queue": args.queue,
+            "threads": args.threads,
             "codecs": args.codecs,
             "image": f"{args.side}x{args.side}",
         },

@@ -53,7 +53,7 @@ class Settings:
 
     max_upload_bytes: int = 64 << 20
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    workers: int = 1
+    workers: int = 2
     queue: int = 8
     timeout_s: float = 300.0  # a job, from its acceptance (queue wait included) to its last event
     upload_timeout_s: float = 60.0  # for the body of a request to arrive

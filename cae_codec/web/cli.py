@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -46,14 +45,22 @@ def serve(
             "the digit codecs.",
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Encode/decode jobs run at once.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Encode/decode jobs run at once.")] = 2,
     queue: Annotated[int, typer.Option(min=0, max=1000, help="Jobs that may wait; beyond them: 503.")] = 8,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload, MiB.")] = 64.0,
     timeout: Annotated[
         float, typer.Option(min=1.0, help="Seconds a job may take from its acceptance (queue wait included).")
     ] = 300.0,
     no_pixel_limit: NoPixelLimitOpt = False,
-    threads: Annotated[int, typer.Option(min=0, help="torch threads (0: the CPU cores shared among the workers).")] = 0,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Threads of each job, in torch and ONNX Runtime. 1, the default, is much the fastest on a busy "
+            "machine (docs/web.md); more help one job at a time on a quiet one.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web front end: compare codecs on your images in a browser."""
     from cae_codec.errors import CaecError
@@ -65,9 +72,13 @@ def serve(
     import torch
     import uvicorn
 
+    from cae_codec import runtime
     from cae_codec.web.app import Settings, create_app
 
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // workers))
+    # in torch and ONNX Runtime alike: on a loaded 2-core machine a job ran 6.5 times slower
+    # with 2 threads than with 1 (docs/web.md)
+    torch.set_num_threads(threads)
+    runtime.set_threads(threads)
     settings = Settings(
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         max_pixels=None if no_pixel_limit else DEFAULT_MAX_PIXELS,
