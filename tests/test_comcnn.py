@@ -277,3 +277,10 @@ def test_fuzz_families_of_comcnn_files_end_in_one_line_errors(comcnn_on_path: Pa
 def test_fuzzing_names_the_comcnn_families_it_leaves_out(capsys) -> None:
     assert fuzz._comcnn_seeds("no-such-comcnn-model") == []
     assert "comcnn families left out" in capsys.readouterr().err
+
+
+def test_the_folded_reccnn_computes_what_the_trained_one_does(codec: codec_module.ComCnnCodec) -> None:
+    x = torch.rand(1, 3, 40, 36)
+    with torch.inference_mode():
+        assert torch.allclose(codec.rec(x), codec.net.rec(x), atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in codec.rec.modules())
