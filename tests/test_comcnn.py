@@ -284,3 +284,26 @@ def test_the_folded_reccnn_computes_what_the_trained_one_does(codec: codec_modul
     with torch.inference_mode():
         assert torch.allclose(codec.rec(x), codec.net.rec(x), atol=1e-5)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in codec.rec.modules())
+
+
+def test_the_ablation_tool_writes_its_table(tiny: Path, tmp_path: Path, rng) -> None:
+    from PIL import Image
+
+    from tools import comcnn_ablation
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(rng, 168, 176, 3)).save(photos / f"{i}.png")
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{comcnn_ablation.START}\nold\n{comcnn_ablation.END}\nafter\n")
+    argv = ["--model", str(tiny), "--dataset", str(photos), "--qualities", "5", "40", "--threads", "1"]
+    assert comcnn_ablation.main([*argv, "--markdown", str(page)]) == 0
+    text = page.read_text()
+    assert "old" not in text and text.startswith("before") and text.endswith("after\n")
+    rows = [ln for ln in text.splitlines() if ln.startswith("| 5 |") or ln.startswith("| 40 |")]
+    assert len(rows) == 8 and "Decode, 1 threads: comcnn" in text
+    bpp = {ln.split("|")[2].strip(): float(ln.split("|")[3]) for ln in rows if ln.startswith("| 40 |")}
+    # equal quality: the compact image is a quarter of the pixels, so far fewer bytes than plain JPEG
+    assert bpp["ComCNN + JPEG + RecCNN (the codec)"] < bpp["JPEG"]
+    assert comcnn_ablation.main(["--dataset", str(tmp_path / "none")]) == 2
