@@ -5,7 +5,6 @@ with the CLI to the pixels it showed.
 Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium chromium-driver``;
 .ci/run installs them) and selenium (the dev extras); without them the test skips and says so (fails under
 $CAEC_REQUIRE_BROWSER, which .ci/run sets).
-``CAEC_WEB_SCREENSHOT=docs/web.png`` keeps the page's screenshot there (docs/web.md shows it).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import base64
 import io
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,12 +26,11 @@ import pytest
 from PIL import Image
 
 from tests.conftest import KODAK
+from tools import web_screenshot
 
 pytestmark = pytest.mark.slow  # a browser and a server start: several seconds
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-HOW = "install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; README, 'The web page')"
+HOW = f"{web_screenshot.HOW}; README, 'The web page'"
 PHOTO = KODAK / "kodim05.png"
 CODECS = ("cae-pca-j2k", "webp")
 QUERY = "codecs=cae-pca-j2k,webp&mode=quality&settings=cae-pca-j2k:4,webp:75"
@@ -47,7 +43,7 @@ def _skip_without_browser() -> None:
         import selenium  # noqa: F401
     except ImportError:
         missing(f"selenium is not installed (pip install -e '.[dev]'); and {HOW}")
-    if CHROMIUM is None or CHROMEDRIVER is None:
+    if web_screenshot.browser_paths() is None:
         missing(f"no Chromium here: {HOW}")
     if not PHOTO.is_file():
         pytest.skip(f"Kodak not found in {KODAK} (set CAEC_SHARED_DATA to the shared/data folder)")
@@ -57,50 +53,18 @@ def _skip_without_browser() -> None:
 def server(tiny_models: Path) -> Iterator[str]:
     """`caec serve` on a free port of 127.0.0.1, as a user starts it; its URL."""
     _skip_without_browser()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cae_codec", "serve", "--port", "0", "--dataset", str(KODAK)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "serving on http://127.0.0.1:" not in line:
-        proc.kill()
-        pytest.fail(f"caec serve did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    url = line.split("serving on ")[1].split()[0]
-    try:
+    with web_screenshot.serve("--dataset", str(KODAK)) as (url, proc):
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     # Ctrl-C ends it as it ends every caec command: "caec: interrupted", exit status 130
     assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
 
 
 @pytest.fixture(scope="module")
 def browser(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or ""
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.downloads = downloads
-    try:
+    with web_screenshot.chromium(downloads) as driver:
+        driver.downloads = downloads
         yield driver
-    finally:
-        driver.quit()
 
 
 def api_results(url: str, image: bytes) -> dict[str, dict[str, Any]]:
@@ -120,20 +84,14 @@ def downloaded(folder: Path, name: str, timeout: float = 30) -> Path:
     raise AssertionError(f"{name} was not downloaded (the folder has {sorted(p.name for p in folder.iterdir())})")
 
 
-def wait_for(driver: Any, what: str, timeout: float = 120) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, timeout).until(lambda d: d.execute_script(f"return {what}"))
+wait_for = web_screenshot.wait_for
 
 
 def test_the_page_codes_a_kodak_photo_with_two_codecs(server: str, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(server)
-    wait_for(browser, "document.querySelector('#codec-webp') !== null")
-    for box in browser.find_elements(By.CSS_SELECTOR, "#codecs input[type=checkbox]"):
-        if box.is_selected() != (box.get_attribute("value") in CODECS):
-            box.click()
+    web_screenshot.choose_codecs(browser, CODECS)
     browser.find_element(By.ID, "file").send_keys(str(PHOTO))
     wait_for(browser, "!document.querySelector('#go').disabled")
     browser.find_element(By.ID, "go").click()
@@ -180,14 +138,17 @@ def test_the_page_codes_a_kodak_photo_with_two_codecs(server: str, browser: Any,
         "const s = document.querySelector('#split'); s.value = 300; s.dispatchEvent(new Event('input'));"
     )
     assert browser.execute_script("return document.querySelector('#after').style.clipPath").startswith("inset(")
+    before = browser.find_element(By.ID, "zoom-level").text
     browser.find_element(By.ID, "zoom-in").click()
-    assert browser.find_element(By.ID, "zoom-level").text != ""
+    assert browser.find_element(By.ID, "zoom-level").text == f"{round(int(before.rstrip('%')) * 1.5)}%"
 
-    shot = tmp_path / "web.png"
-    browser.save_screenshot(str(shot))
-    keep = os.environ.get("CAEC_WEB_SCREENSHOT")
-    if keep:
-        shutil.copyfile(shot, keep)
+
+def test_the_screenshot_tool_codes_a_photo_of_the_servers_set_at_caecs_size(tiny_models: Path, tmp_path: Path) -> None:
+    _skip_without_browser()
+    out = tmp_path / "web.png"
+    assert web_screenshot.main(["--kodak", str(KODAK), "--photo", "kodim05.png", "--out", str(out)]) == 0
+    with Image.open(out) as shot:
+        assert shot.width == 1280 and shot.height > 600
 
 
 def test_a_broken_upload_shows_one_sentence(server: str, browser: Any, tmp_path: Path) -> None:
