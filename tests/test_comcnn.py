@@ -298,11 +298,14 @@ def test_the_ablation_tool_writes_its_table(tiny: Path, tmp_path: Path, rng) -> 
     page = tmp_path / "page.md"
     page.write_text(f"before\n{comcnn_ablation.START}\nold\n{comcnn_ablation.END}\nafter\n")
     argv = ["--model", str(tiny), "--dataset", str(photos), "--qualities", "5", "40", "--threads", "1"]
-    assert comcnn_ablation.main([*argv, "--markdown", str(page)]) == 0
+    sheet = tmp_path / "sheet.png"
+    crop = ["--crop-sheet", str(sheet), "--crop-image", "0.png", "--crop-bpp", "1.5", "--crop-box", "8", "16", "64"]
+    assert comcnn_ablation.main([*argv, "--markdown", str(page), *crop]) == 0
+    assert Image.open(sheet).size == (3 * 128 + 16, 128 + 18)
     text = page.read_text()
     assert "old" not in text and text.startswith("before") and text.endswith("after\n")
     rows = [ln for ln in text.splitlines() if ln.startswith("| 5 |") or ln.startswith("| 40 |")]
-    assert len(rows) == 8 and "Decode, 1 threads: comcnn" in text
+    assert len(rows) == 8 and "Decode, 1 threads: comcnn" in text and "sheet.png: a 64x64 crop" in text
     bpp = {ln.split("|")[2].strip(): float(ln.split("|")[3]) for ln in rows if ln.startswith("| 40 |")}
     # equal quality: the compact image is a quarter of the pixels, so far fewer bytes than plain JPEG
     assert bpp["ComCNN + JPEG + RecCNN (the codec)"] < bpp["JPEG"]

@@ -27,10 +27,11 @@ from cae_codec.comcnn import inner
 from cae_codec.comcnn.codec import ComCnnCodec
 from cae_codec.comcnn.network import upscale
 from cae_codec.contract import Codec
-from cae_codec.evaluate.classic import Jpeg
+from cae_codec.evaluate.classic import Jpeg, largest_within
 from cae_codec.evaluate.metrics import ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import rewrite_marked
 from cae_codec.imageio import read_image_rgb8
+from cae_codec.ratecontrol import MemoEncoder
 
 START, END = "<!-- comcnn-ablation:start -->", "<!-- comcnn-ablation:end -->"
 ROWS = (
@@ -108,6 +109,40 @@ def table(
     return "\n".join(lines)
 
 
+def crop_sheet(codec: ComCnnCodec, img: np.ndarray, bpp: float, box: tuple[int, int, int], out: Path) -> str:
+    """A PNG of one crop (y, x, side) side by side: the original, JPEG and comcnn at the same
+    size (comcnn's file at ``bpp``, then JPEG's largest file not above it). Returns its caption."""
+    from PIL import Image, ImageDraw
+
+    h, w = img.shape[:2]
+    data = contract.encode(codec, img, bpp=bpp)
+    ours = codec.decode(container.parse(data))
+    plain = Jpeg()
+    found = largest_within(plain, MemoEncoder(lambda k: plain.encode(img, k)), len(data))
+    if found is None:
+        raise SystemExit(f"comcnn_ablation: JPEG has no file within {len(data)} bytes for the crop sheet")
+    jdata, theirs = found
+    y, x, side = box
+    panels = []
+    labels = [
+        "original",
+        f"JPEG {8 * len(jdata) / (h * w):.3f} bpp, {psnr_rgb(img, theirs):.2f} dB",
+        f"comcnn {8 * len(data) / (h * w):.3f} bpp, {psnr_rgb(img, ours):.2f} dB",
+    ]
+    for picture, label in zip((img, theirs, ours), labels, strict=True):
+        panel = Image.fromarray(picture[y : y + side, x : x + side]).resize((2 * side, 2 * side), Image.NEAREST)
+        canvas = Image.new("RGB", (2 * side, 2 * side + 18), "white")
+        canvas.paste(panel, (0, 18))
+        ImageDraw.Draw(canvas).text((4, 3), label, fill="black")
+        panels.append(canvas)
+    sheet = Image.new("RGB", (sum(p.width for p in panels) + 8 * (len(panels) - 1), panels[0].height), "white")
+    for i, panel in enumerate(panels):
+        sheet.paste(panel, (i * (panel.width + 8), 0))
+    sheet.save(out)
+    where = f"{out.name}: a {side}x{side} crop at ({x}, {y}) shown 2x"
+    return f"{where}; " + "; ".join(labels) + " (PSNR of the whole image)"
+
+
 def _load() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -123,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-time-default", dest="time_default", action="store_false", help="leave out the default codec's decode time"
     )
     ap.add_argument("--markdown", type=Path, default=None, help="rewrite the table between the markers in this file")
+    ap.add_argument("--crop-sheet", type=Path, default=None, help="also write a crop sheet PNG here")
+    ap.add_argument("--crop-image", default="kodim23.png", help="the crop sheet's image in the dataset")
+    ap.add_argument("--crop-bpp", type=float, default=0.25, help="comcnn's rate on the crop sheet")
+    ap.add_argument("--crop-box", type=int, nargs=3, default=[40, 280, 192], metavar=("Y", "X", "SIDE"))
     args = ap.parse_args(argv)
     if not args.dataset.is_dir():
         print(f"comcnn_ablation: no dataset folder {args.dataset}", file=sys.stderr)
@@ -141,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     cae = get_codec(None, "cpu")
     cae_times = [decode_seconds(cae, contract.encode(cae, img)) for img in images] if args.time_default else []
     body = table(results, codec.name, len(images), args.threads, cae_times, cae.name, (before, _load()))
+    if args.crop_sheet is not None:
+        name, bpp, y, x, side = args.crop_image, args.crop_bpp, *args.crop_box
+        body += "\n\n" + crop_sheet(codec, read_image_rgb8(args.dataset / name), bpp, (y, x, side), args.crop_sheet)
     print(body)
     if args.markdown is not None:
         rewrite_marked(args.markdown, START, END, body)
