@@ -106,5 +106,8 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"caec {__version__}: serving on http://{shown}:{bound}/ (Ctrl-C stops)")
-    config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5)
+    # connections beyond this many at once get uvicorn's own 503 (the pool bounds the work; this
+    # bounds idle or slow clients holding sockets open)
+    connections = 64 + 4 * (workers + queue)
+    config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5, limit_concurrency=connections)
     uvicorn.Server(config).run(sockets=[sock])
