@@ -9,23 +9,33 @@ round, the median and the fastest of --rounds reported.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
 from cae_codec import runtime, zoo
+from cae_codec.cae import network
+from cae_codec.nn.graphs import export_graphs
 from cae_codec.weights import load_model
 
 LEVELS = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}
 
 
-def ort_pair(weights: str, level: str, spin: bool, threads: int) -> Callable[[np.ndarray, np.ndarray], None]:
+def ort_pair(
+    weights: str, level: str, spin: bool, threads: int, folder: Path | None = None
+) -> Callable[[np.ndarray, np.ndarray], None]:
+    """The shipped graphs under these settings (``folder``: graphs exported there instead)."""
     path = zoo.catalogue().models[weights].path
+    if folder is not None:
+        path = folder / path.name
 
     def session(part: str) -> ort.InferenceSession:
         options = ort.SessionOptions()
@@ -49,6 +59,24 @@ def torch_pair(weights: str) -> Callable[[np.ndarray, np.ndarray], None]:
     return run
 
 
+def transposed_graphs(weights: str, folder: Path) -> Path:
+    """The graphs as first exported: the decoder's transposed convolutions as ConvTranspose,
+    the image layer alone in its sub-pixel form (as torch runs it)."""
+    source = zoo.catalogue().models[weights].path
+    shutil.copy(source, folder / source.name)
+    sub_pixel_forward = network._DecoderPart.forward
+
+    def as_in_torch(self: network._DecoderPart, y: torch.Tensor) -> torch.Tensor:
+        return self.net.decoders()[self.band](y) + 0.5  # type: ignore[no-any-return]
+
+    network._DecoderPart.forward = as_in_torch  # type: ignore[method-assign]
+    try:
+        export_graphs(folder / source.name)
+    finally:
+        network._DecoderPart.forward = sub_pixel_forward  # type: ignore[method-assign]
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="cae-gdn-v3-low")
@@ -57,10 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     configs = {"torch (before issue 20)": torch_pair(args.weights)}
+    folder = transposed_graphs(args.weights, Path(tempfile.mkdtemp(prefix="caec-graphs-")))
+    configs["onnxruntime, extended, no spinning, decoder as ConvTranspose"] = ort_pair(
+        args.weights, "extended", False, args.threads, folder
+    )
     for level in LEVELS:
         for spin in (True, False):
             name = f"onnxruntime, optimization {level}, spinning {'on' if spin else 'off'}"
             configs[name] = ort_pair(args.weights, level, spin, args.threads)
+    shutil.rmtree(folder)
     rng = np.random.default_rng(0)
     x = rng.random((24, 3, 128, 128), dtype=np.float32)
     y = rng.standard_normal((24, 192, 8, 8)).astype(np.float32)

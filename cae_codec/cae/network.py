@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -159,12 +160,14 @@ class _DecoderPart(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         x = y
-        for layer in self.net.decoders()[self.band]:
+        decoder: nn.Sequential = self.net.decoders()[self.band]  # type: ignore[assignment]
+        for layer in decoder:
             # every transposed convolution in its sub-pixel form (nn/layers.py), not the image
             # layer's alone as in torch: in ONNX Runtime the decoder ran 15% faster so
             # (docs/benchmark.md); the same sums, added in another order (about 1e-6)
-            odd = isinstance(layer, UpConv) and layer.kernel_size[0] % 2 == 1
-            x = layer.subpixel_forward(x) if odd else layer(x)
+            sub_pixel = isinstance(layer, UpConv) and layer.kernel_size[0] % 2 == 1
+            run: Callable[[torch.Tensor], torch.Tensor] = layer.subpixel_forward if sub_pixel else layer  # type: ignore[union-attr,assignment]
+            x = run(x)
         return x + 0.5
 
 
