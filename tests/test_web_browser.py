@@ -25,13 +25,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import KODAK
+from tests.conftest import KODAK, SHARED_DATA
 from tools import web_screenshot
 
 pytestmark = pytest.mark.slow  # a browser and a server start: several seconds
 
 HOW = f"{web_screenshot.HOW}; README, 'The web page'"
 PHOTO = KODAK / "kodim05.png"
+MNIST = SHARED_DATA / "mnist"
 CODECS = ("cae-pca-j2k", "webp")
 QUERY = "codecs=cae-pca-j2k,webp&mode=quality&settings=cae-pca-j2k:4,webp:75"
 
@@ -53,7 +54,8 @@ def _skip_without_browser() -> None:
 def server(tiny_models: Path) -> Iterator[str]:
     """`caec serve` on a free port of 127.0.0.1, as a user starts it; its URL."""
     _skip_without_browser()
-    with web_screenshot.serve("--dataset", str(KODAK)) as (url, proc):
+    digits = ["--mnist", str(MNIST)] if (MNIST / "t10k-images-idx3-ubyte.gz").is_file() else []
+    with web_screenshot.serve("--dataset", str(KODAK), *digits) as (url, proc):
         yield url
     # Ctrl-C ends it as it ends every caec command: "caec: interrupted", exit status 130
     assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
@@ -132,6 +134,14 @@ def test_the_page_codes_a_kodak_photo_with_two_codecs(server: str, browser: Any,
         np.asarray(Image.open(out)), np.asarray(Image.open(io.BytesIO(base64.b64decode(api["cae-pca-j2k"]["png"]))))
     )
 
+    # the downloaded file dropped on the decode area: its header and the same pixels
+    browser.find_element(By.ID, "cae-file").send_keys(str(cae))
+    wait_for(browser, "document.body.dataset.decoded")
+    assert browser.execute_script("return document.body.dataset.decoded") == "done"
+    assert "cae-pca-j2k" in browser.find_element(By.ID, "info").text
+    shown_png = browser.execute_script("return document.querySelector('#decoded-img').src")
+    assert shown_png.startswith("blob:")
+
     # the before/after viewer shows the selected reconstruction; the slider moves the split
     assert browser.find_element(By.ID, "viewer-section").is_displayed()
     browser.execute_script(
@@ -165,3 +175,27 @@ def test_a_broken_upload_shows_one_sentence(server: str, browser: Any, tmp_path:
     error = browser.find_element(By.ID, "error").text
     assert error.startswith("The upload: cannot decode image") and error.endswith(".") and "\n" not in error
     assert "Traceback" not in browser.page_source
+
+
+def test_the_mnist_page_codes_a_drawn_and_a_picked_digit(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}mnist")
+    wait_for(browser, "document.querySelector('#codecs-line').textContent.includes('MNIST')")
+    pad = browser.find_element(By.ID, "pad")
+    ActionChains(browser).move_to_element_with_offset(pad, 0, -90).click_and_hold().move_by_offset(
+        5, 60
+    ).move_by_offset(5, 60).move_by_offset(0, 40).release().perform()  # a "1", from the top down
+    browser.find_element(By.ID, "code-drawing").click()
+    wait_for(browser, "document.body.dataset.state")
+    assert browser.execute_script("return document.body.dataset.state") == "done", browser.find_element(
+        By.ID, "error"
+    ).text
+    result = browser.find_element(By.CSS_SELECTOR, ".digit-result[data-codec='mnist-dae']")
+    assert result.find_element(By.CSS_SELECTOR, ".file-bytes").text.startswith("The file: ")
+    assert len(result.find_elements(By.CSS_SELECTOR, "figure")) == (3 if MNIST.is_dir() else 2)
+    if (MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        browser.find_element(By.CSS_SELECTOR, "#digits button").click()
+        wait_for(browser, "document.body.dataset.state === 'done' && document.querySelector('.digit-result')")
+        assert "PCA, 30 components" in browser.find_element(By.ID, "results").text

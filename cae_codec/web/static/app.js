@@ -190,6 +190,7 @@ $("#go").addEventListener("click", async () => {
   if (!codecs.length) return showError($("#error"), "choose at least one codec");
   const mode = params.get("mode");
   showError($("#error"), "");
+  delete document.body.dataset.state;
   $("#warnings").hidden = true;
   freeUrls();
   Object.assign(state, { rows: [], passes: {}, selected: null, originalUrl: null });
@@ -233,6 +234,7 @@ $("#go").addEventListener("click", async () => {
 // ---------------------------------------------------------------- decoding a .cae file
 async function decodeFile(file, name) {
   showError($("#decode-error"), "");
+  delete document.body.dataset.decoded;
   $("#decoded").hidden = true;
   const progress = progressUI($("#decode-progress"), $("#decode-step"));
   progress.start("Uploading…");
@@ -262,9 +264,11 @@ async function decodeFile(file, name) {
       }
     });
     progress.stop("Decoded.");
+    document.body.dataset.decoded = "done";
   } catch (e) {
     progress.stop("");
     showError($("#decode-error"), e.message);
+    document.body.dataset.decoded = "error";
   }
   $("#decode-pass").oninput = (e) => showDecodedPass(passes, Number(e.target.value) - 1);
 }

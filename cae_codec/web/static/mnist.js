@@ -91,6 +91,7 @@ function figure(png, caption) {
 
 async function code(url, body) {
   showError($("#error"), "");
+  delete document.body.dataset.state;
   freeUrls();
   $("#results").replaceChildren();
   const progress = progressUI($("#progress"), $("#step"));
@@ -116,9 +117,11 @@ async function code(url, body) {
       $("#out").hidden = false;
     });
     progress.stop("Done.");
+    document.body.dataset.state = "done";
   } catch (e) {
     progress.stop("");
     showError($("#error"), e.message);
+    document.body.dataset.state = "error";
   }
 }
 
