@@ -456,3 +456,18 @@ def test_serve_warns_when_it_listens_beyond_this_machine() -> None:
 
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.2") and not _is_loopback("example.org")
+
+
+def test_the_page_goes_into_the_wheel() -> None:
+    """Every file of static/ matches the package data pyproject.toml declares for cae_codec.web
+    (tests/test_wheel.py builds the wheel; this checks the declaration without building)."""
+    import fnmatch
+
+    from tests.conftest import REPO
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["cae_codec.web"]
+    web = REPO / "cae_codec" / "web"
+    files = [p.relative_to(web).as_posix() for p in (web / "static").rglob("*") if p.is_file()]
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), (files, patterns)
