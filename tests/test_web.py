@@ -471,3 +471,21 @@ def test_the_page_goes_into_the_wheel() -> None:
     web = REPO / "cae_codec" / "web"
     files = [p.relative_to(web).as_posix() for p in (web / "static").rglob("*") if p.is_file()]
     assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), (files, patterns)
+
+
+def test_a_client_that_leaves_stops_its_job_at_the_next_step() -> None:
+    import asyncio
+
+    from cae_codec.web.pool import Job, ndjson
+
+    async def leave_early() -> Job:
+        job = Job(asyncio.get_running_loop(), timeout_s=60)
+        job.report({"event": "started"})
+        stream = ndjson(job)
+        await anext(stream)  # the first event reached the client, which then goes away
+        await stream.aclose()
+        return job
+
+    job = asyncio.run(leave_early())
+    with pytest.raises(work.Stopped, match="cancelled"):
+        job.check()

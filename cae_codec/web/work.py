@@ -147,6 +147,7 @@ def offers(classic: dict[str, str | None]) -> list[dict[str, Any]]:
 _LOCK = threading.Lock()
 _LOADED: dict[str, Any] = {}
 _EVALUATED: set[str] = set()
+_FIRST: dict[str, threading.Lock] = {}  # one lock per codec for its first evaluation
 
 
 def loaded(codec_id: str, device: str = "cpu") -> Any:
@@ -178,6 +179,8 @@ def _evaluate(task: Any) -> list[Any]:
     if key in _EVALUATED:
         return evaluate(task)
     with _LOCK:
+        first = _FIRST.setdefault(key, threading.Lock())
+    with first:  # other codecs' jobs go on meanwhile
         points = evaluate(task)
         _EVALUATED.add(key)
         return points
