@@ -310,3 +310,17 @@ def test_the_ablation_tool_writes_its_table(tiny: Path, tmp_path: Path, rng) -> 
     # equal quality: the compact image is a quarter of the pixels, so far fewer bytes than plain JPEG
     assert bpp["ComCNN + JPEG + RecCNN (the codec)"] < bpp["JPEG"]
     assert comcnn_ablation.main(["--dataset", str(tmp_path / "none")]) == 2
+
+
+def test_the_evaluation_runs_comcnn_through_the_generic_adapter(comcnn_on_path: Path, rng) -> None:
+    from cae_codec.evaluate.classic import largest_within
+    from cae_codec.evaluate.learned import ContractCodec
+    from cae_codec.ratecontrol import MemoEncoder
+
+    adapter = ContractCodec(registry.load("comcnn", str(comcnn_on_path), "cpu"))
+    described = adapter.describe()
+    assert described["codec id"] == "comcnn"
+    assert described["weights_hash"] == (read_model_info(comcnn_on_path).weights_hash or b"").hex()
+    img = smooth_image(rng, 48, 64, 3)
+    found = largest_within(adapter, MemoEncoder(adapter.prepare(img)), 600)
+    assert found is not None and len(found[0]) <= 600 and found[1].shape == img.shape

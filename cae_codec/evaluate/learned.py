@@ -10,9 +10,20 @@ import numpy as np
 import torch
 
 from cae_codec import __version__, container, contract
+from cae_codec.errors import CaecError
 from cae_codec.evaluate.classic import ImageCodec
 from cae_codec.evaluate.metrics import as_rgb8
+from cae_codec.modelfiles import read_model_info
 from cae_codec.ratecontrol import SharedEncode, SharedWork
+from cae_codec.zoo import resolve_model
+
+
+def _weights_hash(model: str) -> str:
+    """The recorded weights hash (hex) of the model file ``model`` names, '' when none is found."""
+    try:
+        return (read_model_info(resolve_model(model)).weights_hash or b"").hex()
+    except CaecError:
+        return ""
 
 
 class ContractCodec(ImageCodec):
@@ -35,6 +46,8 @@ class ContractCodec(ImageCodec):
             "version": f"caec {__version__}",
             "codec id": self.codec.info.id,
             "model": self.codec.name,
+            # the report names the weights by their hash beside the model's name
+            "weights_hash": _weights_hash(self.codec.name),
             "torch": torch.__version__,
             "knob": self.knob.name,
             "settings": {},
