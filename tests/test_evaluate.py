@@ -28,7 +28,6 @@ from cae_codec.evaluate.curves import RDCurve
 from cae_codec.evaluate.metrics import MS_SSIM_MIN_SIDE, as_rgb8, bits_per_pixel, ms_ssim_rgb, psnr_rgb
 from cae_codec.evaluate.report import replace_marked
 from cae_codec.evaluate.runner import CODEC_NAMES, Task, evaluate, unavailable_reason
-from cae_codec.zoo import resolve_model
 from cae_codec.ratecontrol import (
     Encoded,
     Knob,
@@ -38,6 +37,7 @@ from cae_codec.ratecontrol import (
     encode_seconds,
     search_rate,
 )
+from cae_codec.zoo import resolve_model
 from tests.conftest import KODAK, smooth_image
 
 # big enough for 5-scale MS-SSIM (smaller side > 160), small enough to be quick
