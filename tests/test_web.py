@@ -489,3 +489,20 @@ def test_a_client_that_leaves_stops_its_job_at_the_next_step() -> None:
     job = asyncio.run(leave_early())
     with pytest.raises(work.Stopped, match="cancelled"):
         job.check()
+
+
+def test_a_learned_codec_without_its_model_is_offered_disabled_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, photo: np.ndarray
+) -> None:
+    import dataclasses
+
+    missing = dataclasses.replace(
+        fake_codec.INFO, id="fake-learned", label="fake learned", capabilities=Capabilities(learned=True),
+        default_model="no-such-model",
+    )  # fmt: skip
+    monkeypatch.setitem(registry.CODECS, "fake-learned", missing)
+    with TestClient(create_app(Settings())) as c:
+        entry = next(o for o in c.get("/api/codecs").json()["codecs"] if o["id"] == "fake-learned")
+        assert entry["unavailable"].startswith("fake learned: model 'no-such-model' not found")
+        resp = c.post("/api/compress?codecs=fake-learned", content=png_bytes(photo))
+        assert resp.status_code == 400 and "no-such-model" in resp.json()["error"]

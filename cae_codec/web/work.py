@@ -90,6 +90,25 @@ def classic_available() -> dict[str, str | None]:
     return {name: cls.unavailable_reason() for name, cls in CLASSIC_CODECS.items()}
 
 
+def model_missing(info: CodecInfo) -> str | None:
+    """Why a registered codec cannot load its default model here (None: it can), found by name
+    as the library finds it, without loading anything: a codec whose weights have not shipped
+    yet is shown disabled with the reason instead of failing after an upload."""
+    from cae_codec import zoo
+    from cae_codec.api import DEFAULT_MODEL
+
+    if not info.capabilities.learned:
+        return None
+    model = DEFAULT_MODEL if info.id == registry.DEFAULT_CODEC else info.default_model
+    if model is None:
+        return f"{info.label}: no default model is declared for it"
+    try:
+        zoo.resolve(model)
+    except CaecError as e:
+        return f"{info.label}: {e}"
+    return None
+
+
 def offers(classic: dict[str, str | None]) -> list[dict[str, Any]]:
     """What the page lists: every registered codec (its capabilities, its quality scale) and
     every classic codec (its knob), with the pages that offer it."""
@@ -111,7 +130,7 @@ def offers(classic: dict[str, str | None]) -> list[dict[str, Any]]:
                 "setting": {"name": "quality", "lo": q.lo, "hi": q.hi, "step": 1, "default": q.default},
                 "photo": photo_capable(caps),
                 "fixed_size": fixed_size_capable(caps),
-                "unavailable": None,
+                "unavailable": model_missing(info),
                 "suffix": ".cae",
             }
         )
@@ -591,9 +610,12 @@ def code_digit(
     from cae_codec import contract
     from cae_codec.mnistdae.data import squared_error_per_image
 
-    infos = digit_codecs()
-    if not infos:
+    candidates = digit_codecs()
+    if not candidates:
         raise CaecError("no registered codec takes fixed-size digits")
+    infos = [info for info in candidates if model_missing(info) is None]
+    if not infos:
+        raise CaecError(str(model_missing(candidates[0])))
     sketch = None
     if drawing is not None:
         sketch, _ = read_upload(drawing, limits)

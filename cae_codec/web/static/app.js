@@ -37,7 +37,8 @@ async function init() {
       el("div", { class: "codec", title: o.unavailable || o.summary },
         check,
         el("label", { for: `codec-${o.id}` }, el("b", { text: o.label }), " ",
-          el("span", { class: "muted", text: `(${caps.join(", ")})` })),
+          el("span", { class: "muted", text: `(${caps.join(", ")})` }),
+          o.unavailable ? el("span", { class: "unavailable", title: o.unavailable, text: " not available here" }) : ""),
         el("label", { class: "setting" }, `${s.name} `, input)),
     );
     if (o.default) {

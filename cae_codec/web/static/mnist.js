@@ -13,7 +13,7 @@ async function init() {
     return showError($("#error"), e.message);
   }
   $("#version").textContent = `caec ${config.caec}`;
-  const fixed = config.codecs.filter((c) => c.fixed_size);
+  const fixed = config.codecs.filter((c) => c.fixed_size && !c.unavailable);
   if (!fixed.length) {
     showError($("#error"), "no registered codec takes fixed-size digits");
     $("#code-drawing").disabled = true;
