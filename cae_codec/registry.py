@@ -57,6 +57,18 @@ CODECS: dict[str, CodecInfo] = {
             capabilities=Capabilities(),
             default_model="comcnn-jpeg",
         ),
+        CodecInfo(
+            id="rnn",
+            label="Toderici RNN",
+            paper="Toderici et al. 2017, Full Resolution Image Compression with Recurrent Neural Networks",
+            summary="conv-GRU encoder -> binarizer (1/8 bpp a pass) -> conv-GRU decoder, pass after pass on "
+            "the residual; the bits range-coded with a context model; one file decodes at any prefix of passes",
+            module="cae_codec.rnn",
+            # --quality is the number of passes (each 1/8 bpp before entropy coding)
+            quality=QualityScale(1, 16, 4),
+            capabilities=Capabilities(progressive=True),
+            default_model=None,
+        ),
     )
 }
 DEFAULT_CODEC = "cae-pca-j2k"

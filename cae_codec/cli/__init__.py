@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from cae_codec import __version__, registry
-from cae_codec.cli import coding, models
+from cae_codec.cli import coding, models, truncate
 from cae_codec.cli.kit import CONTEXT_SETTINGS, EXIT_USAGE, CaecGroup, fail, run_app, use_plain_help
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.registry import DEFAULT_CODEC
@@ -68,6 +68,7 @@ def train(ctx: typer.Context) -> None:
 app.command(no_args_is_help=True)(coding.encode)
 app.command(no_args_is_help=True)(coding.decode)
 app.command(no_args_is_help=True)(coding.info)
+app.command(no_args_is_help=True)(truncate.truncate)
 app.command()(models.models)
 app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cae_codec import contract, registry
+from cae_codec import contract, progressive, registry
 from cae_codec.api import DEFAULT_MODEL, decode_with_meta, get_codec, pick_device
 from cae_codec.api import info as api_info
 from cae_codec.api import standard_codestream as api_standard_codestream
@@ -26,6 +26,7 @@ from cae_codec.cli.kit import (
     read_stdin,
     run_batch,
     stdin_binary,
+    warn,
 )
 from cae_codec.cli.options import (
     DeviceOpt,
@@ -251,8 +252,18 @@ def decode(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     no_pixel_limit: NoPixelLimitOpt = False,
+    passes: Annotated[
+        int | None,
+        typer.Option("--passes", min=1, metavar="K", help="A progressive file: decode only its first K passes."),
+    ] = None,
+    bpp: Annotated[
+        float | None,
+        typer.Option("--bpp", metavar="B", help="A progressive file: decode the passes that fit in B bits per pixel."),
+    ] = None,
 ) -> None:
     """Decompress .cae files to images (NAME.cae -> NAME.decoded.png unless -o says otherwise)."""
+    if passes is not None and bpp is not None:
+        raise typer.BadParameter("give --passes or --bpp, not both")
     check_force(force, skip_existing)
     verbosity = verbosity_of(quiet, verbose)
     check_flag_words(inputs)
@@ -274,6 +285,12 @@ def decode(
         t0 = time.perf_counter()
         try:
             fields = api_info(data)
+            if fields.get("progressive") and not fields.get("complete"):
+                whole, declared = progressive.passes(data)
+                warn(f"{label}: the file is cut short: decoding the {whole} whole passes of {declared}")
+            if passes is not None or bpp is not None:
+                data, _ = progressive.cut(data, passes, bpp)
+                fields = api_info(data)
             if fields.get("decode_steps"):  # the units of the codec's progress reports
                 progress.total(fields["decode_steps"])
             img, meta = decode_with_meta(
