@@ -29,6 +29,12 @@ def train(
         int,
         typer.Option(help="Steps per turn of each network (the paper's alternation); 0: both every step."),
     ] = 0,
+    com_lr_scale: Annotated[
+        float, typer.Option("--com-lr-scale", help="ComCNN's learning rate as a share of RecCNN's.")
+    ] = 0.1,
+    anchor: Annotated[
+        float, typer.Option(help="Weight of the penalty on the compact image's distance from a 2x2 mean.")
+    ] = 1.0,
     rec_layers: Annotated[int, typer.Option("--rec-layers", help="RecCNN's conv layers (the paper: 20).")] = 10,
     rec_channels: Annotated[int, typer.Option("--rec-channels", help="RecCNN's width (the paper: 64).")] = 32,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
@@ -55,6 +61,8 @@ def train(
             quality_min=quality_min,
             quality_max=quality_max,
             turn=turn,
+            com_lr_scale=com_lr_scale,
+            anchor=anchor,
             rec_layers=rec_layers,
             rec_channels=rec_channels,
             seed=seed,
