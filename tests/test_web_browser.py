@@ -199,3 +199,57 @@ def test_the_mnist_page_codes_a_drawn_and_a_picked_digit(server: str, browser: A
         browser.find_element(By.CSS_SELECTOR, "#digits button").click()
         wait_for(browser, "document.body.dataset.state === 'done' && document.querySelector('.digit-result')")
         assert "PCA, 30 components" in browser.find_element(By.ID, "results").text
+
+
+@pytest.fixture
+def progressive_server(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app in this process on uvicorn (a thread), with the fake progressive codec registered:
+    the page's passes need a codec that declares them, which `caec serve` in a child would not have."""
+    _skip_without_browser()
+    import socket
+    import threading
+
+    import uvicorn
+
+    from cae_codec import registry
+    from cae_codec.container import v2
+    from cae_codec.web.app import Settings, create_app
+    from tests import fake_progressive
+
+    monkeypatch.setitem(registry.CODECS, fake_progressive.ID, fake_progressive.INFO)
+    monkeypatch.setitem(v2.CODEC_NUMBERS, fake_progressive.ID, fake_progressive.NUMBER)
+    monkeypatch.setitem(v2.CODEC_IDS, fake_progressive.NUMBER, fake_progressive.ID)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings()), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def test_the_page_steps_through_a_progressive_codecs_passes(progressive_server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(progressive_server)
+    web_screenshot.choose_codecs(browser, ("fake-planes",))
+    browser.find_element(By.ID, "file").send_keys(str(PHOTO))
+    wait_for(browser, "!document.querySelector('#go').disabled")
+    browser.find_element(By.ID, "go").click()
+    wait_for(browser, "document.body.dataset.state")
+    assert browser.execute_script("return document.body.dataset.state") == "done"
+    assert browser.find_element(By.ID, "passes").is_displayed()
+    slider = browser.find_element(By.ID, "pass")
+    assert slider.get_attribute("max") == "4"  # the codec's default quality: 4 planes, one chunk each
+    last = browser.execute_script("return document.querySelector('#after').src")
+    assert browser.find_element(By.ID, "pass-info").text.startswith("4 of 4 chunks")
+    browser.execute_script(
+        "const s = document.querySelector('#pass'); s.value = 1; s.dispatchEvent(new Event('input'));"
+    )
+    assert browser.find_element(By.ID, "pass-info").text.startswith("1 of 4 chunks")
+    assert browser.execute_script("return document.querySelector('#after').src") != last
