@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import read_bytes
 
@@ -80,12 +82,53 @@ class RDCurve:
 
     @classmethod
     def load(cls, path: Path) -> RDCurve:
+        if path.suffix.lower() == ".txt":
+            return cls.load_tfc(path)
         raw = read_bytes(path)
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise CaecError(f"{path}: not valid JSON ({e})") from None
         return cls.from_json(obj, str(path))
+
+    @classmethod
+    def load_tfc(cls, path: Path) -> RDCurve:
+        """A published curve in tensorflow-compression's results layout (``bpp, value`` lines
+        under ``#`` comments, one folder per metric: PSNR_sRGB_RGB/NAME.txt and
+        MS-SSIM_sRGB_RGB/NAME.txt); given either file, the other metric comes from its sibling
+        folder when there, at the PSNR file's rates (the MS-SSIM values interpolated in bpp)."""
+        folders = {"PSNR_sRGB_RGB": "psnr", "MS-SSIM_sRGB_RGB": "ms_ssim"}
+        if path.parent.name not in folders:
+            raise CaecError(f"{path}: a .txt curve must be in a PSNR_sRGB_RGB or MS-SSIM_sRGB_RGB folder")
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        title = path.stem
+        for folder, metric in folders.items():
+            source = path.parent.parent / folder / path.name
+            if source != path and not source.is_file():
+                continue
+            text = read_bytes(source).decode("utf-8", "replace")
+            rows = []
+            for line in text.splitlines():
+                if line.startswith("#"):
+                    if "data for" in line and '"' in line:
+                        title = line.split('"')[1]
+                    continue
+                if line.strip():
+                    try:
+                        rows.append(tuple(float(v) for v in line.split(",")))
+                    except ValueError:
+                        raise CaecError(f"{source}: not a 'bpp, value' line: {line[:40]!r}") from None
+            if not rows or any(len(r) != 2 for r in rows):
+                raise CaecError(f"{source}: no 'bpp, value' lines")
+            series[metric] = ([r[0] for r in rows], [r[1] for r in rows])
+        if "psnr" not in series:
+            raise CaecError(f"{path}: needs its PSNR_sRGB_RGB curve beside it")
+        bpp, psnr = series["psnr"]
+        ms_ssim = [math.nan] * len(bpp)
+        if "ms_ssim" in series:
+            mb, mv = series["ms_ssim"]
+            ms_ssim = [float(np.interp(b, mb, mv)) if min(mb) <= b <= max(mb) else math.nan for b in bpp]
+        return cls(name=title, description=f"published ({path.name})", bpp=bpp, psnr=psnr, ms_ssim=ms_ssim)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
