@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -159,16 +158,10 @@ class _DecoderPart(nn.Module):
         self.band = band
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        x = y
-        decoder: nn.Sequential = self.net.decoders()[self.band]  # type: ignore[assignment]
-        for layer in decoder:
-            # every transposed convolution in its sub-pixel form (nn/layers.py), not the image
-            # layer's alone as in torch: in ONNX Runtime the decoder ran 15% faster so
-            # (docs/benchmark.md); the same sums, added in another order (about 1e-6)
-            sub_pixel = isinstance(layer, UpConv) and layer.kernel_size[0] % 2 == 1
-            run: Callable[[torch.Tensor], torch.Tensor] = layer.subpixel_forward if sub_pixel else layer  # type: ignore[union-attr,assignment]
-            x = run(x)
-        return x + 0.5
+        # the layers as torch runs them for decoding: the image layer in its sub-pixel form,
+        # the others as ConvTranspose, which ran 1.2x faster in ONNX Runtime than all of them
+        # sub-pixel, at the runtime's settings (research/runtime_speed.py, docs/benchmark.md)
+        return self.net.decoders()[self.band](y) + 0.5  # type: ignore[no-any-return]
 
 
 def inference_parts(net: CAE) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
