@@ -679,6 +679,28 @@ COMCNN_FAMILIES: dict[str, Callable[[list[bytes]], st.SearchStrategy[bytes]]] = 
 }
 
 
+# ------------------------------------------------------------------ rnn's files
+
+
+def make_rnn_seeds(encode: Callable[[np.ndarray, int], bytes]) -> list[bytes]:
+    """Small valid rnn files (progressive: PARM, ALPH for alpha, one PASS a pass) of every
+    channel layout, odd sizes, 1 to 3 passes."""
+    rng = np.random.default_rng(7)
+    shapes = [(40, 56, 3, 3), (33, 21, 4, 2), (17, 23, 1, 3), (9, 8, 2, 1), (1, 1, 3, 2)]
+    return [encode(smooth_image(rng, h, w, c), passes) for h, w, c, passes in shapes]
+
+
+# families on rnn's files, run on seeds of an rnn model when one is there (--rnn-model); a cut or
+# a flip that leaves whole passes must decode them (a coarser image), anything else fail on one line
+RNN_FAMILIES: dict[str, Callable[[list[bytes]], st.SearchStrategy[bytes]]] = {
+    "rnn-bit-flips+crc": lambda s: bit_flips(s, recompute_crcs=True),
+    "rnn-bit-flips": lambda s: bit_flips(s, recompute_crcs=False),
+    "rnn-byte-edits+crc": lambda s: byte_edits(s),
+    "rnn-forged-header": lambda s: forged_headers_v2(s),
+    "rnn-chunk-layout": lambda s: chunk_layouts_v2(s),
+}
+
+
 # ------------------------------------------------------------------ files without a latent
 
 # largest drawn side of a file without a latent: 100 tiles, a fraction of a second to decode
@@ -979,9 +1001,11 @@ def run_stream(report: Report, data: bytes, tail: bytes, most: int, slow_s: floa
 
 
 def run_family(name: str, seeds: Seeds | list[bytes], n: int, slow_s: float, rng_seed: int) -> Report:
-    """The drawn family ``name`` (of FAMILIES on ``Seeds``, of COMCNN_FAMILIES on comcnn files)."""
+    """The drawn family ``name`` (of FAMILIES on ``Seeds``, of COMCNN_FAMILIES and RNN_FAMILIES on
+    the files of those codecs)."""
     report = Report(name)
-    strategy = COMCNN_FAMILIES[name](seeds) if isinstance(seeds, list) else FAMILIES[name](seeds)  # type: ignore[arg-type]
+    on_files = {**COMCNN_FAMILIES, **RNN_FAMILIES}
+    strategy = on_files[name](seeds) if isinstance(seeds, list) else FAMILIES[name](seeds)  # type: ignore[arg-type]
 
     @seed(rng_seed)
     @settings(
@@ -1037,6 +1061,18 @@ def _comcnn_seeds(model: str | None) -> list[bytes]:
     return make_comcnn_seeds(lambda img, q: contract.encode(codec, img, quality=q))
 
 
+def _rnn_seeds(model: str | None) -> list[bytes]:
+    """Seed files of the rnn model ``model``; none (and a note) when it cannot be loaded here."""
+    if not model:
+        return []
+    try:
+        codec = registry.load("rnn", model, "cpu")
+    except CaecError as e:
+        print(f"rnn families left out: {e}", file=sys.stderr)
+        return []
+    return make_rnn_seeds(lambda img, passes: contract.encode(codec, img, quality=passes))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000, help="drawn cases, shared among the families")
@@ -1053,6 +1089,11 @@ def main(argv: list[str] | None = None) -> int:
         "--comcnn-model",
         default=registry.get("comcnn").default_model,
         help="comcnn model whose files the comcnn families start from ('' leaves them out)",
+    )
+    ap.add_argument(
+        "--rnn-model",
+        default=registry.get("rnn").default_model,
+        help="rnn model whose files the rnn families (and every truncation of them) start from ('' leaves them out)",
     )
     args = ap.parse_args(argv)
 
@@ -1071,6 +1112,18 @@ def main(argv: list[str] | None = None) -> int:
     comcnn_seeds = _comcnn_seeds(args.comcnn_model)
     for i, name in enumerate(COMCNN_FAMILIES if comcnn_seeds else []):
         reports.append(run_family(name, comcnn_seeds, per_family, args.slow, args.seed * 100 + 50 + i))
+        r = reports[-1]
+        print(f"  {name}: {r.cases} cases, {len(r.bugs)} bugs, worst {r.worst_s * 1000:.0f} ms", file=sys.stderr)
+
+    rnn_seeds = _rnn_seeds(args.rnn_model)
+    if rnn_seeds:
+        cut = Report("rnn-truncation")
+        for s in rnn_seeds:
+            for data in truncations(s):
+                run_one(cut, data, args.slow)
+        reports.append(cut)
+    for i, name in enumerate(RNN_FAMILIES if rnn_seeds else []):
+        reports.append(run_family(name, rnn_seeds, per_family, args.slow, args.seed * 100 + 70 + i))
         r = reports[-1]
         print(f"  {name}: {r.cases} cases, {len(r.bugs)} bugs, worst {r.worst_s * 1000:.0f} ms", file=sys.stderr)
 

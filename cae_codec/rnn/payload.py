@@ -104,17 +104,22 @@ def params(box: Box) -> RnnParams:
     return RnnParams(coding, bits, quality)
 
 
+def _pass_indices(box: Box) -> list[int]:
+    return [i for i, (ctype, _) in enumerate(box.chunks) if ctype == PASS]
+
+
 def passes(box: Box) -> tuple[int, int]:
-    """(passes that arrived whole, passes the header announced): every chunk but the passes
-    comes before them, so the chunks after those are passes."""
+    """(passes that arrived whole, passes the header announced): the chunks a file announces
+    from its first pass on are its passes (caec writes nothing after them)."""
     params(box)
-    leading = len(box.chunks) - len(box.all(PASS))
-    return len(box.chunks) - leading, box.declared - leading
+    where = _pass_indices(box)
+    return len(where), max(len(where), box.declared - where[0])
 
 
 def chunks_for_passes(box: Box, keep: int) -> int:
-    """How many leading chunks hold the first ``keep`` passes (cae_codec.progressive)."""
-    return len(box.chunks) - len(box.all(PASS)) + keep
+    """How many leading chunks hold the first ``keep`` passes (1..the passes there;
+    cae_codec.progressive)."""
+    return _pass_indices(box)[keep - 1] + 1
 
 
 def model_limits(model: ModelInfo) -> tuple[int, int] | None:
