@@ -324,3 +324,60 @@ def test_the_evaluation_runs_comcnn_through_the_generic_adapter(comcnn_on_path: 
     img = smooth_image(rng, 48, 64, 3)
     found = largest_within(adapter, MemoEncoder(adapter.prepare(img)), 600)
     assert found is not None and len(found[0]) <= 600 and found[1].shape == img.shape
+
+
+@pytest.fixture(scope="module")
+def tiny_enhancer(train_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("enhance") / "tiny-enhance.safetensors"
+    train_tiny(train_dir, out, "--seed", "4", "--enhance", "--lr", "3e-4")
+    return out
+
+
+def test_enhance_cleans_a_jpeg_file_of_any_layout(tiny_enhancer: Path, tmp_path: Path, rng, monkeypatch) -> None:
+    from PIL import Image
+
+    from cae_codec.comcnn import enhance
+
+    assert read_model_info(tiny_enhancer).architecture == "comcnn-enhance"
+    runner = CliRunner()
+    for i, shape in enumerate([(37, 50, 3), (20, 9, 1), (1, 1, 3)]):
+        img = smooth_image(rng, *shape)
+        src = tmp_path / f"in{i}.jpg"
+        src.write_bytes(imagecodecs.jpeg8_encode(img[:, :, 0] if shape[2] == 1 else img, level=20))
+        out = tmp_path / f"out{i}.png"
+        result = runner.invoke(app, ["enhance", str(src), "-o", str(out), "-m", str(tiny_enhancer)])
+        assert result.exit_code == 0, result.output
+        assert np.asarray(Image.open(out)).shape[:2] == shape[:2]
+    # tiles give what one pass gives
+    enhancer = enhance.Enhancer(str(tiny_enhancer))
+    rgb = smooth_image(rng, 40, 52, 3)
+    whole = enhancer.run(rgb)
+    monkeypatch.setattr(enhance, "TILE", 16)
+    assert np.allclose(enhancer.run(rgb), whole, atol=1e-5)
+
+
+def test_enhance_refuses_what_it_cannot_take_on_one_line(tiny_enhancer: Path, tiny: Path, tmp_path: Path, rng) -> None:
+    from PIL import Image
+
+    png = tmp_path / "a.png"
+    Image.fromarray(smooth_image(rng, 16, 16, 3)).save(png)
+    twelve = tmp_path / "b.jpg"
+    twelve.write_bytes(imagecodecs.jpeg8_encode(np.zeros((16, 16), np.uint16), level=50, bitspersample=12))
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(fuzz.jpeg_of_frame(65000, 65000, 3))
+    good = tmp_path / "c.jpg"
+    good.write_bytes(imagecodecs.jpeg8_encode(smooth_image(rng, 16, 16, 3), level=50))
+    (tmp_path / "exists.png").write_bytes(b"x")
+    cases = {
+        "not a JPEG": [str(png), "-o", str(tmp_path / "o1.png")],
+        "12-bit": [str(twelve), "-o", str(tmp_path / "o2.png")],
+        "limit": [str(bomb), "-o", str(tmp_path / "o3.png")],
+        "a comcnn model": [str(good), "-o", str(tmp_path / "o4.png"), "-m", str(tiny)],
+        "exists": [str(good), "-o", str(tmp_path / "exists.png")],
+        "format": [str(good), "-o", str(tmp_path / "o5.xyz")],
+    }
+    for what, args in cases.items():
+        result = CliRunner().invoke(app, ["enhance", *args, *([] if "-m" in args else ["-m", str(tiny_enhancer)])])
+        assert result.exit_code != 0, what
+        error_line(result)
+    assert not list(tmp_path.glob("o*.png")) and (tmp_path / "exists.png").read_bytes() == b"x"

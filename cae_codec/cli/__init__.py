@@ -17,6 +17,7 @@ import typer
 from cae_codec import __version__, registry
 from cae_codec.cli import coding, models, truncate
 from cae_codec.cli.kit import CONTEXT_SETTINGS, EXIT_USAGE, CaecGroup, fail, run_app, use_plain_help
+from cae_codec.comcnn.cli import enhance
 from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.registry import DEFAULT_CODEC
 from cae_codec.web.cli import serve
@@ -76,6 +77,7 @@ app.command(
 )(train)
 register_evaluation_commands(app)
 app.command()(serve)
+app.command(no_args_is_help=True)(enhance)
 use_plain_help(app)
 
 

@@ -11,6 +11,7 @@ import typer
 from cae_codec.cli.kit import CONTEXT_SETTINGS, CaecCommand, fail
 from cae_codec.errors import CaecError
 
+ENHANCER = "comcnn-enhance"  # `caec enhance`'s default weights
 train_app = typer.Typer(add_completion=False, context_settings=CONTEXT_SETTINGS, rich_markup_mode=None)
 
 
@@ -29,6 +30,9 @@ def train(
         int,
         typer.Option(help="Steps per turn of each network (the paper's alternation); 0: both every step."),
     ] = 0,
+    enhance: Annotated[
+        bool, typer.Option("--enhance", help="Train `caec enhance`'s JPEG artifact remover (RecCNN alone) instead.")
+    ] = False,
     com_lr_scale: Annotated[
         float, typer.Option("--com-lr-scale", help="ComCNN's learning rate as a share of RecCNN's.")
     ] = 0.1,
@@ -61,6 +65,7 @@ def train(
             quality_min=quality_min,
             quality_max=quality_max,
             turn=turn,
+            enhance=enhance,
             com_lr_scale=com_lr_scale,
             anchor=anchor,
             rec_layers=rec_layers,
@@ -73,4 +78,37 @@ def train(
         )
         run(cfg)
     except (CaecError, ValueError) as e:
+        raise fail(str(e)) from None
+
+
+def enhance(
+    image: Annotated[str, typer.Argument(metavar="IMAGE.jpg", help="A JPEG file ('-' reads stdin).")],
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="The enhanced image (.png, .tif, ...; '-': PNG on stdout).")
+    ],
+    model: Annotated[
+        str, typer.Option("-m", "--model", help="The enhancer's weights (name or path).")
+    ] = "comcnn-enhance",
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")] = False,
+    no_pixel_limit: Annotated[
+        bool, typer.Option("--no-pixel-limit", help="Decode images of any size (no decompression-bomb check).")
+    ] = False,
+) -> None:
+    """Remove JPEG artifacts from an ordinary JPEG file with RecCNN (trained on JPEG files)."""
+    from cae_codec.cli.kit import Job, check_output, emit, read_stdin
+    from cae_codec.fsutil import read_bytes
+    from cae_codec.imageio import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, image_to_bytes
+
+    label = "<stdin>" if image == "-" else image
+    fmt = "PNG" if output == "-" else OUTPUT_FORMATS.get(Path(output).suffix.lower())
+    try:
+        if fmt is None:
+            raise CaecError(f"{output}: unknown output format (one of {', '.join(sorted(OUTPUT_FORMATS))})")
+        check_output(Job(image, output), [image], force)
+        data = read_stdin(label) if image == "-" else read_bytes(Path(image), label)
+        from cae_codec.comcnn.enhance import Enhancer
+
+        out = Enhancer(model).enhance(data, label, None if no_pixel_limit else DEFAULT_MAX_PIXELS)
+        emit(output, image_to_bytes(out, fmt), force, [image])
+    except CaecError as e:
         raise fail(str(e)) from None

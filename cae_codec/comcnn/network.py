@@ -116,3 +116,37 @@ class ComRecPair(nn.Module):
 
     def reconstruct(self, decoded_compact: torch.Tensor) -> torch.Tensor:
         return self.rec(upscale(decoded_compact))
+
+
+ENHANCE_ARCHITECTURE = "comcnn-enhance"
+
+
+@dataclass(frozen=True)
+class EnhanceConfig:
+    channels: int = 3
+    layers: int = 10
+    width: int = 32
+
+    def __post_init__(self) -> None:
+        ComCnnConfig(self.channels, self.layers, self.width)  # the same bounds
+
+
+@register_architecture(ENHANCE_ARCHITECTURE)
+class JpegEnhancer(nn.Module):
+    """The paper's "RecCNN only" row as a tool: a RecCNN on a decoded full-resolution JPEG (no
+    upscale) predicting the residual that removes its artifacts (`caec enhance`)."""
+
+    def __init__(self, config: EnhanceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.rec = RecCNN(config.channels, config.layers, config.width)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> JpegEnhancer:
+        return cls(EnhanceConfig(int(config["channels"]), int(config["layers"]), int(config["width"])))
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def forward(self, decoded: torch.Tensor) -> torch.Tensor:
+        return self.rec(decoded)

@@ -70,7 +70,7 @@ def compact_channels(channels: int) -> int:
 def read_frame(data: bytes) -> Frame:
     """The frame header of a JPEG codestream, read from its markers without decoding it."""
     if data[:2] != b"\xff\xd8":
-        raise FormatError("the JPEG chunk is not a JPEG codestream (no SOI marker)")
+        raise FormatError("not a JPEG codestream (no SOI marker)")
     pos, frame, scans = 2, None, 0
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:

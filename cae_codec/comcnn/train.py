@@ -38,7 +38,14 @@ from safetensors import SafetensorError, safe_open
 
 from cae_codec import trainkit
 from cae_codec.comcnn import inner
-from cae_codec.comcnn.network import ARCHITECTURE, ComCnnConfig, ComRecPair
+from cae_codec.comcnn.network import (
+    ARCHITECTURE,
+    ENHANCE_ARCHITECTURE,
+    ComCnnConfig,
+    ComRecPair,
+    EnhanceConfig,
+    JpegEnhancer,
+)
 from cae_codec.errors import CaecError
 from cae_codec.imageio import read_image_rgb8
 from cae_codec.weights import save_network
@@ -65,6 +72,8 @@ class TrainConfig:
     # image's distance from the 2x2 mean of the input: trained freely on distortion alone,
     # ComCNN moved its compact image far from a downscale (JPEG + bicubic of it fell from 24 to
     # 20 dB while the output gained nothing), which costs JPEG bits that the loss never sees
+    # the `caec enhance` network instead: RecCNN alone on full-resolution JPEG crops
+    enhance: bool = False
     com_lr_scale: float = 0.1
     anchor: float = 1.0
     rec_layers: int = 10
@@ -177,6 +186,19 @@ def train_step(
     return float(loss.detach()), float(plain)
 
 
+def enhance_step(
+    net: JpegEnhancer, opt: torch.optim.Optimizer, x: torch.Tensor, qualities: np.ndarray
+) -> tuple[float, float]:
+    """One step of the JPEG enhancer on RGB crops ``x``: (MSE of its output, MSE of the JPEG)."""
+    decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(x), qualities), x.device)
+    loss = F.mse_loss(net(decoded), x)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach()), float(F.mse_loss(decoded, x))
+
+
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -202,11 +224,17 @@ def train(cfg: TrainConfig) -> bytes:
     files = trainkit.list_images(cfg.data_dir)[: cfg.max_images]
     log(f"loading {len(files)} images from {cfg.data_dir}")
     sampler = trainkit.PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
-    net = ComRecPair(ComCnnConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
-    opt = torch.optim.Adam(
-        [{"params": net.rec.parameters(), "scale": 1.0}, {"params": net.com.parameters(), "scale": cfg.com_lr_scale}],
-        lr=cfg.lr,
-    )
+    net: ComRecPair | JpegEnhancer
+    if cfg.enhance:
+        net = JpegEnhancer(EnhanceConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
+        groups = [{"params": net.parameters(), "scale": 1.0}]
+    else:
+        net = ComRecPair(ComCnnConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
+        groups = [
+            {"params": net.rec.parameters(), "scale": 1.0},
+            {"params": net.com.parameters(), "scale": cfg.com_lr_scale},
+        ]
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     ckpt = trainkit.checkpoint_path(cfg.output)
     cfg.output.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "run_id": uuid.uuid4().hex, "history": []}
@@ -216,7 +244,8 @@ def train(cfg: TrainConfig) -> bytes:
             raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
         state = saved
         trainkit.restore(ckpt, tensors, net, opt, state["step"])
-        _restore_update_counts(cfg, net, opt, state["step"])
+        if isinstance(net, ComRecPair):
+            _restore_update_counts(cfg, net, opt, state["step"])
         log(f"resumed from {ckpt} at step {state['step']}")
     if "planned_steps" in state:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
@@ -234,7 +263,10 @@ def train(cfg: TrainConfig) -> bytes:
         qualities = torch.randint(cfg.quality_min, cfg.quality_max + 1, (cfg.batch_size,), generator=g).numpy()
         for group in opt.param_groups:
             group["lr"] = group["scale"] * trainkit.cosine_lr(cfg.lr, step, cfg.steps)
-        recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor))
+        if isinstance(net, JpegEnhancer):
+            recent.append(enhance_step(net, opt, x, qualities))
+        else:
+            recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor))
         state["step"] = step + 1
         state["samples"] += cfg.batch_size
         if budget is not None:
@@ -252,7 +284,7 @@ def train(cfg: TrainConfig) -> bytes:
             )
             log(
                 f"caec train comcnn: step {state['step']}/{cfg.steps}, PSNR {psnr(out):.2f} dB "
-                f"(JPEG + bicubic alone {psnr(plain):.2f}), {rate:.1f} crops/s"
+                f"({'JPEG' if cfg.enhance else 'JPEG + bicubic'} alone {psnr(plain):.2f}), {rate:.1f} crops/s"
             )
         if state["step"] % cfg.checkpoint_every == 0 or done:
             state["seconds"] = seconds_before + time.perf_counter() - run_start
@@ -272,7 +304,7 @@ def train(cfg: TrainConfig) -> bytes:
         "torch": torch.__version__,
         "history": state["history"][-50:],
     }
-    digest = save_network(cfg.output, net, ARCHITECTURE, meta)
+    digest = save_network(cfg.output, net, ENHANCE_ARCHITECTURE if cfg.enhance else ARCHITECTURE, meta)
     ckpt.unlink(missing_ok=True)
     log(
         f"wrote {cfg.output} (weights hash {digest.hex()}), {state['samples']:,} crops of "

@@ -22,6 +22,7 @@ ARCHITECTURE_MODULES = {
     "cae-gdn": "cae_codec.cae.network",
     "mnist-dae": "cae_codec.mnistdae.network",
     "comcnn": "cae_codec.comcnn.network",
+    "comcnn-enhance": "cae_codec.comcnn.network",
     "rnn-toderici": "cae_codec.rnn.network",
 }
 
