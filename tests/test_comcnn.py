@@ -286,7 +286,7 @@ def test_the_folded_reccnn_computes_what_the_trained_one_does(codec: codec_modul
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in codec.rec.modules())
 
 
-def test_the_ablation_tool_writes_its_table(tiny: Path, tmp_path: Path, rng) -> None:
+def test_the_ablation_tool_writes_its_tables(tiny: Path, tiny_enhancer: Path, tmp_path: Path, rng) -> None:
     from PIL import Image
 
     from tools import comcnn_ablation
@@ -296,16 +296,21 @@ def test_the_ablation_tool_writes_its_table(tiny: Path, tmp_path: Path, rng) -> 
     for i in range(2):
         Image.fromarray(smooth_image(rng, 168, 176, 3)).save(photos / f"{i}.png")
     page = tmp_path / "page.md"
-    page.write_text(f"before\n{comcnn_ablation.START}\nold\n{comcnn_ablation.END}\nafter\n")
+    page.write_text(
+        f"before\n{comcnn_ablation.START}\nold\n{comcnn_ablation.END}\n"
+        f"{comcnn_ablation.ENHANCE_START}\nold\n{comcnn_ablation.ENHANCE_END}\nafter\n"
+    )
     argv = ["--model", str(tiny), "--dataset", str(photos), "--qualities", "5", "40", "--threads", "1"]
     sheet = tmp_path / "sheet.png"
     crop = ["--crop-sheet", str(sheet), "--crop-image", "0.png", "--crop-bpp", "1.5", "--crop-box", "8", "16", "64"]
-    assert comcnn_ablation.main([*argv, "--markdown", str(page), *crop]) == 0
+    gains = ["--enhance-qualities", "10", "50", "--enhance-model", str(tiny_enhancer)]
+    assert comcnn_ablation.main([*argv, "--markdown", str(page), *crop, *gains]) == 0
     assert Image.open(sheet).size == (3 * 128 + 16, 128 + 18)
     text = page.read_text()
     assert "old" not in text and text.startswith("before") and text.endswith("after\n")
     rows = [ln for ln in text.splitlines() if ln.startswith("| 5 |") or ln.startswith("| 40 |")]
     assert len(rows) == 8 and "Decode, 1 threads: comcnn" in text and "sheet.png: a 64x64 crop" in text
+    assert "`caec enhance` with tiny-enhance" in text and "| 50 |" in text
     bpp = {ln.split("|")[2].strip(): float(ln.split("|")[3]) for ln in rows if ln.startswith("| 40 |")}
     # equal quality: the compact image is a quarter of the pixels, so far fewer bytes than plain JPEG
     assert bpp["ComCNN + JPEG + RecCNN (the codec)"] < bpp["JPEG"]
