@@ -288,3 +288,23 @@ def test_a_file_that_is_not_progressive_cannot_be_truncated(tmp_path: Path, code
     data = api.encode(smooth_image(np.random.default_rng(0), 32, 32, 3), quality=3)
     with pytest.raises(CaecError, match="not progressive"):
         progressive.cut(data, keep=1)
+
+
+def test_the_evaluation_reads_every_rate_from_one_decode_of_the_whole_file(rnn, photo: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    from cae_codec.evaluate import runner
+    from cae_codec.evaluate.learned import ContractCodec
+    from cae_codec.evaluate.metrics import psnr_rgb
+
+    evaluated = ContractCodec(rnn)
+    runner._codecs[("rnn", "tiny", "cpu", 0)] = evaluated
+    try:
+        sizes = [len(rnn.pack(rnn.analyse(photo), k)) for k in (1, 2, 3, 4)]
+        targets = tuple(8 * (n + 1) / photo.shape[0] / photo.shape[1] for n in sizes)
+        points = runner.evaluate(runner.Task("photo", photo, "rnn", targets, "tiny", "cpu"))
+    finally:
+        runner._codecs.pop(("rnn", "tiny", "cpu", 0))
+    assert [p.knob for p in points] == [1, 2, 3, 4] and [p.nbytes for p in points] == sizes
+    for p in points:  # the same as decoding the file of that many passes on its own
+        alone = evaluated.decode(rnn.pack(rnn.analyse(photo), p.knob))
+        assert p.psnr == psnr_rgb(photo, alone)
+    assert points[0].decoding_time < points[-1].decoding_time

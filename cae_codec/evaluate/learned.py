@@ -3,6 +3,7 @@ adapter: the default codec's is cae_codec.cae.evaluation)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -74,3 +75,21 @@ class ContractCodec(ImageCodec):
 
     def decode(self, data: bytes) -> np.ndarray:
         return as_rgb8(self.codec.decode(container.parse(data)))
+
+    def prefix_decodes(self, full: bytes) -> list[tuple[np.ndarray, float]] | None:
+        """A progressive codec's file decoded once, pass after pass: the image after each pass
+        (what the file's first k passes decode to) and the decoding time up to it; None for
+        other codecs. The evaluation reads every rate of one file from this one decode."""
+        decode_passes = getattr(self.codec, "decode_passes", None)
+        if decode_passes is None or not self.codec.info.capabilities.progressive:
+            return None
+        steps = decode_passes(container.parse(full))
+        out: list[tuple[np.ndarray, float]] = []
+        seconds = 0.0
+        while True:
+            t0 = time.perf_counter()
+            img = next(steps, None)
+            seconds += time.perf_counter() - t0
+            if img is None:
+                return out
+            out.append((as_rgb8(img), seconds))

@@ -86,6 +86,8 @@ class RnnCodec:
         self.net: RecurrentCodec = net.to(device)  # type: ignore[assignment]
         self.number = model_number(model)
         self.passes = self.net.config.passes
+        # the rate knob runs over this model's passes (a search never tries a pass it lacks)
+        self.knob = Knob("passes", 1, max(2, self.passes), integer=True)  # type: ignore[misc]
         self.bits = self.net.config.bits
         table = model.tensors.get(TABLE)
         self.entropy = EntropyModel(table.numpy()) if table is not None and entropy else None
