@@ -124,6 +124,17 @@ def test_both_runtimes_write_and_read_the_same_files(graphed: Path, rng: np.rand
     assert np.abs(fast.decode(container.parse(data)).astype(int) - slow.decode(container.parse(data))).max() <= 1
 
 
+def test_graphs_decode_the_same_pixels_on_any_thread_count(
+    graphed: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = CaePcaJ2kCodec(graphed, "cpu").encode(smooth_image(rng, 300, 400, 3), quality=6)
+    decoded = []
+    for threads in (1, 2):
+        monkeypatch.setattr(runtime, "_threads", threads)  # read when a graph is loaded
+        decoded.append(CaePcaJ2kCodec(graphed, "cpu").decode(container.parse(data)))
+    assert np.array_equal(*decoded)
+
+
 def test_a_graph_of_other_weights_is_refused(graphed: Path, tiny_models: Path, tmp_path: Path) -> None:
     # weights retrained in place: the same name and layout, other numbers, the old graphs beside them
     retrained = tmp_path / "retrained" / graphed.name

@@ -3,7 +3,8 @@
     python tools/determinism.py --kodak ../shared/data/kodak --threads 1 2
 
 Every Kodak image is encoded once; then each thread count decodes all the files in its
-own process (torch.set_num_threads before anything runs) and saves the pixels and the
+own process (torch.set_num_threads and the inference graphs' runtime.set_threads before
+anything runs) and saves the pixels and the
 integers read from the JPEG2000 codestream. The report gives, per pair of thread counts,
 the number of images and pixels that differ and the largest difference. ``--versus-transposed``
 also decodes with the image layer run as the transposed convolution it is stored as, instead
@@ -28,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 torch.set_num_threads(int(sys.argv[1]))
-from cae_codec import api, container
+from cae_codec import api, container, runtime
+runtime.set_threads(int(sys.argv[1]))  # the inference graphs' threads (the shipped models run them on the CPU)
 from cae_codec.cae import payload
 from cae_codec.nn.layers import UpConv
 work, tag = Path(sys.argv[2]), sys.argv[1]
