@@ -123,7 +123,7 @@ class Graph:
         options.inter_op_num_threads = 1  # the graphs are chains: nothing runs beside a node
         options.log_severity_level = 3  # errors only: its warnings are about its own internals
         # Without the NCHWc layout (level 'all'): every GDN between two convolutions made it
-        # reorder the tensor twice, and the graphs ran 1.35x faster without it, on one thread
+        # reorder the tensor twice, and the graphs ran 1.2-1.4x faster without it, on one thread
         # as on two (research/runtime_speed.py, docs/benchmark.md)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         # idle threads sleep instead of spinning: on a machine shared with other work spinning
