@@ -97,6 +97,8 @@ def test_graphs_compute_what_torch_computes(graphed: Path, rng: np.random.Genera
 def test_the_codec_runs_graphs_on_the_cpu_and_torch_elsewhere(graphed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert CaePcaJ2kCodec(graphed, "cpu").backend == "onnx"
     assert CaePcaJ2kCodec(load_model(graphed), "cpu").backend == "torch"  # a network already in torch
+    # any other device (a GPU; 'meta' stands in for one here) runs torch, graphs or not
+    assert CaePcaJ2kCodec(graphed, "meta").backend == "torch"
     monkeypatch.setenv(runtime.RUNTIME_ENV, "torch")
     assert CaePcaJ2kCodec(graphed, "cpu").backend == "torch"
     monkeypatch.setenv(runtime.RUNTIME_ENV, "onnx")
