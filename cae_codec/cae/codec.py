@@ -45,9 +45,11 @@ if TYPE_CHECKING:
 # process that encodes or decodes one small image should not spend seconds importing torch.
 
 CODEC_ID = "cae-pca-j2k"
-# tiles a network call takes: a Kodak image's 24 in one call ran 1.16x faster than in calls of
-# 16 and 8 (ONNX Runtime, 2 threads); the activations of 32 tiles are about 64 MiB
-BATCH_TILES = 32
+# tiles a network call takes; an image of at most ONE_CALL_TILES tiles goes in one call: a Kodak
+# image's 24 ran 1.16x faster so than in calls of 16 and 8 (ONNX Runtime, 2 threads), while
+# calls of 32 on a 100-megapixel photo took its encode's peak memory from 1107 to 1221 MiB
+BATCH_TILES = 16
+ONE_CALL_TILES = 32
 PCA_MEAN, PCA_BASIS = "pca.mean", "pca.basis"  # cae_codec.weights' names of the CAE's PCA tensors
 # the rate control's axis: the quantization step, coarse steps giving small files
 STEP_KNOB = Knob(
@@ -195,11 +197,13 @@ class CaePcaJ2kCodec:
         self,
         model: Model | str | os.PathLike[str],
         device: str | torch.device = "cpu",
-        batch_tiles: int = BATCH_TILES,
+        batch_tiles: int | None = None,
         refine: int = 0,
     ) -> None:
         """``model``: a loaded model (run in torch), or its weights file (run by its graphs
-        where :func:`runtime.use_graphs` says so and it has them, else loaded into torch)."""
+        where :func:`runtime.use_graphs` says so and it has them, else loaded into torch).
+        ``batch_tiles``: tiles a network call takes (None: all of an image of at most
+        ONE_CALL_TILES tiles, else BATCH_TILES)."""
         self.device_name = str(device)
         self.batch_tiles = batch_tiles
         self.refine = refine  # encode --refine: gradient steps on each file's latent (finish)
@@ -301,14 +305,21 @@ class CaePcaJ2kCodec:
         m = self.facts.latent_channels
         z = np.empty((m, ph // s, pw // s), dtype=np.float32)
         origins = tile_origins(ph, pw)
-        for i in range(0, len(origins), self.batch_tiles):
-            batch = origins[i : i + self.batch_tiles]
+        per_call = self._per_call(len(origins))
+        for i in range(0, len(origins), per_call):
+            batch = origins[i : i + per_call]
             tiles = np.stack([_edge_tile(img, y, x, colour) for y, x in batch])
             z_np = self._encode_tiles(tiles, colour)
             for (ty, tx), zt in zip(batch, z_np, strict=True):
                 z[:, ty // s : (ty + TILE) // s, tx // s : (tx + TILE) // s] = zt
         alpha = j2k.encode_plane(np.ascontiguousarray(img[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
         return Analysis(z=z, height=h, width=w, channels=c, padded=(ph, pw), alpha_chunk=alpha, icc_profile=icc)
+
+    def _per_call(self, tiles: int) -> int:
+        """Tiles a network call takes for an image of ``tiles`` tiles."""
+        if self.batch_tiles is not None:
+            return self.batch_tiles
+        return tiles if tiles <= ONE_CALL_TILES else BATCH_TILES
 
     def _encode_tiles(self, tiles: np.ndarray, colour: int) -> np.ndarray:
         """uint8 tiles (B, colour, TILE, TILE) -> their PCA components (B, M, TILE/s, TILE/s)."""
@@ -427,8 +438,9 @@ class CaePcaJ2kCodec:
         # position for position, which gives exactly the pixels decoding each batch would (a
         # huge header-only file: seconds instead of minutes).
         decoded_by_size: dict[int, np.ndarray] = {}
-        for i in range(0, len(origins), self.batch_tiles):
-            batch = origins[i : i + self.batch_tiles]
+        per_call = self._per_call(len(origins))
+        for i in range(0, len(origins), per_call):
+            batch = origins[i : i + per_call]
             tiles = decoded_by_size.get(len(batch)) if k == 0 else None
             if tiles is None:
                 zq = np.stack([q[:, y // s : y // s + t, x // s : x // s + t] for y, x in batch])
