@@ -84,12 +84,12 @@ def params(box: Box) -> RnnParams:
             seen_pass = True
         elif ctype in (ALPHA, ICC) and seen_pass:
             raise FormatError(f"{ctype.decode()} after a PASS chunk: it must come before the passes")
+    if not seen_pass:
+        raise FormatError("no pass of the image arrived whole (the file is cut before its first pass)")
     alphas = len(box.all(ALPHA))
     if alphas != (box.channels in (2, 4)):
         wanted = "one ALPH chunk" if box.channels in (2, 4) else "no ALPH chunk"
         raise FormatError(f"{alphas} ALPH chunks where a {box.channels}-channel image has {wanted}")
-    if not seen_pass:
-        raise FormatError("no pass of the image arrived whole (the file is cut before its first pass)")
     if len(box.all(PASS)) > MAX_PASSES:
         raise FormatError(f"{len(box.all(PASS))} passes; rnn files hold at most {MAX_PASSES}")
     if coding == RAW:
