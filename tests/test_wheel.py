@@ -44,6 +44,8 @@ def test_an_installed_wheel_encodes_and_decodes_offline(tmp_path: Path, rng) -> 
     _run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, src], elsewhere, env)
     [wheel] = wheels.glob("cae_codec-*.whl")
     shipped = [*(m.file for m in zoo.catalogue().models.values()), *(f.file for f in zoo.catalogue().families.values())]
+    shipped += [path.name for path in zoo.ZOO_DIR.glob("*.onnx")]  # the inference graphs (cae_codec/runtime.py)
+    assert any(name.endswith(".onnx") for name in shipped)
     assert {f"cae_codec/zoo/{name}" for name in [*shipped, "catalogue.json"]} <= set(zipfile.ZipFile(wheel).namelist())
 
     venv = tmp_path / "venv"
