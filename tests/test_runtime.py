@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from cae_codec import container, runtime, zoo
-from cae_codec.cae.codec import CaePcaJ2kCodec
+from cae_codec.cae import payload
+from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec
 from cae_codec.cae.config import DENSITY_NAMES
 from cae_codec.errors import ModelError
 from cae_codec.modelfiles import read_checked
@@ -124,6 +125,23 @@ def test_both_runtimes_write_and_read_the_same_files(graphed: Path, rng: np.rand
     grey = smooth_image(rng, 40, 30, 1)
     data = fast.encode(grey, quality=4)
     assert np.abs(fast.decode(container.parse(data)).astype(int) - slow.decode(container.parse(data))).max() <= 1
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_a_file_without_latent_and_alpha_decode_as_in_torch(graphed: Path, channels: int) -> None:
+    fast, slow = CaePcaJ2kCodec(graphed, "cpu"), CaePcaJ2kCodec(load_model(graphed), "cpu")
+    img = smooth_image(np.random.default_rng(channels), 40, 150, channels)
+    with_latent = fast.encode(img, quality=5)
+    assert with_latent == slow.encode(img, quality=5)
+    s = fast.facts.stride
+    empty = Analysis(np.zeros((12, 128 // s, 256 // s), np.float32), 40, 150, channels, (128, 256), None)
+    if channels in (2, 4):
+        empty.alpha_chunk = fast.analyse(img).alpha_chunk
+    without = fast.pack(empty, 0.5)
+    assert payload.params(container.parse(without)).components == 0  # K = 0: no latent chunk
+    for data in (with_latent, without):
+        a, b = fast.decode(container.parse(data)), slow.decode(container.parse(data))
+        assert a.shape == (40, 150, channels) and np.abs(a.astype(int) - b).max() <= 1
 
 
 def test_graphs_decode_the_same_pixels_on_any_thread_count(

@@ -34,15 +34,17 @@ def rotate_np(y: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """:func:`rotate` in numpy (float32), as one 2-D matrix product over all positions: numpy's
     batched matmul and plain einsum ran it 50x slower (no BLAS for those layouts)."""
     b, m, h, w = y.shape
-    rows = (y - mean.reshape(1, -1, 1, 1)).transpose(0, 2, 3, 1).reshape(-1, m)
-    return np.ascontiguousarray((rows @ basis).reshape(b, h, w, -1).transpose(0, 3, 1, 2))
+    rows = (y - mean.reshape(1, -1, 1, 1)).transpose(0, 2, 3, 1).reshape(b * h * w, m)
+    return np.ascontiguousarray((rows @ basis).reshape(b, h, w, basis.shape[1]).transpose(0, 3, 1, 2))
 
 
 def unrotate_np(z: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """:func:`unrotate` in numpy (float32), the same way."""
     b, k, h, w = z.shape
-    rows = z.transpose(0, 2, 3, 1).reshape(-1, k) @ basis.T
-    return np.ascontiguousarray(rows.reshape(b, h, w, -1).transpose(0, 3, 1, 2)) + mean.reshape(1, -1, 1, 1)
+    # the sizes spelt out: a file without a latent has K = 0, and -1 cannot be inferred from 0
+    rows = z.transpose(0, 2, 3, 1).reshape(b * h * w, k) @ basis.T
+    m = basis.shape[0]
+    return np.ascontiguousarray(rows.reshape(b, h, w, m).transpose(0, 3, 1, 2)) + mean.reshape(1, -1, 1, 1)
 
 
 def fit(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
