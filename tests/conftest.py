@@ -220,8 +220,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def tiny_models(pytestconfig: pytest.Config) -> Path:
     """The tests' model folder (on $CAEC_MODELS; its family ``tiny`` is $CAEC_MODEL):
-    tiny-fine and tiny-coarse (trained a few seconds, train_tiny_model), tiny-other
-    (untrained, write_tiny_model), and the family ``tiny`` of the first two. Made once for
+    tiny-fine and tiny-coarse (trained a few seconds, train_tiny_model, with their inference
+    graphs), tiny-other (untrained, write_tiny_model, no graphs), and the family ``tiny`` of the
+    first two. Made once for
     the session, before any test runs; tests only read it."""
     import json
 
@@ -235,6 +236,12 @@ def tiny_models(pytestconfig: pytest.Config) -> Path:
         train_tiny_model(folder / f"{name}.safetensors", photos, seed)
     shutil.rmtree(photos)
     write_tiny_model(folder / "tiny-other.safetensors", 3)
+    # the family's members get inference graphs, as the shipped models have: the tests' CPU coding
+    # runs them, as a user's does (cae_codec/runtime.py); tiny-other has none and runs torch
+    from cae_codec.nn.graphs import export_graphs
+
+    for name in TINY_FAMILY_MODELS:
+        export_graphs(folder / f"{name}.safetensors")
     family = {"format": "caec-model-family", "version": 1, "members": TINY_FAMILY_MEMBERS}
     (folder / f"{TINY_FAMILY}.family.json").write_text(json.dumps(family))
     return folder
