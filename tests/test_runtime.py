@@ -115,6 +115,13 @@ def test_weights_without_graphs_run_in_torch(tiny_models: Path) -> None:
     assert CaePcaJ2kCodec(tiny_models / "tiny-coarse.safetensors", "cpu").backend == "onnx"  # conftest's graphs
 
 
+def test_the_onnx_runtime_asked_for_needs_graphs(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runtime.RUNTIME_ENV, "onnx")
+    assert CaePcaJ2kCodec(tiny_models / "tiny-coarse.safetensors", "cpu").backend == "onnx"
+    with pytest.raises(ModelError, match="no inference graphs"):
+        CaePcaJ2kCodec(tiny_models / "tiny-other.safetensors", "cpu")
+
+
 def test_both_runtimes_write_and_read_the_same_files(graphed: Path, rng: np.random.Generator) -> None:
     img = smooth_image(rng, 150, 200, 3)
     fast, slow = CaePcaJ2kCodec(graphed, "cpu"), CaePcaJ2kCodec(load_model(graphed), "cpu")

@@ -215,6 +215,11 @@ class CaePcaJ2kCodec:
             if runtime.use_graphs(self.device_name) and _has_graphs(path):
                 self.facts = ModelFacts.of_file(path)
                 self._graphs = {}
+            elif runtime.choice() == "onnx":
+                raise ModelError(
+                    f"weights {path} have no inference graphs, which ${runtime.RUNTIME_ENV}=onnx asks for: "
+                    f"export them (python -m cae_codec.nn.graphs {path})"
+                )
             else:
                 from cae_codec.weights import load_model
 
