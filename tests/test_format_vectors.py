@@ -57,10 +57,22 @@ TOLERANCE = 1  # levels of 0..255, docs/format.md "Conformance"
 MAGIC = bytes.fromhex("894341450d0a1a0a")
 CODEC_NUMBERS = {1: "cae-pca-j2k", 2: "comcnn", 3: "rnn", 4: "mnist-dae"}
 # the zoo's model numbers (format.md section 3.2) and the weights files that hold them
-MODEL_NUMBERS = {1: "cae-gdn-v3-high", 2: "cae-gdn-v3-low", 3: "mnist-dae-196", 4: "mnist-dae-30"}
+MODEL_NUMBERS = {
+    1: "cae-gdn-v3-high",
+    2: "cae-gdn-v3-low",
+    3: "mnist-dae-196",
+    4: "mnist-dae-30",
+    5: "comcnn-jpeg",
+    6: "rnn-gru-w8",
+}
 V1_HEADER = struct.Struct(">BBIIHII16s32s16sfBHHH")
 PARM = struct.Struct(">HfBHHH")
-SAFETENSORS_DTYPES = {"F32": ("torch.float32", "<f4"), "F16": ("torch.float16", "<f2")}
+SAFETENSORS_DTYPES = {
+    "F32": ("torch.float32", "<f4"),
+    "F16": ("torch.float16", "<f2"),
+    "I32": ("torch.int32", "<i4"),
+    "I64": ("torch.int64", "<i8"),
+}
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
