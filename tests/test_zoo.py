@@ -30,6 +30,7 @@ def test_the_catalogue_matches_the_shipped_files() -> None:
         "cae-gdn-v3-low": 2,
         "mnist-dae-196": 3,
         "mnist-dae-30": 4,
+        "comcnn-enhance": 7,
         "comcnn-jpeg": 5,
         "rnn-gru-w8": 6,
     }
