@@ -1,4 +1,4 @@
-"""One codec's RD curve against others': BD-rate (the house's PCHIP BD-rate) and the rate from
+"""One codec's RD curve against others': BD-rate (the house's PCHIP BD-rate) and the rates at
 which each other codec is at least as good.
 
     python research/comcnn_crossover.py docs/results/comcnn/comcnn.json docs/results/comcnn/{jpeg,jpeg2000,caec}.json
@@ -6,7 +6,7 @@ which each other codec is at least as good.
 Reads curves that `caec bdrate --out` wrote (per-target averages over the images). For each
 other codec and metric: the BD-rate of the first codec against it (negative: the first needs
 fewer bits), and, interpolating both curves linearly in bpp over the rates both cover, the
-lowest rate at which the other codec's value reaches the first's (or "nowhere"). One-off study
+intervals where the other codec's value reaches the first's (or "nowhere"). One-off study
 for docs/comcnn.md; never imported by the product.
 """
 
@@ -26,13 +26,21 @@ METRICS = ("psnr-rgb", "ms-ssim-rgb")
 
 def crossover(
     bpp_a: list[float], qa: list[float], bpp_b: list[float], qb: list[float]
-) -> tuple[float | None, float, float]:
+) -> tuple[list[tuple[float, float]], float, float]:
+    """The bpp intervals (within the range both curves cover) where curve b is at least curve a."""
     lo, hi = max(min(bpp_a), min(bpp_b)), min(max(bpp_a), max(bpp_b))
     grid = np.linspace(lo, hi, 2001)
-    a = np.interp(grid, bpp_a, qa)
-    b = np.interp(grid, bpp_b, qb)
-    reached = np.nonzero(b >= a)[0]
-    return (float(grid[reached[0]]) if len(reached) else None), lo, hi
+    ahead = np.interp(grid, bpp_b, qb) >= np.interp(grid, bpp_a, qa)
+    spans, start = [], None
+    for x, on in zip(grid, ahead, strict=True):
+        if on and start is None:
+            start = float(x)
+        elif not on and start is not None:
+            spans.append((start, float(x)))
+            start = None
+    if start is not None:
+        spans.append((start, hi))
+    return spans, lo, hi
 
 
 def to_db(values: list[float]) -> list[float]:
@@ -51,11 +59,11 @@ def main(argv: list[str]) -> int:
                 bd = f"{bd_rate(rb['bpp'], qb, ra['bpp'], qa):+.1f}%"
             except BDRateError as e:
                 bd = f"not comparable ({e})"
-            at, lo, hi = crossover(ra["bpp"], ra[metric], rb["bpp"], rb[metric])
-            where = f"from {at:.3f} bpp" if at is not None else "nowhere"
+            spans, lo, hi = crossover(ra["bpp"], ra[metric], rb["bpp"], rb[metric])
+            where = ", ".join(f"{a:.3f}-{b:.3f} bpp" for a, b in spans) or "nowhere"
             print(
-                f"{first['name']} against {other['name']}, {metric}: BD-rate {bd}; {other['name']} reaches it "
-                f"{where} (curves compared over {lo:.3f}-{hi:.3f} bpp)"
+                f"{first['name']} against {other['name']}, {metric}: BD-rate {bd}; {other['name']} at least as "
+                f"good over {where} (curves compared over {lo:.3f}-{hi:.3f} bpp)"
             )
     return 0
 
