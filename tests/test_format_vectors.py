@@ -64,6 +64,7 @@ MODEL_NUMBERS = {
     4: "mnist-dae-30",
     5: "comcnn-jpeg",
     6: "rnn-gru-w8",
+    7: "comcnn-enhance",
 }
 V1_HEADER = struct.Struct(">BBIIHII16s32s16sfBHHH")
 PARM = struct.Struct(">HfBHHH")
