@@ -911,7 +911,7 @@ def test_batch_goes_on_past_a_bad_file(runner: CliRunner, tmp_path: Path, photo_
         (["encode"], 2),
         (["encode", "PHOTO", "--quality", "99"], 2),
         (["encode", "PHOTO", "--no-such-option"], 2),
-        (["decode", "PHOTO", "--bpp", "1"], 2),
+        (["decode", "PHOTO", "--quality", "1"], 2),  # an option of encode, not decode
         (["frobnicate"], 2),
     ],
 )
