@@ -321,3 +321,46 @@ def test_the_shipped_model_is_the_codecs_default_and_codes_a_photo() -> None:
     assert payload.params(box).coding == payload.RANGE and len(box.all(payload.PASS)) == 8
     out = api.decode(data)
     assert out.shape == img.shape and mean_error(out, img) < 0.5 * mean_error(np.full_like(img, 128), img)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from cae_codec.rnn import train as rnn_train
+    from cae_codec.rnn.network import RnnConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(smooth_image(np.random.default_rng(0), 64, 64, 3)).save(photos / "a.png")
+
+    def config(out: Path) -> rnn_train.TrainConfig:
+        net = RnnConfig(encoder=(4, 8, 8, 8), decoder=(8, 8, 8, 8, 8), bits=8, passes=3)
+        return rnn_train.TrainConfig(
+            data=photos,
+            output=out,
+            network=net,
+            batch=4,
+            steps=6,
+            threads=1,
+            device="cpu",
+            checkpoint_every=2,
+            entropy_crops=16,
+        )
+
+    whole = rnn_train.train(config(tmp_path / "whole.safetensors"), log=lambda line: None)
+
+    class Stop(Exception):
+        pass
+
+    real = rnn_train.trainkit.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real(*args, **kwargs)
+        raise Stop  # the run dies right after its first checkpoint (step 2)
+
+    part = tmp_path / "part.safetensors"
+    monkeypatch.setattr(rnn_train.trainkit, "save_checkpoint", save_then_stop)
+    with pytest.raises(Stop):
+        rnn_train.train(config(part), log=lambda line: None)
+    monkeypatch.setattr(rnn_train.trainkit, "save_checkpoint", real)
+    lines: list[str] = []
+    assert rnn_train.train(config(part), log=lines.append) == whole
+    assert any("resumed" in line and "step 2" in line for line in lines)
