@@ -299,9 +299,11 @@ MALFORMED_V2 = {
     "stack-flag": (lambda d: with_header_v2(d, flags=v2.FLAG_STACK), "flags 0x2 do not apply to cae-pca-j2k files"),
     "codec-number-0": (lambda d: with_header_v2(d, codec=0), "unknown codec number 0"),
     "codec-number-255": (lambda d: with_header_v2(d, codec=255), "unknown codec number 255"),
-    "codec-not-registered": (
+    # every number of CODEC_NUMBERS is registered now: a file naming another codec than the one
+    # that wrote its payload meets that codec's checks (version 1's cae-future is the unregistered one)
+    "codec-of-another-payload": (
         lambda d: with_header_v2(d, codec=2),
-        "file made by codec 'comcnn', which this caec cannot decode",
+        "unknown critical chunk PARM for comcnn",
     ),
     "unknown-model-number": (lambda d: with_header_v2(d, model=99), "no shipped model has number 99"),
     "model-number-over-u32": (lambda d: with_header_v2(d, model=2**32), "malformed model number"),
