@@ -69,6 +69,15 @@ def check_weights_hash(file_model: str | None, file_hash: bytes, loaded_name: st
         )
 
 
+def precheck_weights(file_model: str | None, file_hash: bytes, model: ModelInfo) -> None:
+    """check_weights_hash against the hash a model file records in its header, before the model
+    loads (nothing to check when it records none): every codec's payload precheck starts here."""
+    if model.weights_hash is not None:
+        check_weights_hash(
+            file_model, file_hash, model.path.name.removesuffix(".safetensors"), model.weights_hash[: len(file_hash)]
+        )
+
+
 # safetensors' dtype names -> torch's names of them, which weights.tensors_hash writes into the
 # hash, and numpy's where numpy has the type
 _TORCH_DTYPES = {

@@ -21,7 +21,7 @@ import numpy as np
 from cae_codec.container import ALPHA, LATENT, Box
 from cae_codec.container.v2 import PARAMS
 from cae_codec.errors import FormatError
-from cae_codec.modelfiles import ModelInfo, check_weights_hash
+from cae_codec.modelfiles import ModelInfo, precheck_weights
 from cae_codec.stages import j2k
 from cae_codec.stages.tiling import TILE
 
@@ -177,13 +177,7 @@ def describe(box: Box) -> dict[str, Any]:
 def precheck(box: Box, model: ModelInfo) -> None:
     """Refuse a wrong model or a malformed payload before torch is imported (it takes
     seconds): the weights hash, and every check the model's config allows."""
-    if model.weights_hash is not None:
-        check_weights_hash(
-            box.model,
-            box.weights_hash,
-            model.path.name.removesuffix(".safetensors"),
-            model.weights_hash[: len(box.weights_hash)],
-        )
+    precheck_weights(box.model, box.weights_hash, model)
     try:
         stride = 2 ** int(model.config["stages"])
         latent = int(model.config["latent"])

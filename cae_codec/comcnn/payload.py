@@ -28,7 +28,7 @@ import numpy as np
 
 from cae_codec.container import ALPHA, ICC, Box
 from cae_codec.errors import FormatError
-from cae_codec.modelfiles import ModelInfo, check_weights_hash
+from cae_codec.modelfiles import ModelInfo, precheck_weights
 from cae_codec.stages import j2k
 
 CODEC = "comcnn"
@@ -153,13 +153,7 @@ def check(box: Box) -> Frame:
 def precheck(box: Box, model: ModelInfo) -> None:
     """Refuse a wrong model or a malformed payload before torch is imported."""
     check(box)
-    if model.weights_hash is not None:
-        check_weights_hash(
-            box.model,
-            box.weights_hash,
-            model.path.name.removesuffix(".safetensors"),
-            model.weights_hash[: len(box.weights_hash)],
-        )
+    precheck_weights(box.model, box.weights_hash, model)
     channels = model.config.get("channels") if isinstance(model.config, dict) else None
     if channels is not None and channels != 3:
         raise FormatError(f"model {model.path.name} is a {channels}-channel comcnn model; files take 3")

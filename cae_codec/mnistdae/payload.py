@@ -28,7 +28,7 @@ import numpy as np
 
 from cae_codec.container import Box
 from cae_codec.errors import FormatError
-from cae_codec.modelfiles import ModelInfo, check_weights_hash
+from cae_codec.modelfiles import ModelInfo, precheck_weights
 
 CODEC = "mnist-dae"
 CODE = b"CODE"
@@ -119,13 +119,7 @@ def code_units(model: ModelInfo) -> int | None:
 def precheck(box: Box, model: ModelInfo) -> None:
     """Refuse a wrong model or a malformed payload before torch is imported."""
     payload = chunk(box)
-    if model.weights_hash is not None:
-        check_weights_hash(
-            box.model,
-            box.weights_hash,
-            model.path.name.removesuffix(".safetensors"),
-            model.weights_hash[: len(box.weights_hash)],
-        )
+    precheck_weights(box.model, box.weights_hash, model)
     units = code_units(model)
     if units is not None:
         unpack_levels(payload, box.images, units)

@@ -28,7 +28,7 @@ from typing import Any
 from cae_codec.container import ALPHA, ICC, Box
 from cae_codec.container.v2 import FLAG_PROGRESSIVE, PARAMS
 from cae_codec.errors import FormatError
-from cae_codec.modelfiles import ModelInfo, check_weights_hash
+from cae_codec.modelfiles import ModelInfo, precheck_weights
 
 CODEC = "rnn"
 PASS = b"PASS"
@@ -140,13 +140,7 @@ def check_against(p: RnnParams, passes: int, model_bits: int, model_passes: int)
 def precheck(box: Box, model: ModelInfo) -> None:
     """Refuse a wrong model or a malformed payload before torch is imported."""
     p = params(box)
-    if model.weights_hash is not None:
-        check_weights_hash(
-            box.model,
-            box.weights_hash,
-            model.path.name.removesuffix(".safetensors"),
-            model.weights_hash[: len(box.weights_hash)],
-        )
+    precheck_weights(box.model, box.weights_hash, model)
     limits = model_limits(model)
     if limits is not None:
         check_against(p, len(box.all(PASS)), *limits)
