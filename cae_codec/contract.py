@@ -108,6 +108,22 @@ class Codec(Protocol):
 # gives it the stack of an IDX file (cae_codec.idx) and writes one file.
 
 
+def check_photo(image: np.ndarray, icc_profile: bytes | None) -> bytes | None:
+    """The input checks of a codec of photos of any size (``analyse``): a uint8 (H, W, 1..4)
+    image with pixels, and an ICC profile that suits its channels; the profile as bytes (None
+    without one)."""
+    from cae_codec import container
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {image.dtype} {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise CaecError("image has no pixels")
+    icc = bytes(icc_profile) if icc_profile else None
+    if icc is not None and (problem := container.icc_profile_problem(icc, image.shape[2])):
+        raise CaecError(problem)
+    return icc
+
+
 def budget_bytes(height: int, width: int, bpp: float | None, size: int | None) -> int | None:
     """The byte budget of --bpp (over the image's pixels, header included) or --size."""
     if size is not None:

@@ -28,7 +28,7 @@ from cae_codec.cae.config import ENCODER_PART, CAEConfig, decoder_part
 from cae_codec.cae.family import ModelFamily
 from cae_codec.container import ALPHA, ICC, LATENT, Box, v2
 from cae_codec.contract import CodecInfo
-from cae_codec.errors import CaecError, FormatError, ModelError
+from cae_codec.errors import FormatError, ModelError
 from cae_codec.modelfiles import check_weights_hash, read_checked, read_model_info
 from cae_codec.ratecontrol import Knob
 from cae_codec.stages import j2k, pca, quant
@@ -296,14 +296,8 @@ class CaePcaJ2kCodec:
     def analyse(self, img: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
         """The image through the encoder; ``icc_profile`` (the source's colour profile, if any)
         goes into every file packed from the result."""
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
-            raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {img.dtype} {img.shape}")
+        icc = contract.check_photo(img, icc_profile)
         h, w, c = img.shape
-        if h == 0 or w == 0:
-            raise CaecError("image has no pixels")
-        icc = bytes(icc_profile) if icc_profile else None
-        if icc is not None and (problem := container.icc_profile_problem(icc, c)):
-            raise CaecError(problem)
         ph, pw = padded_size(h, w)
         colour = 3 if c >= 3 else 1
         s = self.facts.stride

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from cae_codec import container, registry
+from cae_codec import contract, registry
 from cae_codec.comcnn import inner, payload
 from cae_codec.comcnn.network import ARCHITECTURE, ComRecPair, RecCNN, upscale
 from cae_codec.container import ALPHA, ICC, Box, v2
@@ -129,14 +129,8 @@ class ComCnnCodec:
         return out
 
     def analyse(self, image: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-            raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {image.dtype} {image.shape}")
+        icc = contract.check_photo(image, icc_profile)
         h, w, c = image.shape
-        if h == 0 or w == 0:
-            raise CaecError("image has no pixels")
-        icc = bytes(icc_profile) if icc_profile else None
-        if icc is not None and (problem := container.icc_profile_problem(icc, c)):
-            raise CaecError(problem)
         rgb = image[:, :, :1].repeat(3, axis=2) if c in (1, 2) else image[:, :, :3]
         rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         compact = self.compact_image(rgb)

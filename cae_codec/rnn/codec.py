@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cae_codec import container, zoo
+from cae_codec import contract, zoo
 from cae_codec.container import ALPHA, ICC, Box, v2
 from cae_codec.contract import CodecInfo, Progress
 from cae_codec.errors import CaecError, FormatError
@@ -104,14 +104,8 @@ class RnnCodec:
     @torch.inference_mode()
     def analyse(self, img: np.ndarray, icc_profile: bytes | None = None) -> Analysis:
         """Every pass of the image through the network, each pass's bits coded."""
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
-            raise CaecError(f"expected a uint8 (H, W, 1..4) image, got {img.dtype} {img.shape}")
+        icc = contract.check_photo(img, icc_profile)
         h, w, c = img.shape
-        if h == 0 or w == 0:
-            raise CaecError("image has no pixels")
-        icc = bytes(icc_profile) if icc_profile else None
-        if icc is not None and (problem := container.icc_profile_problem(icc, c)):
-            raise CaecError(problem)
         colour = 3 if c >= 3 else 1
         target = to_network(img, colour).to(self.device) - 0.5
         net = self.net
