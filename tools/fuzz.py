@@ -1049,28 +1049,27 @@ def exhaustive_sets(version: str, files: list[bytes], slow_s: float) -> list[Rep
     return [fixed, header_bits, huge, streams]
 
 
-def _comcnn_seeds(model: str | None) -> list[bytes]:
-    """Seed files of the comcnn model ``model``; none (and a note) when it cannot be loaded here."""
+def _codec_seeds(
+    codec_id: str, model: str | None, make_seeds: Callable[[Callable[[np.ndarray, int], bytes]], list[bytes]]
+) -> list[bytes]:
+    """Seed files of ``codec_id``'s model ``model`` (``make_seeds`` given its encoder at a
+    quality); none (and a note) when it cannot be loaded here."""
     if not model:
         return []
     try:
-        codec = registry.load("comcnn", model, "cpu")
+        codec = registry.load(codec_id, model, "cpu")
     except CaecError as e:
-        print(f"comcnn families left out: {e}", file=sys.stderr)
+        print(f"{codec_id} families left out: {e}", file=sys.stderr)
         return []
-    return make_comcnn_seeds(lambda img, q: contract.encode(codec, img, quality=q))
+    return make_seeds(lambda img, quality: contract.encode(codec, img, quality=quality))
+
+
+def _comcnn_seeds(model: str | None) -> list[bytes]:
+    return _codec_seeds("comcnn", model, make_comcnn_seeds)
 
 
 def _rnn_seeds(model: str | None) -> list[bytes]:
-    """Seed files of the rnn model ``model``; none (and a note) when it cannot be loaded here."""
-    if not model:
-        return []
-    try:
-        codec = registry.load("rnn", model, "cpu")
-    except CaecError as e:
-        print(f"rnn families left out: {e}", file=sys.stderr)
-        return []
-    return make_rnn_seeds(lambda img, passes: contract.encode(codec, img, quality=passes))
+    return _codec_seeds("rnn", model, make_rnn_seeds)
 
 
 def main(argv: list[str] | None = None) -> int:
