@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from cae_codec.errors import CaecError, ModelError
@@ -134,6 +135,18 @@ def save_checkpoint(
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """The tensors, training state and config that :func:`save_checkpoint` wrote, from one read
+    of the file; an unreadable one is one CaecError line."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+        return tensors, json.loads(meta["state"]), json.loads(meta["config"])
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise CaecError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
 
 
 def restore(

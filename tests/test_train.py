@@ -363,3 +363,21 @@ def test_decoder_only_checkpoint_without_its_pca_is_one_clear_error(train_dir: P
     r = CliRunner().invoke(app, ["train", str(train_dir), "-o", str(out), *TINY, *tune, "--steps", "4", "--resume"])
     assert r.exit_code == 1 and "cannot resume from" in r.output and "without the PCA" in r.output
     assert "Traceback" not in r.output and not out.exists()
+
+
+def test_read_checkpoint_refuses_a_broken_file_on_one_line(tmp_path: Path) -> None:
+    """Every codec's training resumes through trainkit.read_checkpoint: a file that is not a
+    checkpoint (garbage, or a safetensors file without the training state) is one CaecError line."""
+    from safetensors.torch import save_file
+
+    from cae_codec import trainkit
+    from cae_codec.errors import CaecError
+
+    garbage = tmp_path / "garbage.ckpt.safetensors"
+    garbage.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    stateless = tmp_path / "stateless.ckpt.safetensors"
+    save_file({"w": torch.zeros(2)}, str(stateless))
+    for path in (garbage, stateless):
+        with pytest.raises(CaecError, match=r"^cannot read checkpoint .*") as caught:
+            trainkit.read_checkpoint(path)
+        assert "\n" not in str(caught.value)

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 
 from cae_codec import trainkit
 from cae_codec.comcnn import inner
@@ -199,16 +198,6 @@ def enhance_step(
     return float(loss.detach()), float(F.mse_loss(decoded, x))
 
 
-def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-        return tensors, json.loads(meta["state"]), json.loads(meta["config"])
-    except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise CaecError(f"cannot read checkpoint {path}: {e}") from None
-
-
 def psnr(mse: float) -> float:
     return 10 * math.log10(1 / max(mse, 1e-12))
 
@@ -239,7 +228,7 @@ def train(cfg: TrainConfig) -> bytes:
     cfg.output.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "run_id": uuid.uuid4().hex, "history": []}
     if cfg.resume and ckpt.is_file():
-        tensors, saved, config = _read_checkpoint(ckpt)
+        tensors, saved, config = trainkit.read_checkpoint(ckpt)
         if config != json.loads(json.dumps(_config_key(cfg))):
             raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
         state = saved

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 
 from cae_codec import trainkit
 from cae_codec.errors import CaecError
@@ -126,12 +125,9 @@ def train(cfg: TrainConfig, log: Log = print, batch_progress: Callable[[int, int
     ckpt = trainkit.checkpoint_path(cfg.output)
     state: dict[str, Any] = {"epoch": 0, "pretrain_seconds": 0.0, "finetune_seconds": 0.0, "history": []}
     if cfg.resume and ckpt.is_file():
-        with safe_open(str(ckpt), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-        if json.loads(meta.get("config", "{}")) != json.loads(json.dumps(_config_key(cfg))):
+        tensors, state, saved_config = trainkit.read_checkpoint(ckpt)
+        if saved_config != json.loads(json.dumps(_config_key(cfg))):
             raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
-        state = json.loads(meta["state"])
         trainkit.restore(ckpt, tensors, net, opt, state["epoch"] * -(-len(train_x) // cfg.batch))
         log(f"resumed from {ckpt} after fine-tuning epoch {state['epoch']}")
     elif cfg.pretrain:

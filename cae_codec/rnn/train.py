@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors import safe_open
 
 from cae_codec import trainkit
 from cae_codec.errors import CaecError
@@ -69,16 +68,6 @@ def _config_key(cfg: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(d))  # tuples as lists, as read back
 
 
-def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-        return tensors, json.loads(meta["state"]), json.loads(meta["config"])
-    except (OSError, KeyError, ValueError) as e:
-        raise CaecError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
-
-
 def loss_of(residuals: list[torch.Tensor]) -> torch.Tensor:
     """L1 of the residual after each pass, summed over the passes (mean over pixels)."""
     return torch.stack([r.abs().mean() for r in residuals]).sum()
@@ -119,7 +108,7 @@ def _train(cfg: TrainConfig, log: Log) -> bytes:
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "history": [], "run_id": uuid.uuid4().hex}
     resumed = None
     if cfg.resume and ckpt.exists():
-        tensors, ckpt_state, ckpt_config = _read_checkpoint(ckpt)
+        tensors, ckpt_state, ckpt_config = trainkit.read_checkpoint(ckpt)
         if ckpt_config != _config_key(cfg):
             raise CaecError(f"{ckpt} is a checkpoint of another configuration; delete it or change -o")
         resumed, state = tensors, ckpt_state
