@@ -98,6 +98,17 @@ def dist_info() -> tuple[int, int, int]:
     return world, rank, local
 
 
+def join_processes(device: torch.device, world: int, local: int) -> torch.device:
+    """Under torchrun (``world`` > 1, from :func:`dist_info`): this process's GPU of its node,
+    and the process group joined; the device to train on."""
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))

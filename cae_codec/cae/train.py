@@ -57,6 +57,7 @@ from cae_codec.trainkit import (
     cosine_lr,
     denormals_flushed,
     dist_info,
+    join_processes,
     list_images,
     restore,
     save_checkpoint,
@@ -210,12 +211,7 @@ def _start(cfg: TrainConfig, mode: str) -> _Processes:
         raise CaecError("--decoder-only and --encoder-only exclude each other: a run tunes one half")
     if mode != "full" and world > 1:  # refused before a process group is joined: it would wait for peers
         raise CaecError(f"--{mode} runs as one process (it is a short fine-tune), not under torchrun")
-    device = pick_device(cfg.device)
-    if world > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", local)
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    device = join_processes(pick_device(cfg.device), world, local)
     return _Processes(device, world, rank, local)
 
 

@@ -87,12 +87,7 @@ def _train(cfg: TrainConfig, log: Log) -> bytes:
 
     started = time.perf_counter()
     world, rank, local = trainkit.dist_info()
-    device = pick_device(cfg.device)
-    if world > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", local)
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    device = trainkit.join_processes(pick_device(cfg.device), world, local)
     main = rank == 0
     say = log if main else (lambda s: None)
     if cfg.threads:
