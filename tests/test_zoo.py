@@ -264,3 +264,28 @@ def test_resolving_listing_and_retired_files_need_no_torch(retired_cae: bytes, t
     env = {k: v for k, v in os.environ.items() if k != "CAEC_MODELS"}
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=REPO, env=env, check=True)
     assert done.stdout.startswith("False model 'cae-gdn-v2' was retired"), done.stdout + done.stderr
+
+
+def test_a_retired_models_number_stays_reserved(tiny_zoo: Path, tmp_path: Path, monkeypatch, rng) -> None:
+    """A model retired after it shipped under a number (version-2 files name it by number):
+    the number resolves as the retired name does, one error line, or its weights on $CAEC_MODELS."""
+    import dataclasses
+
+    data = api.encode(smooth_image(rng, 24, 32, 3), model="tiny-fine", device="cpu")
+    number = max(m.number for m in CAT.models.values()) + 1
+    fine = read_model_info(tiny_zoo / "tiny-fine.safetensors").weights_hash
+    assert fine is not None
+    old = zoo.RetiredModel("tiny-old", "cae-pca-j2k", fine, "9.1", "9.0", "cae-gdn-v3", number)
+    patched = dataclasses.replace(CAT, retired={**CAT.retired, "tiny-old": old})
+    monkeypatch.setattr(zoo, "catalogue", lambda: patched)
+    numbered = rewrite_v2(data, model_number=number)
+    with pytest.raises(ModelError, match=r"^model 'tiny-old' was retired in caec 9.1 \(superseded by cae-gdn-v3\)"):
+        api.decode(numbered, device="cpu")
+    shutil.copy(tiny_zoo / "tiny-fine.safetensors", tmp_path / "tiny-old.safetensors")
+    monkeypatch.setenv("CAEC_MODELS", str(tmp_path))
+    assert api.decode(numbered, device="cpu").shape == (24, 32, 3)
+
+
+def test_no_number_is_given_twice() -> None:
+    numbers = [m.number for m in CAT.models.values()] + [r.number for r in CAT.retired.values() if r.number]
+    assert len(numbers) == len(set(numbers))

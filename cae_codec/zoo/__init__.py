@@ -74,6 +74,9 @@ class RetiredModel:
     retired_in: str  # the first caec version without its weights
     last_shipped_in: str
     superseded_by: str
+    # the number it shipped under, if it was retired after numbers existed: the number stays
+    # reserved, so a version-2 file that names it says which model it needs
+    number: int | None = None
 
     def error(self) -> ModelError:
         return ModelError(
@@ -114,6 +117,7 @@ def catalogue() -> Catalogue:
                 r["retired_in"],
                 r["last_shipped_in"],
                 r["superseded_by"],
+                r.get("number"),
             )
             for r in doc["retired"]
         },
@@ -239,10 +243,14 @@ def member_by_hash(family: ModelFamily, prefix: bytes) -> str | None:
 
 
 def resolve_number(number: int) -> Resolved:
-    """The shipped model a compact header names by its catalogue number."""
+    """The shipped model a compact header names by its catalogue number; a retired model's
+    number resolves as its name does ($CAEC_MODELS, else one error line saying it was retired)."""
     for m in catalogue().models.values():
         if m.number == number:
             return Resolved(m.name, "model", m.path)
+    for r in catalogue().retired.values():
+        if r.number == number:
+            return resolve(r.name, name_only=True)
     known = ", ".join(f"{m.number} ({m.name})" for m in catalogue().models.values())
     raise ModelError(f"no shipped model has number {number} (this caec ships {known})")
 
@@ -361,7 +369,8 @@ def list_models(retired: bool = False) -> list[dict[str, Any]]:
                     "weights_hash": r.weights_hash.hex(),
                     "retired_in": r.retired_in,
                     "superseded_by": r.superseded_by,
-                },
+                }
+                | ({"number": r.number} if r.number is not None else {}),
             )
     order = {"family": 0, "model": 1, "retired": 2}
     return sorted(entries.values(), key=lambda e: (order[e["kind"]], e["name"]))
