@@ -10,21 +10,32 @@ with exit status 1; usage errors are one such line too, with exit status 2.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import typer
 
 from cae_codec import __version__, registry
-from cae_codec.cli import coding, models, truncate
+from cae_codec.cli import coding
 from cae_codec.cli.kit import CONTEXT_SETTINGS, EXIT_USAGE, CaecGroup, fail, run_app, use_plain_help
-from cae_codec.comcnn.cli import enhance
-from cae_codec.evaluate.cli import register_evaluation_commands
 from cae_codec.registry import DEFAULT_CODEC
-from cae_codec.web.cli import serve
+
+
+class _Caec(CaecGroup):
+    # imported when run or listed (kit.CaecGroup): encode, decode, info and train are here, the
+    # commands a per-file script runs, whose start-up counts
+    lazy_commands: ClassVar[dict[str, tuple[str, str, dict[str, Any]]]] = {
+        "truncate": ("cae_codec.cli.truncate", "truncate", {"no_args_is_help": True}),
+        "models": ("cae_codec.cli.models", "models", {}),
+        "compare": ("cae_codec.evaluate.cli", "compare", {}),
+        "bdrate": ("cae_codec.evaluate.cli", "bdrate", {}),
+        "serve": ("cae_codec.web.cli", "serve", {}),
+        "enhance": ("cae_codec.comcnn.cli", "enhance", {"no_args_is_help": True}),
+    }
+
 
 app = typer.Typer(
     name="caec",
-    cls=CaecGroup,
+    cls=_Caec,
     help="caec: learned lossy image compression (CAE + PCA + JPEG2000).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -69,15 +80,10 @@ def train(ctx: typer.Context) -> None:
 app.command(no_args_is_help=True)(coding.encode)
 app.command(no_args_is_help=True)(coding.decode)
 app.command(no_args_is_help=True)(coding.info)
-app.command(no_args_is_help=True)(truncate.truncate)
-app.command()(models.models)
 app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
 )(train)
-register_evaluation_commands(app)
-app.command()(serve)
-app.command(no_args_is_help=True)(enhance)
 use_plain_help(app)
 
 

@@ -10,22 +10,26 @@ file failed, 2 usage error, 128 + N killed by signal N (130 SIGINT, 129 SIGHUP, 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import typer
-from rich.progress import Progress, TaskID
 from typer._click import exceptions as click_exceptions
+from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from cae_codec.errors import CaecError
 from cae_codec.fsutil import atomic_write
-from cae_codec.progress import progress_bar
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process killed by SIGPIPE
@@ -46,6 +50,33 @@ def warn(msg: str) -> None:
 class CaecGroup(TyperGroup):
     """The ``caec`` command group, printing usage errors as every other error: one
     ``caec: error:`` line (plus where to find help) and exit status 2, in every subcommand."""
+
+    # Subcommands whose module is imported only when one of them runs or help lists them:
+    # name -> (module, function, CommandInfo settings). A process runs one command, and the
+    # modules of the others (rich's tables, the web server's, comcnn's) took ~0.05 s of the
+    # start-up of `caec info` (docs/benchmark.md).
+    lazy_commands: ClassVar[dict[str, tuple[str, str, dict[str, Any]]]] = {}
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _with_plain_coercion(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy_commands:
+            module, function, settings = self.lazy_commands[cmd_name]
+            info = typer.models.CommandInfo(
+                name=cmd_name,
+                cls=CaecCommand,
+                callback=getattr(importlib.import_module(module), function),
+                **settings,
+            )
+            command = self.commands[cmd_name] = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
+            )
+        return command
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in self.lazy_commands if name not in self.commands)]
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         standalone = extra.pop("standalone_mode", True)
@@ -94,6 +125,63 @@ def _type_word(label: str) -> str:
     return _TYPE_WORDS.get(inner.lower(), inner.upper())
 
 
+# Typer coerces every value through a pydantic TypeAdapter: importing pydantic and building the
+# adapters took ~0.1 s of the 0.36 s of `caec info`, which a script calling caec once per file
+# pays every time (docs/benchmark.md). The values of caec's options are mostly text, whole or
+# decimal numbers, and lists of text, whose coercion is the identity or int()/float(); those are
+# done here, and anything else (a choice, a parser, an out-of-range number, another spelling of a
+# number) goes to Typer's own coercion, which gives its errors (tests/test_cli_kit.py checks that
+# both agree).
+_INT = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_NOT_PLAIN = object()
+
+
+def plain_value(descriptor: TypeDescriptor, value: Any) -> Any:
+    """``value`` coerced to the parameter's type where that needs no more than ``str``, ``int``
+    or ``float``, else ``_NOT_PLAIN``."""
+    info = descriptor.parameter_info
+    if info.parser is not None or descriptor.is_choice or descriptor.is_file:
+        return _NOT_PLAIN
+    annotation = descriptor.annotation
+    if annotation is str:
+        return value if isinstance(value, str) else _NOT_PLAIN
+    if annotation == list[str]:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        return list(value) if ok else _NOT_PLAIN
+    if annotation not in (int, float) or info.clamp:
+        return _NOT_PLAIN
+    if isinstance(value, str):
+        if not (_INT if annotation is int else _DECIMAL).fullmatch(value):
+            return _NOT_PLAIN
+    elif isinstance(value, bool) or not isinstance(value, (int, float) if annotation is float else int):
+        return _NOT_PLAIN
+    number = annotation(value)
+    if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
+        return _NOT_PLAIN  # Typer's coercion says what the range is
+    return number
+
+
+@dataclass(frozen=True)
+class _PlainRuntimeParam(RuntimeParam):
+    descriptor: TypeDescriptor
+
+    def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+        plain = plain_value(self.descriptor, value)
+        if plain is not _NOT_PLAIN:
+            return plain
+        return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+
+def _with_plain_coercion(params: list[Any]) -> list[Any]:
+    """``params`` (a command's, its help option included), each coerced as above."""
+    for param in params:
+        if isinstance(param, (TyperArgument, TyperOption)) and not isinstance(param._runtime_param, _PlainRuntimeParam):
+            descriptor = param.type_descriptor
+            param._runtime_param = _PlainRuntimeParam(descriptor.parameter_info, descriptor.annotation, descriptor)
+    return params
+
+
 class _PlainArgument(TyperArgument):
     def _display_name(self) -> str:
         return self.metavar or (self.name or "").upper() + ("..." if self.nargs != 1 else "")
@@ -123,6 +211,9 @@ class CaecCommand(TyperCommand):
                 param.__class__ = _PlainArgument
             elif type(param) is TyperOption:
                 param.__class__ = _PlainOption
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _with_plain_coercion(super().get_params(ctx))
 
 
 def use_plain_help(app: typer.Typer) -> None:
@@ -273,6 +364,8 @@ def run_batch(
     """Run ``work(job, progress)`` per file; a failure is reported and the rest still run.
     Outputs are checked before the work (an existing one fails or, with ``skip_existing``,
     is skipped). On a terminal a bar shows each file's progress (and the batch's)."""
+    from cae_codec.progress import progress_bar  # rich: only where a batch runs
+
     inputs = [j.src for j in jobs]
     failed: list[str] = []
     skipped = 0

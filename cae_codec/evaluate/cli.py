@@ -1,4 +1,4 @@
-"""``caec compare`` and ``caec bdrate``, registered on the main app by :func:`register_evaluation_commands`.
+"""``caec compare`` and ``caec bdrate``, commands of the main app (imported when run: cae_codec.cli).
 
 Same conventions as cae_codec.cli: diagnostics and progress on stderr, data (``--json``) on
 stdout, every failure one ``caec: error: ...`` line, exit 1 for failures and 2 for bad usage.
@@ -408,8 +408,3 @@ def _bdrate_command(
     for r in refs:
         args += ["--reference", r.meta["source"]]
     return shlex.join(args)
-
-
-def register_evaluation_commands(app: typer.Typer) -> None:
-    app.command()(compare)
-    app.command()(bdrate)
