@@ -277,16 +277,25 @@ def _decoder_weights(box: Box, model: str | os.PathLike[str] | None) -> Path:
     return zoo.member_path(family, box.model or "")
 
 
-def standard_codestream(data: bytes | bytearray | memoryview) -> bytes:
+def standard_codestream(data: bytes | bytearray | memoryview, suffix: str | None = None) -> bytes:
     """The standard image codestream a .cae file carries whole, which any reader of that format
-    opens (comcnn: its compact image, a JPEG), checked as decoding checks it; one CaecError line
-    for a codec whose files carry none."""
+    opens (comcnn: its compact image, a JPEG or the codestream of its inner codec), checked as
+    decoding checks it; one CaecError line for a codec whose files carry none, or when ``suffix``
+    (of the file it is for) does not name that format."""
     box = container.parse(_as_bytes(data))
     codec_info = registry.for_file(box.codec)
-    extract = getattr(registry.payload(codec_info.id), "standard_codestream", None)
+    checks = registry.payload(codec_info.id)
+    extract = getattr(checks, "standard_codestream", None)
     if extract is None:
         raise CaecError(f"{codec_info.id} files carry no standard codestream to extract")
     codestream: bytes = extract(box)
+    suffixes = getattr(checks, "standard_suffixes", None)
+    if suffix is not None and suffixes is not None and suffix.lower() not in suffixes(box):
+        usual = suffixes(box)
+        raise CaecError(
+            f"the codestream this file carries is a {usual[0]} file: name the output {' or '.join(usual)} "
+            f"(got {suffix or 'no suffix'})"
+        )
     return codestream
 
 

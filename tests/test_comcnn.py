@@ -58,7 +58,8 @@ def test_training_is_seeded_and_a_resumed_run_ends_as_an_uninterrupted_one(
     train_dir: Path, tiny: Path, tmp_path: Path
 ) -> None:
     info = read_model_info(tiny)
-    assert info.architecture == "comcnn" and info.config == {"channels": 3, "rec_layers": 3, "rec_channels": 4}
+    assert info.architecture == "comcnn"
+    assert info.config == {"channels": 3, "rec_layers": 3, "rec_channels": 4, "inner": "jpeg"}
     again = tmp_path / "again.safetensors"
     train_tiny(train_dir, again, "--seed", "3")
     assert read_model_info(again).weights_hash == info.weights_hash

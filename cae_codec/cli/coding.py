@@ -342,7 +342,8 @@ def info(
         typer.Option(
             "--extract-compact",
             metavar="OUT",
-            help="Also write the standard codestream a file carries (comcnn: its compact image as a .jpg).",
+            help="Also write the standard codestream a file carries (comcnn: its compact image, a .jpg, or "
+            ".j2k/.webp/.avif for another inner codec; OUT's suffix must name that format).",
         ),
     ] = None,
     force: ForceOpt = False,
@@ -354,7 +355,8 @@ def info(
         fields = api_info(data)
         if extract_compact is not None:
             check_output(Job(file, extract_compact), [file], force)
-            emit(extract_compact, api_standard_codestream(data), force, [file])
+            suffix = None if extract_compact == "-" else Path(extract_compact).suffix
+            emit(extract_compact, api_standard_codestream(data, suffix), force, [file])
     except CaecError as e:
         raise fail(f"{label}: {e}" if not str(e).startswith(label) else str(e)) from None
     if as_json:

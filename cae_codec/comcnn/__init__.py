@@ -21,13 +21,35 @@ if TYPE_CHECKING:
     from cae_codec.comcnn.codec import ComCnnCodec
 
 
-def load(model: str | os.PathLike[str], device: str = "auto") -> ComCnnCodec:
-    """The codec for a model name or a .safetensors path, on ``device``."""
+def load(model: str | os.PathLike[str], device: str = "auto", inner: str | None = None) -> ComCnnCodec:
+    """The codec for a model name or a .safetensors path, on ``device``, with the inner codec
+    the model was trained for. ``inner`` (encode's --inner) names the inner codec wanted: the
+    model must be one of it; with the codec's default model, ``inner`` picks the shipped
+    ``comcnn-INNER`` instead."""
     from cae_codec.api import pick_device
-    from cae_codec.comcnn.codec import ComCnnCodec
+    from cae_codec.comcnn.codec import for_model
+    from cae_codec.comcnn.frames import INNER_CODECS
+    from cae_codec.errors import CaecError
+    from cae_codec.registry import get
     from cae_codec.weights import load_model
 
-    return ComCnnCodec(load_model(model), pick_device(device))
+    if inner is not None:
+        if inner not in INNER_CODECS:
+            raise CaecError(f"unknown inner codec {inner!r} (one of {', '.join(INNER_CODECS)})")
+        if str(model) == get(payload.CODEC).default_model and inner != "jpeg":
+            try:
+                loaded = load_model(f"comcnn-{inner}")
+            except CaecError:
+                raise CaecError(
+                    f"no comcnn model for inner codec {inner} is shipped or in $CAEC_MODELS: train one "
+                    f"(caec train comcnn DATA --inner {inner}) and give it with -m"
+                ) from None
+            return for_model(loaded, pick_device(device))
+    loaded = load_model(model)
+    trained = payload.model_inner(loaded.config)
+    if inner is not None and trained != inner:
+        raise CaecError(f"model {loaded.name} was trained for inner codec {trained}, not {inner}")
+    return for_model(loaded, pick_device(device))
 
 
 def train_command() -> typer.Typer:

@@ -24,8 +24,23 @@ def train(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step.")] = 16,
     patch_size: Annotated[int, typer.Option("--patch-size", help="Side of the square crops (even).")] = 64,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay to a tenth).")] = 1e-3,
-    quality_min: Annotated[int, typer.Option("--quality-min", help="Lowest JPEG quality drawn per crop.")] = 5,
-    quality_max: Annotated[int, typer.Option("--quality-max", help="Highest JPEG quality drawn per crop.")] = 90,
+    inner: Annotated[
+        str, typer.Option("--inner", help="The standard codec inside: jpeg, jpeg2000, webp or avif.")
+    ] = "jpeg",
+    quality_min: Annotated[
+        int | None,
+        typer.Option("--quality-min", help="Lowest inner knob value drawn per crop (default: the codec's range)."),
+    ] = None,
+    quality_max: Annotated[
+        int | None,
+        typer.Option("--quality-max", help="Highest inner knob value drawn per crop (default: the codec's range)."),
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option("--init", help="Start from this comcnn model's weights (name or path).")
+    ] = None,
+    init_com_only: Annotated[
+        bool, typer.Option("--init-com-only", help="With --init: take its ComCNN only, a new RecCNN.")
+    ] = False,
     turn: Annotated[
         int,
         typer.Option(help="Steps per turn of each network (the paper's alternation); 0: both every step."),
@@ -49,7 +64,7 @@ def train(
         bool, typer.Option("--resume/--restart", help="Continue from OUTPUT's checkpoint if there.")
     ] = True,
 ) -> None:
-    """Train ComCNN and RecCNN in turns around real JPEG coding of the compact image."""
+    """Train ComCNN and RecCNN in turns around real coding of the compact image by the inner codec."""
     from cae_codec.comcnn.train import TrainConfig
     from cae_codec.comcnn.train import train as run
 
@@ -62,8 +77,11 @@ def train(
             batch_size=batch_size,
             patch_size=patch_size,
             lr=lr,
+            inner=inner,
             quality_min=quality_min,
             quality_max=quality_max,
+            init=init,
+            init_com_only=init_com_only,
             turn=turn,
             enhance=enhance,
             com_lr_scale=com_lr_scale,

@@ -1,10 +1,13 @@
-"""The ``comcnn`` codec: image -> ComCNN -> compact image (half size, 8 bits) -> JPEG, the
-standard codestream stored as is in the JPEG chunk (cae_codec.comcnn.payload); decoding: JPEG
-decode -> bicubic x2 -> RecCNN -> cropped to the image.
+"""The ``comcnn`` codec: image -> ComCNN -> compact image (half size, 8 bits) -> the inner
+codec (JPEG by default; JPEG 2000, WebP or AVIF for a model trained with it), the standard
+codestream stored as is in its chunk (cae_codec.comcnn.payload); decoding: inner decode ->
+bicubic x2 -> RecCNN -> cropped to the image.
 
-The rate knob is the inner JPEG's quality (--quality 1..100); --bpp / --size search it through
-the shared rate control. ComCNN runs once per image (``analyse``), every quality reuses its
-compact image.
+The rate knob is the inner codec's own (JPEG, WebP and AVIF quality; JPEG 2000's target PSNR);
+--quality 1..100 maps onto it (cae_codec.comcnn.frames), --bpp / --size search it through the
+shared rate control. The inner codec is the model's: each RecCNN learned one codec's errors, so
+a model is made for one inner codec (`caec train comcnn --inner`) and refuses another's files.
+ComCNN runs once per image (``analyse``), every knob value reuses its compact image.
 
 - Odd sides are padded by repeating the last row or column up to even, and the decoder crops.
 - Grey images go through the colour networks as three equal planes; the compact image stored is
@@ -25,7 +28,7 @@ import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cae_codec import contract, registry
-from cae_codec.comcnn import inner, payload
+from cae_codec.comcnn import frames, inner, payload
 from cae_codec.comcnn.network import ARCHITECTURE, ComRecPair, RecCNN, upscale
 from cae_codec.container import ALPHA, ICC, Box, v2
 from cae_codec.contract import CodecInfo, Progress
@@ -93,11 +96,14 @@ def fused_rec(rec: RecCNN) -> torch.nn.Module:
 
 class ComCnnCodec:
     info: ClassVar[CodecInfo] = registry.get(payload.CODEC)
+    inner: ClassVar[frames.InnerInfo] = frames.INNER_CODECS["jpeg"]
     knob: ClassVar[Knob] = Knob("JPEG quality", 1, 100, integer=True)
 
     def __init__(self, model: Model, device: torch.device) -> None:
         if model.architecture != ARCHITECTURE:
             raise ModelError(f"weights {model.name!r} are a {model.architecture} network, not a comcnn model")
+        if payload.model_inner(model.config) != self.inner.name:
+            raise ModelError(f"weights {model.name!r} are for inner codec {payload.model_inner(model.config)}")
         self.model = model
         self.net: ComRecPair = model.network  # type: ignore[assignment]
         self.net.eval()
@@ -111,6 +117,11 @@ class ComCnnCodec:
     @property
     def name(self) -> str:
         return self.model.name
+
+    @property
+    def label(self) -> str:
+        """The evaluation's name of this codec with its inner codec (tables and plots)."""
+        return f"ComCNN+{self.inner.label.replace(' ', '')}+RecCNN"
 
     # -- encoding
 
@@ -138,7 +149,7 @@ class ComCnnCodec:
         alpha = j2k.encode_plane(np.ascontiguousarray(image[:, :, -1]), j2k.ALPHA_LEVELS) if c in (2, 4) else None
         return Analysis(stored, h, w, c, alpha, icc)
 
-    def file(self, a: Analysis, jpeg: bytes) -> bytes:
+    def file(self, a: Analysis, codestream: bytes) -> bytes:
         header = v2.HeaderV2(
             payload.CODEC,
             a.width,
@@ -150,16 +161,16 @@ class ComCnnCodec:
         chunks: list[tuple[bytes, bytes]] = []
         if a.icc_profile is not None:
             chunks.append((ICC, a.icc_profile))
-        chunks.append((payload.JPEG, jpeg))
+        chunks.append((self.inner.chunk, codestream))
         if a.alpha_chunk is not None:
             chunks.append((ALPHA, a.alpha_chunk))
         return v2.pack(header, chunks)
 
     def pack(self, analysis: Analysis, knob: float, quality: int = 0) -> bytes:
-        return self.file(analysis, inner.encode(analysis.compact, int(knob)))
+        return self.file(analysis, inner.encode(analysis.compact, knob, self.inner.name))
 
     def knob_for_quality(self, quality: int) -> float:
-        return float(quality)
+        return self.inner.knob_for_quality(quality)
 
     def finish(self, image: np.ndarray, analysis: Any, data: bytes, budget: int | None) -> bytes:
         return data
@@ -167,17 +178,19 @@ class ComCnnCodec:
     # -- decoding
 
     def decoded_compact(self, box: Box) -> np.ndarray:
-        """The JPEG chunk decoded: (h/2, w/2, 1 or 3) uint8, checked against the header."""
-        payload.check(box)
+        """The inner chunk decoded: (h/2, w/2, 1 or 3) uint8, checked against the header."""
+        found, _ = payload.check(box)
         check_weights_hash(box.model, box.weights_hash, self.name, self.model.weights_hash[: len(box.weights_hash)])
+        payload.check_model(found, self.name, self.model.config)
         w2, h2 = payload.compact_size(box.width, box.height)
         cc = payload.compact_channels(box.channels)
+        chunk = found.chunk.decode()
         try:
-            compact = inner.decode(box.first(payload.JPEG) or b"", cc)
+            compact = inner.decode(box.first(found.chunk) or b"", cc, found.name)
         except CaecError as e:
-            raise FormatError(f"corrupt JPEG chunk: {e}") from None
+            raise FormatError(f"corrupt {chunk} chunk: {e}") from None
         if compact.shape != (h2, w2, cc):
-            raise FormatError(f"the JPEG chunk decodes to {compact.shape}, not the compact image's {(h2, w2, cc)}")
+            raise FormatError(f"the {chunk} chunk decodes to {compact.shape}, not the compact image's {(h2, w2, cc)}")
         return compact
 
     @torch.inference_mode()
@@ -210,3 +223,24 @@ class ComCnnCodec:
                 box.first(ALPHA) or b"", (box.height, box.width), np.dtype(np.uint8), "alpha"
             )
         return out
+
+
+def _variant(name: str) -> type[ComCnnCodec]:
+    """ComCnnCodec with inner codec ``name``: its rate knob is that codec's (a class attribute,
+    as the codec contract has it)."""
+    if name == "jpeg":
+        return ComCnnCodec
+    info = frames.INNER_CODECS[name]
+    knob = inner.codec(name).knob
+    return type(f"ComCnn{info.label.replace(' ', '')}Codec", (ComCnnCodec,), {"inner": info, "knob": knob})
+
+
+CODEC_CLASSES = {name: _variant(name) for name in frames.INNER_CODECS}
+
+
+def for_model(model: Model, device: torch.device) -> ComCnnCodec:
+    """The codec of a comcnn model, with the inner codec it was trained for."""
+    name = payload.model_inner(model.config)
+    if name not in CODEC_CLASSES:
+        raise ModelError(f"weights {model.name!r} name an unknown inner codec {name!r}")
+    return CODEC_CLASSES[name](model, device)

@@ -35,8 +35,14 @@ class ComCnnConfig:
     channels: int = 3
     rec_layers: int = 10
     rec_channels: int = 32
+    # the standard codec whose errors RecCNN learned (cae_codec.comcnn.frames.INNER_CODECS)
+    inner: str = "jpeg"
 
     def __post_init__(self) -> None:
+        from cae_codec.comcnn.frames import INNER_CODECS
+
+        if self.inner not in INNER_CODECS:
+            raise ValueError(f"unknown inner codec {self.inner!r} (one of {', '.join(INNER_CODECS)})")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if not 3 <= self.rec_layers <= 64 or not 1 <= self.rec_channels <= 512:
@@ -105,6 +111,7 @@ class ComRecPair(nn.Module):
                 channels=int(config["channels"]),
                 rec_layers=int(config["rec_layers"]),
                 rec_channels=int(config["rec_channels"]),
+                inner=str(config.get("inner", "jpeg")),  # models made before there was a choice are JPEG's
             )
         )
 

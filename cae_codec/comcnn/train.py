@@ -3,8 +3,10 @@
 The standard codec has no gradient, so (after Jiang et al. 2017):
 
 - RecCNN learns from real codec outputs of the current ComCNN: each crop's compact image is
-  rounded to 8 bits and really coded by JPEG (cae_codec.comcnn.inner) at a quality drawn per crop
-  over ``--quality-min..--quality-max``, so that one model serves the whole rate knob;
+  rounded to 8 bits and really coded by the inner codec (``--inner``, JPEG by default;
+  cae_codec.comcnn.inner) at a knob value drawn per crop over ``--quality-min..--quality-max``
+  (the inner codec's own knob: JPEG/WebP/AVIF quality, JPEG 2000's target PSNR in dB; by default
+  its range in cae_codec.comcnn.frames), so that one model serves the whole rate knob;
 - ComCNN learns with RecCNN's weights fixed, the codec being the identity in the backward pass
   (a straight-through gradient: the forward pass carries the real decoded compact image).
 
@@ -13,6 +15,10 @@ The standard codec has no gradient, so (after Jiang et al. 2017):
 gradient RecCNN gets is its loss on the real JPEG output of the current ComCNN, and the
 gradient ComCNN gets is through the current RecCNN, fixed for that step, so each network gets
 an update every step for the cost of one pass (turns of N steps give each half the updates).
+
+``--init MODEL`` starts from a trained model's weights (both networks, or ComCNN alone with
+``--init-com-only``: a RecCNN of another size learns from the same compact images); a
+``--com-lr-scale`` of 0 keeps ComCNN as it starts.
 
 Seeded and resumable as the CAE's training (cae_codec.trainkit): the crops, the JPEG qualities
 and so the whole run follow from (seed, step); checkpoints every ``--checkpoint-every`` steps;
@@ -64,8 +70,12 @@ class TrainConfig:
     # JPEG, whose block grid starts at the crop's corner as it starts at the image's
     patch_size: int = 64
     lr: float = 1e-3
-    quality_min: int = 5
-    quality_max: int = 90
+    inner: str = "jpeg"
+    # None: the inner codec's training range (cae_codec.comcnn.frames)
+    quality_min: int | None = None
+    quality_max: int | None = None
+    init: str | None = None
+    init_com_only: bool = False
     turn: int = 0
     # ComCNN's learning rate as a share of RecCNN's, and the weight of the penalty on its compact
     # image's distance from the 2x2 mean of the input: trained freely on distortion alone,
@@ -85,10 +95,17 @@ class TrainConfig:
     log: Log = field(default=lambda s: print(s, file=sys.stderr, flush=True))
 
     def __post_init__(self) -> None:
-        if not 1 <= self.quality_min <= self.quality_max <= 100:
+        lo, hi = inner.info(self.inner).train_range
+        self.quality_min = lo if self.quality_min is None else self.quality_min
+        self.quality_max = hi if self.quality_max is None else self.quality_max
+        if not 0 <= self.quality_min <= self.quality_max <= 100:
             raise CaecError(
-                f"JPEG qualities must be 1 <= min <= max <= 100, got {self.quality_min}..{self.quality_max}"
+                f"{self.inner} knob values must be 0 <= min <= max <= 100, got {self.quality_min}..{self.quality_max}"
             )
+        if self.enhance and self.inner != "jpeg":
+            raise CaecError("--enhance trains the JPEG artifact remover: it takes no --inner")
+        if self.init_com_only and self.init is None:
+            raise CaecError("--init-com-only needs --init MODEL")
         if self.patch_size < 4 or self.patch_size % 2:
             raise CaecError(f"--patch-size must be even and at least 4, got {self.patch_size}")
         for name in ("batch_size", "steps", "checkpoint_every"):
@@ -153,13 +170,14 @@ def train_step(
     qualities: np.ndarray,
     which: str,
     anchor: float = 1.0,
+    inner_codec: str = "jpeg",
 ) -> tuple[float, float]:
     """One step on RGB crops ``x``; returns (MSE of the output, MSE of the plain upscale)."""
     for p in net.rec.parameters():
         p.requires_grad_(which != "com")
     with torch.set_grad_enabled(which != "rec"):
         compact = net.compact(x)
-    decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(compact), qualities), x.device)
+    decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(compact), qualities, inner_codec), x.device)
     # the codec as the identity backwards: forward the real decoded image, pass the gradient to
     # ComCNN through the clipping to [0, 1] that the 8-bit compact image makes (an identity that
     # ignored it let values outside, which JPEG never sees, run off to hundreds); a penalty on
@@ -198,6 +216,21 @@ def enhance_step(
     return float(loss.detach()), float(F.mse_loss(decoded, x))
 
 
+def _init_from(net: ComRecPair, model: str, com_only: bool) -> None:
+    """``net`` starts from a trained model's ComCNN (and RecCNN unless ``com_only``)."""
+    from cae_codec.weights import load_model
+
+    start = load_model(model).network
+    if not isinstance(start, ComRecPair):
+        raise CaecError(f"--init {model}: not a comcnn model")
+    try:
+        net.com.load_state_dict(start.com.state_dict())
+        if not com_only:
+            net.rec.load_state_dict(start.rec.state_dict())
+    except RuntimeError as e:
+        raise CaecError(f"--init {model}: its networks are of another size ({str(e).splitlines()[0]})") from None
+
+
 def psnr(mse: float) -> float:
     return 10 * math.log10(1 / max(mse, 1e-12))
 
@@ -209,7 +242,7 @@ def train(cfg: TrainConfig) -> bytes:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = torch.device("cpu")  # JPEG runs on the host every step: the networks are small enough for it
+    device = torch.device("cpu")  # the inner codec runs on the host every step: the networks are small enough for it
     files = trainkit.list_images(cfg.data_dir)[: cfg.max_images]
     log(f"loading {len(files)} images from {cfg.data_dir}")
     sampler = trainkit.PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
@@ -218,7 +251,9 @@ def train(cfg: TrainConfig) -> bytes:
         net = JpegEnhancer(EnhanceConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
         groups = [{"params": net.parameters(), "scale": 1.0}]
     else:
-        net = ComRecPair(ComCnnConfig(3, cfg.rec_layers, cfg.rec_channels)).to(device)
+        net = ComRecPair(ComCnnConfig(3, cfg.rec_layers, cfg.rec_channels, cfg.inner)).to(device)
+        if cfg.init is not None:
+            _init_from(net, cfg.init, cfg.init_com_only)
         groups = [
             {"params": net.rec.parameters(), "scale": 1.0},
             {"params": net.com.parameters(), "scale": cfg.com_lr_scale},
@@ -249,13 +284,14 @@ def train(cfg: TrainConfig) -> bytes:
         step = state["step"]
         g = trainkit.step_generator(cfg.seed, 0, step, device)
         x = sampler.sample(cfg.batch_size, g)
+        assert cfg.quality_min is not None and cfg.quality_max is not None  # set by __post_init__
         qualities = torch.randint(cfg.quality_min, cfg.quality_max + 1, (cfg.batch_size,), generator=g).numpy()
         for group in opt.param_groups:
             group["lr"] = group["scale"] * trainkit.cosine_lr(cfg.lr, step, cfg.steps)
         if isinstance(net, JpegEnhancer):
             recent.append(enhance_step(net, opt, x, qualities))
         else:
-            recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor))
+            recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor, cfg.inner))
         state["step"] = step + 1
         state["samples"] += cfg.batch_size
         if budget is not None:
@@ -273,7 +309,8 @@ def train(cfg: TrainConfig) -> bytes:
             )
             log(
                 f"caec train comcnn: step {state['step']}/{cfg.steps}, PSNR {psnr(out):.2f} dB "
-                f"({'JPEG' if cfg.enhance else 'JPEG + bicubic'} alone {psnr(plain):.2f}), {rate:.1f} crops/s"
+                f"({'JPEG' if cfg.enhance else inner.info(cfg.inner).label + ' + bicubic'} alone "
+                f"{psnr(plain):.2f}), {rate:.1f} crops/s"
             )
         if state["step"] % cfg.checkpoint_every == 0 or done:
             state["seconds"] = seconds_before + time.perf_counter() - run_start
@@ -289,7 +326,7 @@ def train(cfg: TrainConfig) -> bytes:
         "device": f"cpu ({torch.get_num_threads()} threads)",
         "command": trainkit.command_line(),
         "train_config": cfg.record(),
-        "inner_codec": "jpeg",
+        "inner_codec": cfg.inner,
         "torch": torch.__version__,
         "history": state["history"][-50:],
     }
