@@ -621,7 +621,8 @@ def truncations(data: bytes) -> list[bytes]:
 
 
 def make_comcnn_seeds(encode: Callable[[np.ndarray, int], bytes]) -> list[bytes]:
-    """Small valid comcnn files (its compact image a JPEG) of every channel layout, odd sizes."""
+    """Small valid comcnn files (the compact image coded by the model's inner codec) of every
+    channel layout, odd sizes."""
     rng = np.random.default_rng(6)
     shapes = [(40, 56, 3), (33, 21, 4), (17, 23, 1), (9, 8, 2), (1, 1, 3)]
     return [encode(smooth_image(rng, h, w, c), 30) for h, w, c in shapes]
@@ -637,45 +638,75 @@ def jpeg_of_frame(width: int, height: int, components: int) -> bytes:
     return bytes(raw)
 
 
+def inner_bomb(name: str, width: int, height: int, components: int) -> bytes:
+    """A real 8x8 codestream of comcnn's inner codec ``name`` whose headers are rewritten to
+    declare width x height (JPEG's SOF, JPEG 2000's SIZ and tile, WebP's VP8 frame header, AVIF's
+    ispe): a decompression bomb seen from outside, a few hundred bytes claiming a huge image."""
+    if name == "jpeg":
+        return jpeg_of_frame(width, height, components)
+    from cae_codec.comcnn import inner
+
+    raw = bytearray(inner.encode(np.zeros((8, 8, 1 if components == 1 else 3), np.uint8), 30, name))
+    if name == "jpeg2000":  # SOC, SIZ marker, Lsiz, Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz
+        raw[8:16] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+        raw[24:32] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    elif name == "webp":  # 14 bits each after the VP8 start code
+        raw[26:30] = (width & 0x3FFF).to_bytes(2, "little") + (height & 0x3FFF).to_bytes(2, "little")
+    else:  # avif: ispe's width and height after its version and flags
+        at = raw.index(b"ispe") + 8
+        raw[at : at + 8] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    return bytes(raw)
+
+
 @st.composite
-def foreign_jpegs(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A comcnn file whose JPEG chunk is another valid JPEG: of the wrong size or component count
-    (the right ones half the time), lossless or 12-bit, or a frame header forged to a huge size."""
+def foreign_inner_codestreams(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    """A comcnn file whose compact image chunk holds another valid codestream: of its own inner
+    codec at the wrong size or component count (the right ones half the time), of another inner
+    codec at the right size, a JPEG lossless or 12-bit, or headers forged to a huge size."""
+    from cae_codec.comcnn import inner
     from cae_codec.comcnn import payload as comcnn_payload
+    from cae_codec.comcnn.frames import BY_CHUNK, INNER_CODECS
 
     data = draw(st.sampled_from(seeds))
     chunks = chunks_of(data)
-    which = next(i for i, (ctype, _) in enumerate(chunks) if ctype == comcnn_payload.JPEG)
-    genuine = comcnn_payload.read_frame(chunks[which][1])
-    kind = draw(st.sampled_from(["encoded", "encoded", "bomb"]))
+    which = next(i for i, (ctype, _) in enumerate(chunks) if ctype in comcnn_payload.INNER_CHUNKS)
+    own = BY_CHUNK[chunks[which][0]]
+    genuine = own.read_frame(chunks[which][1])
+    kind = draw(st.sampled_from(["encoded", "encoded", "other codec", "bomb"]))
     if kind == "bomb":
-        w, h = draw(st.sampled_from([(65535, 65535), (60000, 1), (genuine.width, 65535), (0, genuine.height)]))
-        stream = jpeg_of_frame(w, h, genuine.components)
+        big = 16383 if own.name == "webp" else 65535  # VP8 has 14 bits a side
+        w, h = draw(st.sampled_from([(big, big), (big, 1), (genuine.width, big), (0, genuine.height)]))
+        stream = inner_bomb(own.name, w, h, genuine.components)
     else:
         right_size = st.just((genuine.height, genuine.width))
         h, w = draw(st.one_of(right_size, st.tuples(st.integers(1, 80), st.integers(1, 80))))
         grey = draw(st.booleans())
-        img = np.zeros((h, w) if grey else (h, w, 3), np.uint8)
-        kind = draw(st.sampled_from(["baseline", "baseline", "lossless", "12-bit"]))
-        if kind == "lossless":
-            stream = bytes(imagecodecs.jpeg8_encode(img, lossless=True))
-        elif kind == "12-bit":
-            stream = bytes(imagecodecs.jpeg8_encode(img.astype(np.uint16) * 16, level=50, bitspersample=12))
+        img = np.zeros((h, w, 1 if grey else 3), np.uint8)
+        name = own.name
+        if kind == "other codec":
+            name = draw(st.sampled_from([n for n in INNER_CODECS if n != own.name]))
+            img = np.zeros((genuine.height, genuine.width, genuine.components), np.uint8)
+        flavour = draw(st.sampled_from(["plain", "plain", "lossless", "12-bit"])) if name == "jpeg" else "plain"
+        pixels = img[:, :, 0] if img.shape[2] == 1 else img
+        if flavour == "lossless":
+            stream = bytes(imagecodecs.jpeg8_encode(pixels, lossless=True))
+        elif flavour == "12-bit":
+            stream = bytes(imagecodecs.jpeg8_encode(pixels.astype(np.uint16) * 16, level=50, bitspersample=12))
         else:
-            stream = bytes(imagecodecs.jpeg8_encode(img, level=draw(st.integers(1, 100))))
+            stream = inner.encode(img, draw(st.integers(1, 100)) * INNER_CODECS[name].quality_scale, name)
     chunks[which] = (chunks[which][0], stream)
     return with_chunks(data, chunks)
 
 
-# families on comcnn's files (the generic mutations and its own JPEG chunk's), run on seeds of
+# families on comcnn's files (the generic mutations and its inner codestream's), run on seeds of
 # a comcnn model when one is there (tools/fuzz.py --comcnn-model)
 COMCNN_FAMILIES: dict[str, Callable[[list[bytes]], st.SearchStrategy[bytes]]] = {
     "comcnn-bit-flips+crc": lambda s: bit_flips(s, recompute_crcs=True),
     "comcnn-byte-edits+crc": lambda s: byte_edits(s),
     "comcnn-forged-header": lambda s: forged_headers_v2(s),
     "comcnn-chunk-layout": lambda s: chunk_layouts_v2(s),
-    "comcnn-jpeg-mutation": lambda s: codestream_mutations(s),
-    "comcnn-jpeg-foreign": lambda s: foreign_jpegs(s),
+    "comcnn-inner-mutation": lambda s: codestream_mutations(s),
+    "comcnn-inner-foreign": lambda s: foreign_inner_codestreams(s),
 }
 
 

@@ -180,8 +180,9 @@ class ComCnnCodec:
     def decoded_compact(self, box: Box) -> np.ndarray:
         """The inner chunk decoded: (h/2, w/2, 1 or 3) uint8, checked against the header."""
         found, _ = payload.check(box)
-        check_weights_hash(box.model, box.weights_hash, self.name, self.model.weights_hash[: len(box.weights_hash)])
+        # the inner codec first: "trained for another codec" says more than "other weights"
         payload.check_model(found, self.name, self.model.config)
+        check_weights_hash(box.model, box.weights_hash, self.name, self.model.weights_hash[: len(box.weights_hash)])
         w2, h2 = payload.compact_size(box.width, box.height)
         cc = payload.compact_channels(box.channels)
         chunk = found.chunk.decode()

@@ -4,7 +4,7 @@ bit depth), parsed from its headers before any decoder runs, so that a codestrea
 size or a decompression bomb (a few hundred bytes declaring 65535x65535) is refused on one line.
 
     jpeg      JPEG chunk, a JPEG codestream (SOI .. EOI): the SOF marker
-    jpeg2000  JP2K chunk, a raw JPEG 2000 codestream (J2K): the SIZ marker
+    jpeg2000  JPCS chunk, a raw JPEG 2000 codestream (J2K): the SIZ marker
     webp      WEBP chunk, a lossy WebP file (RIFF, one VP8 key frame): the VP8 frame header
     avif      AVIF chunk, an AVIF file (ISOBMFF, one AV1 image item): ispe and pixi, and the
               AV1 sequence header in the item's data, whose maximum frame size is what the
@@ -352,7 +352,7 @@ INNER_CODECS = {
     for i in (
         InnerInfo("jpeg", "JPEG", b"JPEG", (".jpg", ".jpeg", ".jpe"), "jpeg", True, read_jpeg, 0.0, 1.0, (5, 90)),
         InnerInfo(
-            "jpeg2000", "JPEG 2000", b"JP2K", (".j2k", ".j2c", ".jpc"), "jpeg2000", True, read_j2k, 20.0, 0.25, (25, 41)
+            "jpeg2000", "JPEG 2000", b"JPCS", (".j2k", ".j2c", ".jpc"), "jpeg2000", True, read_j2k, 20.0, 0.25, (25, 41)
         ),
         InnerInfo("webp", "WebP", b"WEBP", (".webp",), "webp", False, read_webp, 0.0, 1.0, (0, 92)),
         InnerInfo("avif", "AVIF", b"AVIF", (".avif",), "avif", True, read_avif, 0.0, 1.0, (30, 90)),

@@ -3,7 +3,7 @@ loads, and what ``caec info`` shows.
 
 A file holds one image (width x height, 1..4 channels in the header) and these chunks:
 
-    JPEG, JP2K, WEBP or AVIF
+    JPEG, JPCS, WEBP or AVIF
            exactly one: the compact image as a standard codestream of the inner codec the model
            was trained with (cae_codec.comcnn.frames: a JPEG codestream, a raw JPEG 2000
            codestream, a lossy WebP file, an AVIF file), exactly as the codec's library wrote
@@ -128,11 +128,11 @@ def check_model(inner: InnerInfo, model_name: str, config: object) -> None:
 def precheck(box: Box, model: ModelInfo) -> None:
     """Refuse a wrong model or a malformed payload before torch is imported."""
     inner, _ = check(box)
+    check_model(inner, model.path.name, model.config)
     precheck_weights(box.model, box.weights_hash, model)
     channels = model.config.get("channels") if isinstance(model.config, dict) else None
     if channels is not None and channels != 3:
         raise FormatError(f"model {model.path.name} is a {channels}-channel comcnn model; files take 3")
-    check_model(inner, model.path.name, model.config)
 
 
 def standard_codestream(box: Box) -> bytes:

@@ -280,6 +280,11 @@ def train(cfg: TrainConfig) -> bytes:
     t_last, s_last = run_start, state["step"]
     recent: list[tuple[float, float]] = []
     net.train()
+    if isinstance(net, ComRecPair) and cfg.com_lr_scale == 0:
+        # ComCNN held exactly as it starts: its batch norm's running statistics too (which train
+        # mode would move even at a learning rate of 0), and no gradient is computed for it
+        net.com.eval()
+        net.com.requires_grad_(False)
     while state["step"] < cfg.steps:
         step = state["step"]
         g = trainkit.step_generator(cfg.seed, 0, step, device)

@@ -52,15 +52,20 @@ def parse_rates(text: str, option: str) -> list[float]:
 
 def parse_codecs(text: str, extra: Sequence[str] = ()) -> list[str]:
     """Known, available codec names in the order given (plus ``extra``); unavailable ones are warned about."""
-    from cae_codec.evaluate.runner import CODEC_NAMES, unavailable_reason
+    from cae_codec.evaluate.runner import CODEC_NAMES, learned_id, split_model, unavailable_reason
 
     names: list[str] = []
     for raw in [*text.split(","), *extra]:
-        name = raw.strip().lower()
+        name = raw.strip()
+        base, model = split_model(name)
+        name = base.lower() + ("" if model is None else f"@{model}")
         if not name or name in names:
             continue
-        if name not in CODEC_NAMES:
-            raise _fail(f"unknown codec {name!r} (known: {', '.join(CODEC_NAMES)})", EXIT_USAGE)
+        if base.lower() not in CODEC_NAMES:
+            raise _fail(f"unknown codec {base!r} (known: {', '.join(CODEC_NAMES)})", EXIT_USAGE)
+        if model is not None and (learned_id(base.lower()) is None or not model or "/" in model or "\\" in model):
+            # the name names result files: a model by its name ($CAEC_MODELS, then the shipped ones), not a path
+            raise _fail(f"{name}: CODEC@MODEL takes a learned codec and a model name, not a path", EXIT_USAGE)
         names.append(name)
     available = []
     for name in names:
@@ -144,7 +149,14 @@ RefineOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="Device for caec: cpu (default, timings comparable) or cuda.")]
-CodecsOpt = Annotated[str, typer.Option("--codecs", help=f"Comma-separated codecs out of {DEFAULT_CODECS}.")]
+CodecsOpt = Annotated[
+    str,
+    typer.Option(
+        "--codecs",
+        help=f"Comma-separated codecs out of {DEFAULT_CODECS}; a learned codec with another model of its "
+        "own: CODEC@MODEL (comcnn@comcnn-webp).",
+    ),
+]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: one per core).")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 

@@ -36,7 +36,8 @@ class ContractCodec(ImageCodec):
 
     def __init__(self, codec: contract.Codec) -> None:
         self.codec = codec
-        self.name = self.label = codec.info.label  # type: ignore[misc]
+        # a codec's own label when it has one (comcnn names its inner codec), else its registry label
+        self.name = self.label = getattr(codec, "label", codec.info.label)  # type: ignore[misc]
         self.knob = codec.knob  # type: ignore[misc]
         self._analyses: dict[int, Any] = {}
 

@@ -41,10 +41,18 @@ def _learned_names() -> list[str]:
 CODEC_NAMES = [*_learned_names(), *CLASSIC_CODECS]
 
 
+def split_model(name: str) -> tuple[str, str | None]:
+    """'comcnn@comcnn-webp' -> ('comcnn', 'comcnn-webp'): a learned codec run with a model of
+    its own other than its default (a model name, looked up as --model's are); 'jpeg' -> ('jpeg', None)."""
+    base, sep, model = name.partition("@")
+    return base, (model if sep else None)
+
+
 def learned_id(name: str) -> str | None:
-    """The registry id behind an evaluation name, None for a classic codec."""
-    if name in registry.ALIASES or name in registry.CODECS:
-        return registry.get(name).id
+    """The registry id behind an evaluation name (``CODEC`` or ``CODEC@MODEL``), None for a classic codec."""
+    base, _ = split_model(name)
+    if base in registry.ALIASES or base in registry.CODECS:
+        return registry.get(base).id
     return None
 
 
@@ -65,18 +73,19 @@ def suffix_of(name: str) -> str:
 
 def make_codec(name: str, model: str, device: str, refine: int = 0) -> ImageCodec:
     """A codec behind the evaluation's interface; ``model`` and ``refine`` are the default
-    codec's (the other learned codecs run their default model)."""
+    codec's (the other learned codecs run their default model, or the one ``CODEC@MODEL`` names)."""
     codec_id = learned_id(name)
     if codec_id is None:
         suffix_of(name)  # one error line for an unknown name
         return CLASSIC_CODECS[name]()
+    _, own_model = split_model(name)
     package = registry.package(codec_id)
     if codec_id == registry.DEFAULT_CODEC:
-        return package.evaluation_codec(model, device, refine)  # type: ignore[no-any-return]
+        return package.evaluation_codec(own_model or model, device, refine)  # type: ignore[no-any-return]
     from cae_codec.api import get_codec
     from cae_codec.evaluate.learned import ContractCodec
 
-    return ContractCodec(get_codec(None, device, codec_id))
+    return ContractCodec(get_codec(own_model, device, codec_id))
 
 
 @dataclass(frozen=True)
