@@ -109,6 +109,23 @@ def join_processes(device: torch.device, world: int, local: int) -> torch.device
     return device
 
 
+def average_gradients(module: torch.nn.Module, world: int) -> None:
+    """Data parallelism by hand, after ``backward`` under torchrun: each gradient averaged over
+    the processes, and the buffers (batch norm's running statistics) taken from the first, as
+    DistributedDataParallel does. For a training step that is not one forward call, which DDP's
+    wrapper needs (comcnn's has a standard codec between its two networks, and its turns train
+    one network or the other); with the same initial weights on every process (the same seed),
+    the weights stay the same everywhere."""
+    if world <= 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+    for b in module.buffers():
+        dist.broadcast(b, 0)
+
+
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63))

@@ -22,7 +22,10 @@ an update every step for the cost of one pass (turns of N steps give each half t
 
 Seeded and resumable as the CAE's training (cae_codec.trainkit): the crops, the JPEG qualities
 and so the whole run follow from (seed, step); checkpoints every ``--checkpoint-every`` steps;
-``--minutes`` plans the step total to end within the budget.
+``--minutes`` plans the step total to end within the budget. Under ``torchrun`` the processes
+(CPU, gloo) each draw their own crops and average their gradients every step
+(trainkit.average_gradients: DistributedDataParallel's wrapper needs the step to be one forward
+call, and this one has the inner codec between the two networks).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from cae_codec import trainkit
@@ -171,6 +175,7 @@ def train_step(
     which: str,
     anchor: float = 1.0,
     inner_codec: str = "jpeg",
+    world: int = 1,
 ) -> tuple[float, float]:
     """One step on RGB crops ``x``; returns (MSE of the output, MSE of the plain upscale)."""
     for p in net.rec.parameters():
@@ -194,6 +199,7 @@ def train_step(
         opt_loss = loss + outside + anchor * drift
     opt.zero_grad(set_to_none=True)
     opt_loss.backward()
+    trainkit.average_gradients(net, world)
     torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
     opt.step()
     for p in net.rec.parameters():
@@ -204,13 +210,14 @@ def train_step(
 
 
 def enhance_step(
-    net: JpegEnhancer, opt: torch.optim.Optimizer, x: torch.Tensor, qualities: np.ndarray
+    net: JpegEnhancer, opt: torch.optim.Optimizer, x: torch.Tensor, qualities: np.ndarray, world: int = 1
 ) -> tuple[float, float]:
     """One step of the JPEG enhancer on RGB crops ``x``: (MSE of its output, MSE of the JPEG)."""
     decoded = from_uint8_nhwc(inner.roundtrip(to_uint8_nhwc(x), qualities), x.device)
     loss = F.mse_loss(net(decoded), x)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    trainkit.average_gradients(net, world)
     torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
     opt.step()
     return float(loss.detach()), float(F.mse_loss(decoded, x))
@@ -238,11 +245,15 @@ def psnr(mse: float) -> float:
 def train(cfg: TrainConfig) -> bytes:
     """Train, write ``cfg.output``; returns its weights hash."""
     started = time.perf_counter()  # --minutes counts from here: loading the images is part of the wait
-    log = cfg.log
+    # under torchrun, processes on the CPU (gloo): the inner codec runs on the host every step,
+    # and the networks are small enough for it; each process draws its own crops (seed, rank, step)
+    world, rank, local = trainkit.dist_info()
+    device = trainkit.join_processes(torch.device("cpu"), world, local)
+    main = rank == 0
+    log = cfg.log if main else (lambda s: None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    device = torch.device("cpu")  # the inner codec runs on the host every step: the networks are small enough for it
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
     files = trainkit.list_images(cfg.data_dir)[: cfg.max_images]
     log(f"loading {len(files)} images from {cfg.data_dir}")
     sampler = trainkit.PatchSampler([read_image_rgb8(f) for f in files], cfg.patch_size, device)
@@ -260,7 +271,8 @@ def train(cfg: TrainConfig) -> bytes:
         ]
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     ckpt = trainkit.checkpoint_path(cfg.output)
-    cfg.output.parent.mkdir(parents=True, exist_ok=True)
+    if main:
+        cfg.output.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "samples": 0, "seconds": 0.0, "run_id": uuid.uuid4().hex, "history": []}
     if cfg.resume and ckpt.is_file():
         tensors, saved, config = trainkit.read_checkpoint(ckpt)
@@ -275,7 +287,7 @@ def train(cfg: TrainConfig) -> bytes:
         cfg.steps = int(state["planned_steps"])  # a time-budgeted run resumes to the same end
     budget = None
     if cfg.minutes and "planned_steps" not in state:
-        budget = trainkit.TimeBudget(cfg, state["step"], device, started, 1)
+        budget = trainkit.TimeBudget(cfg, state["step"], device, started, world)
     run_start, seconds_before = time.perf_counter(), state["seconds"]
     t_last, s_last = run_start, state["step"]
     recent: list[tuple[float, float]] = []
@@ -287,27 +299,27 @@ def train(cfg: TrainConfig) -> bytes:
         net.com.requires_grad_(False)
     while state["step"] < cfg.steps:
         step = state["step"]
-        g = trainkit.step_generator(cfg.seed, 0, step, device)
+        g = trainkit.step_generator(cfg.seed, rank, step, device)
         x = sampler.sample(cfg.batch_size, g)
         assert cfg.quality_min is not None and cfg.quality_max is not None  # set by __post_init__
         qualities = torch.randint(cfg.quality_min, cfg.quality_max + 1, (cfg.batch_size,), generator=g).numpy()
         for group in opt.param_groups:
             group["lr"] = group["scale"] * trainkit.cosine_lr(cfg.lr, step, cfg.steps)
         if isinstance(net, JpegEnhancer):
-            recent.append(enhance_step(net, opt, x, qualities))
+            recent.append(enhance_step(net, opt, x, qualities, world))
         else:
-            recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor, cfg.inner))
+            recent.append(train_step(net, opt, x, qualities, turn_of(cfg, step), cfg.anchor, cfg.inner, world))
         state["step"] = step + 1
-        state["samples"] += cfg.batch_size
+        state["samples"] += cfg.batch_size * world
         if budget is not None:
             budget.plan(state["step"])
         if cfg.minutes and state["step"] >= cfg.steps:
             state["planned_steps"] = cfg.steps  # finished on time: a resumed run stops here too
         done = state["step"] == cfg.steps
-        if state["step"] % LOG_EVERY == 0 or done:
+        if main and (state["step"] % LOG_EVERY == 0 or done):
             now = time.perf_counter()
             out, plain = (float(np.mean(v)) for v in zip(*recent, strict=True))
-            rate = (state["step"] - s_last) * cfg.batch_size / max(now - t_last, 1e-9)
+            rate = (state["step"] - s_last) * cfg.batch_size * world / max(now - t_last, 1e-9)
             t_last, s_last, recent = now, state["step"], []
             state["history"].append(
                 {"step": state["step"], "psnr": round(psnr(out), 3), "upscale": round(psnr(plain), 3)}
@@ -317,18 +329,26 @@ def train(cfg: TrainConfig) -> bytes:
                 f"({'JPEG' if cfg.enhance else inner.info(cfg.inner).label + ' + bicubic'} alone "
                 f"{psnr(plain):.2f}), {rate:.1f} crops/s"
             )
-        if state["step"] % cfg.checkpoint_every == 0 or done:
+        if main and (state["step"] % cfg.checkpoint_every == 0 or done):
             state["seconds"] = seconds_before + time.perf_counter() - run_start
             trainkit.save_checkpoint(ckpt, net, opt, state, {}, _config_key(cfg))
     state["seconds"] = seconds_before + time.perf_counter() - run_start
     net.eval()
+    digest = _save(cfg, net, state, world) if main else b""
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return digest
+
+
+def _save(cfg: TrainConfig, net: ComRecPair | JpegEnhancer, state: dict[str, Any], world: int) -> bytes:
     meta = {
         "run_id": state["run_id"],
         "steps": state["step"],
         "samples": state["samples"],
         "patch_size": cfg.patch_size,
         "seconds": round(state["seconds"], 1),
-        "device": f"cpu ({torch.get_num_threads()} threads)",
+        "device": f"cpu ({torch.get_num_threads()} threads)" + (f" x{world}" if world > 1 else ""),
         "command": trainkit.command_line(),
         "train_config": cfg.record(),
         "inner_codec": cfg.inner,
@@ -336,8 +356,8 @@ def train(cfg: TrainConfig) -> bytes:
         "history": state["history"][-50:],
     }
     digest = save_network(cfg.output, net, ENHANCE_ARCHITECTURE if cfg.enhance else ARCHITECTURE, meta)
-    ckpt.unlink(missing_ok=True)
-    log(
+    trainkit.checkpoint_path(cfg.output).unlink(missing_ok=True)
+    cfg.log(
         f"wrote {cfg.output} (weights hash {digest.hex()}), {state['samples']:,} crops of "
         f"{cfg.patch_size}x{cfg.patch_size} seen, {state['seconds'] / 60:.1f} min"
     )
