@@ -18,7 +18,7 @@ from PIL import Image
 
 from cae_codec import container, runtime, zoo
 from cae_codec.cae import payload
-from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec
+from cae_codec.cae.codec import Analysis, CaePcaJ2kCodec, ModelFacts
 from cae_codec.cae.config import DENSITY_NAMES
 from cae_codec.errors import ModelError
 from cae_codec.modelfiles import read_checked
@@ -57,6 +57,20 @@ def test_a_corrupt_tensor_is_refused_without_torch(graphed: Path, tmp_path: Path
     bad.write_bytes(bytes(raw))
     with pytest.raises(ModelError, match="corrupt"):
         read_checked(bad)
+
+
+def test_model_facts_are_read_once_and_again_when_the_file_changes(graphed: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "w.safetensors"
+    shutil.copy(graphed, weights)
+    facts = ModelFacts.of_file(weights)
+    assert ModelFacts.of_file(weights) is facts and not facts.pca_basis.flags.writeable
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0x40  # rewritten in place, the same size: a new mtime makes it a new key
+    weights.write_bytes(bytes(raw))
+    later = weights.stat().st_mtime_ns + 10**9
+    os.utime(weights, ns=(later, later))
+    with pytest.raises(ModelError, match="corrupt"):
+        ModelFacts.of_file(weights)
 
 
 def test_densities_listed_without_torch_are_the_networks() -> None:

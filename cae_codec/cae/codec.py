@@ -105,16 +105,27 @@ class ModelFacts:
 
     @classmethod
     def of_file(cls, path: Path) -> ModelFacts:
-        """From the weights file, its tensors checked against the hash it records."""
-        checked = read_checked(path, (PCA_MEAN, PCA_BASIS))
-        return cls(
-            name=path.name.removesuffix(".safetensors"),
-            path=path,
-            weights_hash=checked.weights_hash,
-            config=_cae_config(path, checked.info.architecture, checked.info.config),
-            pca_mean=checked.tensors[PCA_MEAN].astype(np.float32),
-            pca_basis=checked.tensors[PCA_BASIS].astype(np.float32),
-        )
+        """From the weights file, its tensors checked against the hash it records; kept for the
+        process, as its graphs are (cae_codec.runtime): reading and hashing the whole file took
+        ~0.02 s of every ``cae_codec.encode`` and ``decode`` call (docs/benchmark.md)."""
+        try:
+            stat = path.stat()
+        except OSError as e:
+            raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
+        # a file rewritten in place (retrained, re-exported) is a new key, read and checked again
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        facts = _FACTS.get(key)
+        if facts is None:
+            checked = read_checked(path, (PCA_MEAN, PCA_BASIS))
+            facts = _FACTS[key] = cls(
+                name=path.name.removesuffix(".safetensors"),
+                path=path,
+                weights_hash=checked.weights_hash,
+                config=_cae_config(path, checked.info.architecture, checked.info.config),
+                pca_mean=_read_only(checked.tensors[PCA_MEAN].astype(np.float32)),
+                pca_basis=_read_only(checked.tensors[PCA_BASIS].astype(np.float32)),
+            )
+        return facts
 
     @classmethod
     def of_model(cls, model: Model) -> ModelFacts:
@@ -126,6 +137,15 @@ class ModelFacts:
             pca_mean=model.pca_mean.detach().cpu().float().numpy(),
             pca_basis=model.pca_basis.detach().cpu().float().numpy(),
         )
+
+
+# ModelFacts.of_file's, by (resolved path, mtime, size): shared by every codec of the process
+_FACTS: dict[tuple[str, int, int], ModelFacts] = {}
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False  # shared by every codec of the process that loads the file
+    return a
 
 
 def _cae_config(where: Path, architecture: str, config: dict[str, Any]) -> CAEConfig:
