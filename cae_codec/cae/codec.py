@@ -344,7 +344,8 @@ class CaePcaJ2kCodec:
         """uint8 tiles (B, colour, TILE, TILE) -> their PCA components (B, M, TILE/s, TILE/s)."""
         if self._graphs is None:
             return self._encode_tiles_torch(tiles, colour)
-        x = tiles.astype(np.float32) / np.float32(255.0)
+        x = tiles.astype(np.float32)
+        x /= np.float32(255.0)  # in place: the division of before, without a second copy
         # grey: the encoder's chroma planes are neutral
         x = rgb_to_ycbcr(x) if colour == 3 else np.concatenate([x, np.full_like(x, 0.5), np.full_like(x, 0.5)], 1)
         y = self._graph(ENCODER_PART)(x)
@@ -481,9 +482,12 @@ class CaePcaJ2kCodec:
         y = pca.unrotate_np(quant.dequantize(zq, step), self.facts.pca_mean, self.facts.pca_basis[:, :k])
         x = self._graph(decoder_part(self.facts.band_of(step)))(y)
         x = ycbcr_to_rgb(x) if colour == 3 else x[:, :1]
-        # float32 throughout and round half to even, as torch's path computes it
-        out = np.round(np.clip(x, 0, 1) * np.float32(255.0)).astype(np.uint8)
-        return out.transpose(0, 2, 3, 1)
+        # float32 throughout and round half to even, as torch's path computes it; in place (x
+        # is this call's own array): no temporary copies of the batch
+        np.clip(x, 0, 1, out=x)
+        x *= np.float32(255.0)
+        np.rint(x, out=x)
+        return x.astype(np.uint8).transpose(0, 2, 3, 1)
 
     def _synthesize_torch(self, zq: np.ndarray, step: float, colour: int) -> np.ndarray:
         import torch
