@@ -43,7 +43,7 @@ class ContractCodec(ImageCodec):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "codec": self.codec.info.label,
+            "codec": self.label,  # a codec's own label (comcnn names its inner codec)
             "library": "caec",
             "version": f"caec {__version__}",
             "codec id": self.codec.info.id,
