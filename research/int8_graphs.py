@@ -5,6 +5,7 @@ the float graphs in turns, and the files they make and the pixels they decode.
     python -m research.int8_graphs quantize --out runs/int8 --crops 48
     python -m research.int8_graphs speed --variants int8=runs/int8,int8-sub-pixel=runs/int8-subpixel --threads 1
     python -m research.int8_graphs quality --out runs/int8 --kodak ../shared/data/kodak --qualities 2,4,6
+    python -m research.int8_graphs pixels --out runs/int8-subpixel/float --qualities 1,4,8
     python -m research.int8_graphs bdrate --out runs/int8 --which encoder -- --codecs caec,jpeg2000 -j 1 \
         --data-dir ../shared/data --out runs/int8/bd-encoder
 
@@ -211,6 +212,27 @@ def quality(out: Path, kodak: Path, qualities: list[int], which: str) -> None:
     print(f"({n} Kodak images)")
 
 
+def pixels(out: Path, kodak: Path, qualities: list[int]) -> None:
+    """The shipped graphs' files decoded by the shipped decoders and by ``out``'s: how many
+    samples differ, and by how much (the issue's +-1 rule)."""
+    import cae_codec
+
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(kodak.glob("*.png"))]
+    files = {q: [cae_codec.encode(img, quality=q) for img in images] for q in qualities}
+    shipped = {q: [cae_codec.decode(f) for f in fs] for q, fs in files.items()}
+    swap_graphs(out, "decoder")
+    runtime._GRAPHS.clear()
+    print(f"| quality | samples that differ (of {sum(i.size for i in images)}) | per image | largest difference |")
+    print("|---|---|---|---|")
+    for q, fs in files.items():
+        diffs = [
+            np.abs(cae_codec.decode(f).astype(np.int16) - a.astype(np.int16))
+            for f, a in zip(fs, shipped[q], strict=True)
+        ]
+        counts = [int((d > 0).sum()) for d in diffs]
+        print(f"| {q} | {sum(counts)} | {min(counts)}-{max(counts)} | {max(int(d.max()) for d in diffs)} |")
+
+
 def bdrate(out: Path, which: str, caec_args: list[str]) -> int:
     """`caec bdrate CAEC_ARGS` in this process (give it -j 1: spawned workers would run the
     shipped graphs) with ``which`` graphs int8 (none: the float graphs, for the same run)."""
@@ -226,7 +248,7 @@ def bdrate(out: Path, which: str, caec_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=["quantize", "speed", "quality", "bdrate"])
+    ap.add_argument("step", choices=["quantize", "speed", "quality", "bdrate", "pixels"])
     ap.add_argument("--out", type=Path, default=Path("runs/int8"))
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1)
@@ -247,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "speed":
         variants = dict(v.split("=", 1) for v in args.variants.split(",")) if args.variants else {"int8": args.out}
         speed({k: Path(v) for k, v in variants.items()}, args.threads, args.rounds, args.weights)
+    elif args.step == "pixels":
+        pixels(args.out, args.kodak, [int(q) for q in args.qualities.split(",")])
     else:
         quality(args.out, args.kodak, [int(q) for q in args.qualities.split(",")], args.which)
     return 0
