@@ -65,6 +65,8 @@ MODEL_NUMBERS = {
     5: "comcnn-jpeg",
     6: "rnn-gru-w8",
     7: "comcnn-enhance",
+    8: "comcnn-jpeg2000",
+    9: "comcnn-webp",
 }
 V1_HEADER = struct.Struct(">BBIIHII16s32s16sfBHHH")
 PARM = struct.Struct(">HfBHHH")

@@ -33,6 +33,8 @@ def test_the_catalogue_matches_the_shipped_files() -> None:
         "comcnn-enhance": 7,
         "comcnn-jpeg": 5,
         "rnn-gru-w8": 6,
+        "comcnn-jpeg2000": 8,
+        "comcnn-webp": 9,
     }
     for m in CAT.models.values():
         assert m.path.parent == zoo.ZOO_DIR
