@@ -5,6 +5,7 @@ the float graphs in turns, and the files they make and the pixels they decode.
     python -m research.int8_graphs quantize --out runs/int8 --crops 48
     python -m research.int8_graphs speed --variants int8=runs/int8,int8-sub-pixel=runs/int8-subpixel --threads 1
     python -m research.int8_graphs quality --out runs/int8 --kodak ../shared/data/kodak --qualities 2,4,6
+    python -m research.int8_graphs codec-time --variants sub-pixel=runs/int8-subpixel/float --threads 2
     python -m research.int8_graphs pixels --out runs/int8-subpixel/float --qualities 1,4,8
     python -m research.int8_graphs bdrate --out runs/int8 --which encoder -- --codecs caec,jpeg2000 -j 1 \
         --data-dir ../shared/data --out runs/int8/bd-encoder
@@ -82,7 +83,8 @@ class _Reader:
         return None if x is None else {"input": x}
 
 
-def quantize(out: Path, count: int, sub_pixel: bool = False) -> None:
+def quantize(out: Path, count: int, sub_pixel: bool = False, keep_float: tuple[str, ...] = ()) -> None:
+    """``keep_float``: node names ending so stay float too (``encoder.6/Conv``: the latent's own layer)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -103,10 +105,12 @@ def quantize(out: Path, count: int, sub_pixel: bool = False) -> None:
         target = out / source.name
         t0 = time.perf_counter()
         # the GDN's 1x1 convolutions (of the squared activations, whose range uint8 cannot
-        # hold without losing the small values) stay float: only the layers' own convolutions
+        # hold without losing the small values; their weights are computed from the stored
+        # parameters, not stored) stay float: only the layers' own convolutions
         graph = onnx.load(str(source), load_external_data=False).graph
-        dims = {t.name: list(t.dims) for t in graph.initializer}
-        gdn = [n.name for n in graph.node if n.op_type == "Conv" and dims.get(n.input[1], [0, 0, 0, 0])[2:] == [1, 1]]
+        stored = {t.name for t in graph.initializer}
+        gdn = [n.name for n in graph.node if n.op_type in ("Conv", "ConvTranspose") and n.input[1] not in stored]
+        gdn += [n.name for n in graph.node if n.name.endswith(keep_float)] if keep_float else []
         quantize_static(
             str(source),
             str(target),
@@ -120,7 +124,7 @@ def quantize(out: Path, count: int, sub_pixel: bool = False) -> None:
             calibrate_method=CalibrationMethod.MinMax,
         )
         tiles = sum(len(b) for b in batches)
-        print(f"{target}: {tiles} tiles of calibration, GDN convolutions left float: {len(gdn)}, "
+        print(f"{target}: {tiles} tiles of calibration, convolutions left float: {len(gdn)}, "
               f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
 
@@ -233,6 +237,40 @@ def pixels(out: Path, kodak: Path, qualities: list[int]) -> None:
         print(f"| {q} | {sum(counts)} | {min(counts)}-{max(counts)} | {max(int(d.max()) for d in diffs)} |")
 
 
+def codec_time(variants: dict[str, Path], kodak: Path, count: int, rounds: int, threads: int) -> None:
+    """``cae_codec.decode`` of the first ``count`` Kodak images (quality 4, files of the shipped
+    encoder) with the shipped decoder graphs and each variant's, in turns, sessions kept (the
+    steady state `make bench` times): mean over the images of the fastest of ``rounds``."""
+    import cae_codec
+
+    runtime.set_threads(threads)
+    shipped = runtime.graph_path
+    current: list[Path | None] = [None]
+
+    def graph_path(weights: Path, part: str) -> Path:
+        path = shipped(weights, part)
+        return path if current[0] is None or not part.startswith("decoder") else current[0] / path.name
+
+    runtime.graph_path = graph_path  # type: ignore[assignment]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(kodak.glob("*.png"))[:count]]
+    files = [cae_codec.encode(img, quality=4) for img in images]
+    labels: dict[str, Path | None] = {"shipped": None, **variants}
+    best: dict[tuple[str, int], float] = {}
+    for folder in labels.values():  # warm-up: every session created and run once
+        current[0] = folder
+        cae_codec.decode(files[0])
+    for _ in range(rounds):
+        for label, folder in labels.items():
+            current[0] = folder
+            for i, f in enumerate(files):
+                t0 = time.perf_counter()
+                cae_codec.decode(f)
+                best[label, i] = min(best.get((label, i), 1e9), time.perf_counter() - t0)
+    print(f"decode of {count} Kodak images at quality 4, {threads} thread(s), fastest of {rounds} in turns")
+    for label in labels:
+        print(f"| {label} | {statistics.mean(best[label, i] for i in range(count)):.4f} s |")
+
+
 def bdrate(out: Path, which: str, caec_args: list[str]) -> int:
     """`caec bdrate CAEC_ARGS` in this process (give it -j 1: spawned workers would run the
     shipped graphs) with ``which`` graphs int8 (none: the float graphs, for the same run)."""
@@ -248,15 +286,17 @@ def bdrate(out: Path, which: str, caec_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=["quantize", "speed", "quality", "bdrate", "pixels"])
+    ap.add_argument("step", choices=["quantize", "speed", "quality", "bdrate", "pixels", "codec-time"])
     ap.add_argument("--out", type=Path, default=Path("runs/int8"))
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--weights", default="cae-gdn-v3-low")
+    ap.add_argument("--images", type=int, default=6, help="codec-time: the first N Kodak images")
     ap.add_argument("--kodak", type=Path, default=Path("../shared/data/kodak"))
     ap.add_argument("--qualities", default="2,4,6")
     ap.add_argument("--variants", default="", help="speed: LABEL=FOLDER,... of graphs (default: int8=--out)")
+    ap.add_argument("--keep-float", default="", help="quantize: node name endings left float, comma-separated")
     ap.add_argument("--sub-pixel", action="store_true", help="quantize: decoders in their sub-pixel form")
     ap.add_argument("--which", choices=["encoder", "decoder", "both", "none"], default="both")
     argv = sys.argv[1:] if argv is None else argv
@@ -265,10 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "bdrate":
         return bdrate(args.out, args.which, caec_args)
     if args.step == "quantize":
-        quantize(args.out, args.crops, args.sub_pixel)
+        quantize(args.out, args.crops, args.sub_pixel, tuple(k for k in args.keep_float.split(",") if k))
     elif args.step == "speed":
         variants = dict(v.split("=", 1) for v in args.variants.split(",")) if args.variants else {"int8": args.out}
         speed({k: Path(v) for k, v in variants.items()}, args.threads, args.rounds, args.weights)
+    elif args.step == "codec-time":
+        variants = {k: Path(v) for k, v in (x.split("=", 1) for x in args.variants.split(","))}
+        codec_time(variants, args.kodak, args.images, args.rounds, args.threads)
     elif args.step == "pixels":
         pixels(args.out, args.kodak, [int(q) for q in args.qualities.split(",")])
     else:

@@ -9,8 +9,9 @@
 # 2. start-up of the code before the session (BEFORE, a git archive) and now, in turns;
 # 3. what a one-file process pays for ONNX Runtime under its levers, 2 threads, in turns;
 # 4. int8 and sub-pixel graphs against the shipped ones, the network alone, 2 threads, in turns
-#    (needs runs/int8 and runs/int8-subpixel from research/int8_graphs.py quantize; skipped
-#    when they are not there).
+#    (needs runs/int8-keeplast and runs/int8-subpixel from research/int8_graphs.py quantize;
+#    skipped when they are not there);
+# 5. the whole decode (cae_codec.decode, sessions kept) with those decoder graphs, in turns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -34,10 +35,13 @@ OMP_NUM_THREADS=2 $PY -m research.graph_first_call --threads 2 --rounds 5 \
     --configs shipped,preoptimized,arena-off,mem-pattern-off,spinning,sub-pixel,calls-of-8
 
 echo "== 4. int8 and sub-pixel graphs, the network alone, 2 threads"
-if [ -d runs/int8 ] && [ -d runs/int8-subpixel/float ]; then
+if [ -d runs/int8-keeplast ] && [ -d runs/int8-subpixel/float ]; then
     OMP_NUM_THREADS=2 $PY -m research.int8_graphs speed --threads 2 --rounds 11 \
-        --variants int8=runs/int8,float-sub-pixel=runs/int8-subpixel/float,int8-sub-pixel=runs/int8-subpixel
+        --variants int8=runs/int8-keeplast,float-sub-pixel=runs/int8-subpixel/float,int8-sub-pixel=runs/int8-subpixel
+    echo "== 5. the whole decode with other decoder graphs, 2 threads, sessions kept (as make bench)"
+    OMP_NUM_THREADS=2 $PY -m research.int8_graphs codec-time --threads 2 --rounds 5 --images 6 --kodak "$KODAK" \
+        --variants float-sub-pixel=runs/int8-subpixel/float,int8=runs/int8-keeplast
 else
-    echo "(no runs/int8 graphs: python -m research.int8_graphs quantize --out runs/int8, and --sub-pixel)"
+    echo "(no int8 graphs: python -m research.int8_graphs quantize --out runs/int8-keeplast --keep-float encoder.6/Conv, and --sub-pixel)"
 fi
 echo "== done $(date -u '+%F %T') load: $(cut -d' ' -f1-3 /proc/loadavg)"
