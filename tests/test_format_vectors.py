@@ -67,6 +67,7 @@ MODEL_NUMBERS = {
     7: "comcnn-enhance",
     8: "comcnn-jpeg2000",
     9: "comcnn-webp",
+    10: "comcnn-avif",
 }
 V1_HEADER = struct.Struct(">BBIIHII16s32s16sfBHHH")
 PARM = struct.Struct(">HfBHHH")

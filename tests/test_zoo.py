@@ -35,6 +35,7 @@ def test_the_catalogue_matches_the_shipped_files() -> None:
         "rnn-gru-w8": 6,
         "comcnn-jpeg2000": 8,
         "comcnn-webp": 9,
+        "comcnn-avif": 10,
     }
     for m in CAT.models.values():
         assert m.path.parent == zoo.ZOO_DIR
