@@ -16,30 +16,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 BEFORE=${BEFORE:-5dd2b5f}
+ROUNDS=${ROUNDS:-9}  # rounds of sections 2-5 (a trial run: ROUNDS=1 SKIP_BENCH=1)
 KODAK=${KODAK:-../shared/data/kodak}
 unset PYTHONDONTWRITEBYTECODE  # an installed caec has its bytecode: so must both trees here
 
 echo "== $(date -u '+%F %T') load: $(cut -d' ' -f1-3 /proc/loadavg); HEAD $(git rev-parse --short HEAD), before $BEFORE"
 echo "== 1. make bench"
-make bench KODAK="$KODAK"
+# -o: the venv is taken as installed (a newer pyproject.toml would reinstall it mid-measurement)
+if [ -z "${SKIP_BENCH:-}" ]; then make -o .venv/bin/caec bench KODAK="$KODAK"; fi
 echo "== load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== 2. start-up, before ($BEFORE) and now, in turns"
 before_tree=$(mktemp -d)
 trap 'rm -rf "$before_tree"' EXIT
 git archive "$BEFORE" | tar -x -C "$before_tree"
-$PY -m research.startup_turns --tree "before=$before_tree" --tree now=. --rounds 9 --image "$KODAK/kodim23.png"
+$PY -m research.startup_turns --tree "before=$before_tree" --tree now=. --rounds "$ROUNDS" --image "$KODAK/kodim23.png"
 
 echo "== 3. ONNX Runtime's first calls, 2 threads"
-OMP_NUM_THREADS=2 $PY -m research.graph_first_call --threads 2 --rounds 5 \
+OMP_NUM_THREADS=2 $PY -m research.graph_first_call --threads 2 --rounds "$(( (ROUNDS + 1) / 2 ))" \
     --configs shipped,preoptimized,arena-off,mem-pattern-off,spinning,sub-pixel,calls-of-8
 
 echo "== 4. int8 and sub-pixel graphs, the network alone, 2 threads"
 if [ -d runs/int8-keeplast ] && [ -d runs/int8-subpixel/float ]; then
-    OMP_NUM_THREADS=2 $PY -m research.int8_graphs speed --threads 2 --rounds 11 \
-        --variants int8=runs/int8-keeplast,float-sub-pixel=runs/int8-subpixel/float,int8-sub-pixel=runs/int8-subpixel
+    OMP_NUM_THREADS=2 $PY -m research.int8_graphs speed --threads 2 --rounds "$ROUNDS" \
+        --variants int8=runs/int8-keeplast,float-sub-pixel=runs/int8-subpixel/float,int8-all-sub-pixel=runs/int8-subpixel
     echo "== 5. the whole decode with other decoder graphs, 2 threads, sessions kept (as make bench)"
-    OMP_NUM_THREADS=2 $PY -m research.int8_graphs codec-time --threads 2 --rounds 5 --images 6 --kodak "$KODAK" \
+    OMP_NUM_THREADS=2 $PY -m research.int8_graphs codec-time --threads 2 --rounds "$(( (ROUNDS + 1) / 2 ))" --images 6 --kodak "$KODAK" \
         --variants float-sub-pixel=runs/int8-subpixel/float,int8=runs/int8-keeplast
 else
     echo "(no int8 graphs: python -m research.int8_graphs quantize --out runs/int8-keeplast --keep-float encoder.6/Conv, and --sub-pixel)"
