@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 20 on a quiet machine (no trainings, no tests): the final figures of the evening session's
-# levers, about 10 minutes on 2 cores. Run from the repository root:
+# levers, about 10-12 minutes on 2 cores. Run from the repository root:
 #
 #     bash research/issue20_quiet.sh 2>&1 | tee runs/issue20_quiet.txt
 #
@@ -11,12 +11,13 @@
 # 4. int8 and sub-pixel graphs against the shipped ones, the network alone, 2 threads, in turns
 #    (needs runs/int8-keeplast and runs/int8-subpixel from research/int8_graphs.py quantize;
 #    skipped when they are not there);
-# 5. the whole decode (cae_codec.decode, sessions kept) with those decoder graphs, in turns.
+# 5. the whole decode (cae_codec.decode, sessions kept) with those decoder graphs, in turns;
+# 6. research/runtime_speed.py: torch against ONNX Runtime's levels, spinning and decoder forms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 BEFORE=${BEFORE:-5dd2b5f}
-ROUNDS=${ROUNDS:-9}  # rounds of sections 2-5 (a trial run: ROUNDS=1 SKIP_BENCH=1)
+ROUNDS=${ROUNDS:-9}  # rounds of sections 2-6 (a trial run: ROUNDS=1 SKIP_BENCH=1)
 KODAK=${KODAK:-../shared/data/kodak}
 unset PYTHONDONTWRITEBYTECODE  # an installed caec has its bytecode: so must both trees here
 
@@ -46,4 +47,6 @@ if [ -d runs/int8-keeplast ] && [ -d runs/int8-subpixel/float ]; then
 else
     echo "(no int8 graphs: python -m research.int8_graphs quantize --out runs/int8-keeplast --keep-float encoder.6/Conv, and --sub-pixel)"
 fi
+echo "== 6. the networks alone in torch and in ONNX Runtime's settings and forms, 2 threads, in turns"
+$PY -m research.runtime_speed --threads 2 --rounds "$ROUNDS"
 echo "== done $(date -u '+%F %T') load: $(cut -d' ' -f1-3 /proc/loadavg)"
