@@ -5,9 +5,13 @@ passes by the network itself (no file), and per pass: the L1 error of the residu
 pass (8-bit units) with the binarizer's training noise (random signs) and without it (the
 codec's sign), the share of the binarizer's inputs near zero (|code| < 0.2: bits that are
 mostly noise in training), the mean |output| of the decoder (8-bit units; what the pass adds,
-divided by the gain in `scaled` mode) and the mean gain of residual scaling.
+divided by the gain in `scaled` mode) and the mean gain of residual scaling. With ``--whole N``,
+also the PSNR-RGB after each pass (the network's own reconstruction, not rounded to 8 bits) of the
+first N images (cut to multiples of 32) coded whole, and of the same images cut into 32x32 tiles
+coded one by one, as the network was trained: a network that learned on 32x32 crops, whose
+2x2 bottleneck is all border, may code whole images worse than their tiles.
 
-    python -m research.rnn_saturation MODEL [MODEL ...] [--crops 256] [--images DIR]
+    python -m research.rnn_saturation MODEL [MODEL ...] [--crops 256] [--images DIR] [--whole N]
 """
 
 from __future__ import annotations
@@ -55,6 +59,23 @@ def per_pass(net: Any, x: torch.Tensor, stochastic: bool) -> dict[str, list[floa
     return rows
 
 
+@torch.no_grad()
+def whole_and_tiles(net: Any, folder: Path, count: int) -> tuple[list[float], list[float]]:
+    """Mean PSNR-RGB after each pass: the first ``count`` images coded whole, and as 32x32 tiles."""
+    from cae_codec import trainkit
+    from cae_codec.imageio import read_image_rgb8
+
+    whole, tiles = [], []
+    for f in trainkit.list_images(folder)[:count]:
+        img = read_image_rgb8(f)[:, :, :3]
+        h, w = img.shape[0] // 32 * 32, img.shape[1] // 32 * 32
+        x = torch.from_numpy(img[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255
+        cut = x.unfold(2, 32, 32).unfold(3, 32, 32).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, 32, 32)
+        for out, batch in ((whole, x), (tiles, cut)):
+            out.append([-10 * float(torch.log10((r**2).mean())) for r in net(batch, None, None)])
+    return [sum(c) / len(c) for c in zip(*whole, strict=True)], [sum(c) / len(c) for c in zip(*tiles, strict=True)]
+
+
 def table(name: str, noisy: dict[str, list[float]], exact: dict[str, list[float]]) -> str:
     n = len(exact["l1"])
     head = "| " + name + " | " + " | ".join(str(i + 1) for i in range(n)) + " |"
@@ -68,6 +89,9 @@ def table(name: str, noisy: dict[str, list[float]], exact: dict[str, list[float]
     lines.append(row("codes with abs < 0.2", exact["near0"], ".2f"))
     lines.append(row("mean abs decoder output", exact["out"], ".1f"))
     lines.append(row("mean gain", exact["gain"], ".2f"))
+    if "whole" in exact:
+        lines.append(row("PSNR-RGB, whole images", exact["whole"], ".2f"))
+        lines.append(row("PSNR-RGB, the same in 32x32 tiles", exact["tiles"], ".2f"))
     return "\n".join(lines)
 
 
@@ -76,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="+", help="rnn weights files or names")
     ap.add_argument("--crops", type=int, default=256)
     ap.add_argument("--images", type=Path, default=KODAK)
+    ap.add_argument("--whole", type=int, default=0, help="also PSNR of the first N images, whole and in tiles")
     args = ap.parse_args(argv)
     from cae_codec.errors import CaecError
     from cae_codec.weights import load_model
@@ -87,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         x = crops(args.images, args.crops)
         for model in args.models:
             net = load_model(model).network.eval()
-            print(table(Path(model).name.removesuffix(".safetensors"), per_pass(net, x, True), per_pass(net, x, False)))
+            exact = per_pass(net, x, False)
+            if args.whole > 0:
+                exact["whole"], exact["tiles"] = whole_and_tiles(net, args.images, args.whole)
+            print(table(Path(model).name.removesuffix(".safetensors"), per_pass(net, x, True), exact))
             print()
     except CaecError as e:
         print(f"rnn_saturation: {e}", file=sys.stderr)

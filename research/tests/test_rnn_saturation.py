@@ -21,11 +21,12 @@ def test_saturation_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     model = tmp_path / "tiny.safetensors"
     net = RecurrentCodec(RnnConfig(encoder=(4, 8, 8, 8), decoder=(8, 8, 8, 8, 8), bits=8, mode="scaled", passes=3))
     save_network(model, net, ARCHITECTURE, {})
-    assert rnn_saturation.main([str(model), "--crops", "3", "--images", str(photos)]) == 0
+    assert rnn_saturation.main([str(model), "--crops", "3", "--images", str(photos), "--whole", "1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "| tiny | 1 | 2 | 3 |" and len(lines) == 7
+    assert lines[0] == "| tiny | 1 | 2 | 3 |" and len(lines) == 9
     assert all(line.count("|") == 5 for line in lines)
-    gains = [float(v) for v in lines[-1].strip("|").split("|")[1:]]
-    assert all(g >= 1 for g in gains)  # residual scaling only magnifies
+    gains = [float(v) for v in lines[6].strip("|").split("|")[1:]]
+    assert lines[6].startswith("| mean gain |") and all(g >= 1 for g in gains)  # scaling only magnifies
+    assert lines[7].startswith("| PSNR-RGB, whole images |") and lines[8].startswith("| PSNR-RGB, the same in 32x32")
     assert rnn_saturation.main([str(model), "--crops", "0", "--images", str(photos)]) == 1
     assert capsys.readouterr().err == "rnn_saturation: --crops must be at least 1\n"
