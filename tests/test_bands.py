@@ -59,7 +59,11 @@ def test_band_config_is_checked_and_single_decoder_configs_are_unchanged() -> No
 
 @pytest.fixture(scope="module")
 def band_parts(train_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    d = tmp_path_factory.mktemp("bands")
+    return make_band_parts(train_dir, tmp_path_factory.mktemp("bands"))
+
+
+def make_band_parts(train_dir: Path, d: Path) -> tuple[Path, Path, Path]:
+    """A base model and two decoders fine-tuned from it for a fine and a coarse band (research/tests use it too)."""
     base, fine, coarse = d / "base.safetensors", d / "fine.safetensors", d / "coarse.safetensors"
     run_train(train_dir, base, "--steps", "2")
     tune = ["--init", str(base), "--decoder-only", "--lr", "1e-2", "--steps", "2"]
