@@ -67,7 +67,7 @@ CODECS: dict[str, CodecInfo] = {
             # --quality is the number of passes (each 1/8 bpp before entropy coding)
             quality=QualityScale(1, 16, 4),
             capabilities=Capabilities(progressive=True),
-            default_model="rnn-gru-w8",
+            default_model="rnn-gru-w8-ft64",
         ),
     )
 }

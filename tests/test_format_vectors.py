@@ -68,6 +68,7 @@ MODEL_NUMBERS = {
     8: "comcnn-jpeg2000",
     9: "comcnn-webp",
     10: "comcnn-avif",
+    11: "rnn-gru-w8-ft64",
 }
 V1_HEADER = struct.Struct(">BBIIHII16s32s16sfBHHH")
 PARM = struct.Struct(">HfBHHH")

@@ -313,11 +313,11 @@ def test_the_evaluation_reads_every_rate_from_one_decode_of_the_whole_file(rnn, 
 def test_the_shipped_model_is_the_codecs_default_and_codes_a_photo() -> None:
     from cae_codec import registry, zoo
 
-    assert registry.get("rnn").default_model == zoo.default_model("rnn") == "rnn-gru-w8"
+    assert registry.get("rnn").default_model == zoo.default_model("rnn") == "rnn-gru-w8-ft64"
     img = smooth_image(np.random.default_rng(8), 64, 80, 3)
     data = api.encode(img, codec="rnn", quality=8)
     box = container.parse(data)
-    assert box.model_number == zoo.catalogue().models["rnn-gru-w8"].number
+    assert box.model_number == zoo.catalogue().models["rnn-gru-w8-ft64"].number
     assert payload.params(box).coding == payload.RANGE and len(box.all(payload.PASS)) == 8
     out = api.decode(data)
     assert out.shape == img.shape and mean_error(out, img) < 0.5 * mean_error(np.full_like(img, 128), img)

@@ -33,6 +33,7 @@ def test_the_catalogue_matches_the_shipped_files() -> None:
         "comcnn-enhance": 7,
         "comcnn-jpeg": 5,
         "rnn-gru-w8": 6,
+        "rnn-gru-w8-ft64": 11,
         "comcnn-jpeg2000": 8,
         "comcnn-webp": 9,
         "comcnn-avif": 10,
