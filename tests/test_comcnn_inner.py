@@ -226,7 +226,7 @@ def test_the_evaluation_takes_a_codec_with_a_model_of_its_own(models_on_path: di
     assert parse_codecs(f"{name},webp") == [name, "webp"]
     assert learned_id(name) == "comcnn" and suffix_of(name) == ".cae"
     adapter = make_codec(name, "unused", "cpu")
-    assert adapter.label == adapter.describe()["codec"] == "ComCNN+WebP+RecCNN"
+    assert adapter.label == adapter.describe()["codec"] == "ComCNN+WebP+RecCNN (tiny-comcnn-webp)"
     assert adapter.describe()["model"] == "tiny-comcnn-webp"
     img = smooth_image(rng, 32, 48, 3)
     assert adapter.decode(adapter.encode(img, 50)).shape == img.shape
