@@ -34,10 +34,13 @@ class ContractCodec(ImageCodec):
 
     suffix = ".cae"
 
-    def __init__(self, codec: contract.Codec) -> None:
+    def __init__(self, codec: contract.Codec, model: str | None = None) -> None:
+        """``model``: the model ``CODEC@MODEL`` named, put in the label (two models of one codec
+        in one report must not share it)."""
         self.codec = codec
         # a codec's own label when it has one (comcnn names its inner codec), else its registry label
-        self.name = self.label = getattr(codec, "label", codec.info.label)  # type: ignore[misc]
+        label = getattr(codec, "label", codec.info.label)
+        self.name = self.label = f"{label} ({model})" if model else label  # type: ignore[misc]
         self.knob = codec.knob  # type: ignore[misc]
         self._analyses: dict[int, Any] = {}
 

@@ -85,10 +85,7 @@ def make_codec(name: str, model: str, device: str, refine: int = 0) -> ImageCode
     from cae_codec.api import get_codec
     from cae_codec.evaluate.learned import ContractCodec
 
-    adapter = ContractCodec(get_codec(own_model, device, codec_id))
-    if own_model:  # two models of one codec in one report must not share a label
-        adapter.name = adapter.label = f"{adapter.label} ({own_model})"
-    return adapter
+    return ContractCodec(get_codec(own_model, device, codec_id), own_model)
 
 
 @dataclass(frozen=True)
