@@ -69,6 +69,17 @@ def check_weights_hash(file_model: str | None, file_hash: bytes, loaded_name: st
         )
 
 
+def file_key(path: Path, what: str = "weights") -> tuple[str, int, int]:
+    """What a per-process cache of a file's contents is keyed by: its resolved path, mtime and
+    size, so that a file rewritten in place (retrained, re-exported) is read and checked again;
+    a file that cannot be stat'ed is one ModelError line."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ModelError(f"cannot read {what} {path}: {e.strerror}") from None
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
 def precheck_weights(file_model: str | None, file_hash: bytes, model: ModelInfo) -> None:
     """check_weights_hash against the hash a model file records in its header, before the model
     loads (nothing to check when it records none): every codec's payload precheck starts here."""

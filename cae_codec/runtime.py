@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cae_codec.errors import CaecError, ModelError
+from cae_codec.modelfiles import file_key
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -165,9 +166,7 @@ def load_graph(weights: Path, part: str, weights_hash: bytes) -> Graph | None:
     path = graph_path(weights, part)
     if not path.is_file():
         return None
-    stat = path.stat()
-    # a graph file rewritten in place (a new export) is a new key
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, part, weights_hash, threads())
+    key = (*file_key(path, "graph"), part, weights_hash, threads())
     graph = _GRAPHS.get(key)
     if graph is None:
         graph = _GRAPHS[key] = Graph(path, weights_hash, part)

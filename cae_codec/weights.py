@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cae_codec.errors import ModelError
+from cae_codec.modelfiles import file_key
 from cae_codec.nn import build_network
 from cae_codec.zoo import resolve_model
 
@@ -140,7 +141,7 @@ def save_network(
     return tensors_hash(tensors)
 
 
-_CACHE: dict[tuple[str, float, int], Model] = {}
+_CACHE: dict[tuple[str, int, int], Model] = {}
 _CACHE_SIZE = 4
 
 
@@ -148,11 +149,7 @@ def load_model(
     name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu", name_only: bool = False
 ) -> Model:
     path = resolve_model(name_or_path, name_only)
-    try:
-        st = path.stat()
-    except OSError as e:
-        raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
-    key = (str(path.resolve()), st.st_mtime, st.st_size)
+    key = file_key(path)
     cached = _CACHE.get(key)
     if cached is None:
         cached = _load_uncached(path)

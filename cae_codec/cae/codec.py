@@ -29,7 +29,7 @@ from cae_codec.cae.family import ModelFamily
 from cae_codec.container import ALPHA, ICC, LATENT, Box, v2
 from cae_codec.contract import CodecInfo
 from cae_codec.errors import FormatError, ModelError
-from cae_codec.modelfiles import check_weights_hash, read_checked, read_model_info
+from cae_codec.modelfiles import check_weights_hash, file_key, read_checked, read_model_info
 from cae_codec.ratecontrol import Knob
 from cae_codec.stages import j2k, pca, quant
 from cae_codec.stages.color import rgb_to_ycbcr, ycbcr_to_rgb
@@ -108,12 +108,7 @@ class ModelFacts:
         """From the weights file, its tensors checked against the hash it records; kept for the
         process, as its graphs are (cae_codec.runtime): reading and hashing the whole file took
         ~0.02 s of every ``cae_codec.encode`` and ``decode`` call (docs/benchmark.md)."""
-        try:
-            stat = path.stat()
-        except OSError as e:
-            raise ModelError(f"cannot read weights {path}: {e.strerror}") from None
-        # a file rewritten in place (retrained, re-exported) is a new key, read and checked again
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        key = file_key(path)
         facts = _FACTS.get(key)
         if facts is None:
             checked = read_checked(path, (PCA_MEAN, PCA_BASIS))
