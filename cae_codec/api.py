@@ -290,12 +290,13 @@ def standard_codestream(data: bytes | bytearray | memoryview, suffix: str | None
         raise CaecError(f"{codec_info.id} files carry no standard codestream to extract")
     codestream: bytes = extract(box)
     suffixes = getattr(checks, "standard_suffixes", None)
-    if suffix is not None and suffixes is not None and suffix.lower() not in suffixes(box):
+    if suffix is not None and suffixes is not None:
         usual = suffixes(box)
-        raise CaecError(
-            f"the codestream this file carries is a {usual[0]} file: name the output {' or '.join(usual)} "
-            f"(got {suffix or 'no suffix'})"
-        )
+        if suffix.lower() not in usual:
+            raise CaecError(
+                f"the codestream this file carries is a {usual[0]} file: name the output {' or '.join(usual)} "
+                f"(got {suffix or 'no suffix'})"
+            )
     return codestream
 
 

@@ -142,8 +142,9 @@ def standard_codestream(box: Box) -> bytes:
 
 
 def standard_suffixes(box: Box) -> tuple[str, ...]:
-    """File suffixes that name the compact image's format, the usual one first."""
-    return check(box)[0].suffixes
+    """File suffixes that name the compact image's format, the usual one first (of a box that
+    standard_codestream has checked: by its chunk alone)."""
+    return inner_of(box).suffixes
 
 
 def describe(box: Box) -> dict[str, Any]:
