@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,6 +77,21 @@ def default_weights() -> Path:
         return found.path
     family = read_family(found.path)
     return zoo.member_path(family, family.member_for(quant.step_for_quality(quant.QUALITY_DEFAULT)).model)
+
+
+def torchrun_train(out: Path, *args: str) -> dict[str, Any]:
+    """``caec train ARGS -o OUT`` under torchrun, two CPU processes (gloo) of one thread each,
+    which must succeed; the metadata of the weights it wrote."""
+    import subprocess
+
+    from cae_codec.weights import load_model
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "cae_codec", "train", *args, "-o", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return load_model(out).metadata
 
 
 def error_line(result) -> str:  # type: ignore[no-untyped-def]

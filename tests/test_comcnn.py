@@ -24,7 +24,7 @@ from cae_codec.comcnn.train import TrainConfig, train_step
 from cae_codec.container import ALPHA, v2
 from cae_codec.errors import CaecError, FormatError
 from cae_codec.modelfiles import read_model_info
-from tests.conftest import error_line, smooth_image
+from tests.conftest import error_line, smooth_image, torchrun_train
 from tools import fuzz
 
 TINY = ["--steps", "4", "--batch-size", "2", "--patch-size", "32", "--rec-layers", "3", "--rec-channels", "4"]
@@ -103,20 +103,10 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(train_dir: Path, tmp_path: P
 def test_ddp_two_process_gloo_run(train_dir: Path, tmp_path: Path) -> None:
     """`caec train comcnn` under torchrun: two CPU processes (gloo), each its own crops, their
     gradients averaged every step; the first writes the weights."""
-    import os
-    import subprocess
-    import sys
+    from cae_codec import trainkit
 
     out = tmp_path / "ddp.safetensors"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += ["-m", "cae_codec", "train", "comcnn", str(train_dir), "-o", str(out), *TINY, "--steps", "3"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    from cae_codec import trainkit
-    from cae_codec.weights import load_model
-
-    meta = load_model(out).metadata
+    meta = torchrun_train(out, "comcnn", str(train_dir), *TINY, "--steps", "3")
     assert meta["samples"] == 3 * 2 * 2, "two processes of batch 2 for 3 steps"
     assert meta["device"].endswith("x2")
     assert not trainkit.checkpoint_path(out).exists()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +11,7 @@ from typer.testing import CliRunner
 
 from cae_codec.cli import app
 from cae_codec.weights import load_model
+from tests.conftest import torchrun_train
 
 TINY = ["--patch-size", "32", "--batch-size", "2", "--hidden", "8", "--latent", "6", "--stages", "2"]
 TINY += ["--max-images", "4", "--pca-samples", "500", "--device", "cpu", "--seed", "3"]
@@ -191,13 +189,7 @@ def test_bad_training_arguments_exit_cleanly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_two_process_gloo_smoke(train_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "ddp.safetensors"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += ["-m", "cae_codec", "train", str(train_dir), "-o", str(out), *TINY, "--steps", "3"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    meta = load_model(out).metadata
+    meta = torchrun_train(tmp_path / "ddp.safetensors", str(train_dir), *TINY, "--steps", "3")
     assert meta["samples"] == 3 * 2 * 2, "two processes of batch 2 for 3 steps"
     assert meta["device"].endswith("x2")
 

@@ -130,7 +130,7 @@ def _type_word(label: str) -> str:
 # pays every time (docs/benchmark.md). The values of caec's options are mostly text, whole or
 # decimal numbers, and lists of text, whose coercion is the identity or int()/float(); those are
 # done here, and anything else (a choice, a parser, an out-of-range number, another spelling of a
-# number) goes to Typer's own coercion, which gives its errors (tests/test_cli_kit.py checks that
+# number) goes to Typer's own coercion, which gives its errors (tests/test_cli_coercion.py checks that
 # both agree).
 _INT = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
