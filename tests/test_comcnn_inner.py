@@ -150,6 +150,26 @@ def test_a_model_refuses_files_of_another_inner_codec(tiny_models: dict[str, Pat
         load(tiny_models["jpeg"], "cpu", inner="avif")
 
 
+def test_an_unknown_inner_codec_and_a_missing_variant_are_one_line_each(
+    tiny_models: dict[str, Path], tmp_path: Path, rng, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    src, out = tmp_path / "in.png", tmp_path / "a.cae"
+    Image.fromarray(smooth_image(rng, 20, 24, 3)).save(src)
+    result = CliRunner().invoke(app, ["encode", str(src), "-c", "comcnn", "--inner", "gif", "-o", str(out)])
+    assert result.exit_code != 0 and "unknown inner codec 'gif'" in error_line(result) and not out.exists()
+    # the default model with --inner picks the shipped comcnn-INNER; where there is none, it says how to make one
+    from cae_codec import weights
+
+    def no_model(name: str, *args: object, **kwargs: object) -> object:
+        raise CaecError(f"no model {name}")
+
+    monkeypatch.setattr(weights, "load_model", no_model)
+    with pytest.raises(CaecError, match="no comcnn model for inner codec webp is shipped"):
+        load(registry.get(payload.CODEC).default_model, "cpu", inner="webp")
+
+
 def with_inner(data: bytes, chunk: bytes, stream: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> bytes:
     old = v2.unpack(data)
     chunks = [(t, c) for t, c in old.chunks if t not in payload.INNER_CHUNKS]
@@ -234,4 +254,6 @@ def test_the_evaluation_takes_a_codec_with_a_model_of_its_own(models_on_path: di
         with pytest.raises(Exception) as e:  # the CLI's one-line failure (typer.Exit)
             parse_codecs(bad)
         assert not isinstance(e.value, AssertionError)
+    result = CliRunner().invoke(app, ["bdrate", "--codecs", "comcnn@runs/x.safetensors"])
+    assert result.exit_code == 2 and "CODEC@MODEL takes a learned codec and a model name" in error_line(result)
     assert isinstance(load(models_on_path["avif"], "cpu"), ComCnnCodec)
